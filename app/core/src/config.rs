@@ -1,0 +1,457 @@
+//! Kiln's configuration: built-in defaults, then a TOML file, then `KILN_*` environment
+//! variables; any secret may instead be read from a file (`…_file` in TOML, `KILN_…_FILE` in the
+//! environment). `deploy/kiln.sample.toml` documents every option; keep the two in step.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// The URL users and dnf reach Kiln at; used in `.repo` files, OIDC redirects and cookies
+    /// (`Secure` when it is https). Default: `http://` + `listen`.
+    pub public_url: Option<String>,
+    /// Where the SQLite database and local objects live by default.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH?mode=rwc` or `postgres://…`. Default: SQLite in `data_dir`.
+    pub database_url: Option<Secret>,
+    pub database_url_file: Option<PathBuf>,
+    /// Largest pool of database connections.
+    pub database_max_connections: u32,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub repos: RepoPolicyConfig,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `fs` (default) or `s3`.
+    pub backend: StorageBackend,
+    /// Root directory of the `fs` backend. Default: `DATA_DIR/objects`.
+    pub path: Option<PathBuf>,
+    pub s3: S3Config,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    Fs,
+    S3,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL for S3-compatible servers (Garage, MinIO, Ceph); empty for AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    /// Key prefix inside the bucket, so one bucket can hold several installs.
+    pub prefix: String,
+    /// Path-style addressing (`endpoint/bucket/key`), which most self-hosted servers need.
+    pub path_style: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Objects larger than this are uploaded in parts (bytes, at least 5 MiB).
+    pub multipart_part_size: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Allow local accounts with passwords (argon2id). Turn off when OIDC is the only way in.
+    pub local_accounts: bool,
+    /// How long an idle browser session lasts, in hours.
+    pub session_hours: i64,
+    /// OpenID Connect providers offered on the login page.
+    pub oidc: Vec<OidcProviderConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcProviderConfig {
+    /// Short id used in URLs (`/auth/oidc/ID/start`) and to link identities.
+    pub id: String,
+    /// Shown on the login button.
+    pub display_name: String,
+    /// Issuer URL; discovery reads `ISSUER/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Extra scopes besides `openid` (default: `profile`, `email`).
+    pub scopes: Vec<String>,
+    /// The claim the username is taken from on first login (collisions get a number appended).
+    pub username_claim: String,
+    /// The claim listing the user's groups (used by the repo creation policy).
+    pub groups_claim: String,
+    /// Members of this group become site admins on login.
+    pub site_admin_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepoPolicyConfig {
+    /// Who may create repos: `everyone` (any signed-in user), `group` (users whose OIDC groups
+    /// claim holds `creator_group`) or `site_admins`.
+    pub creators: RepoCreators,
+    pub creator_group: Option<String>,
+    /// Most repos one user may own (site admins are not limited). Unset: no limit.
+    pub max_per_user: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RepoCreators {
+    Everyone,
+    Group,
+    SiteAdmins,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            data_dir: PathBuf::from("./kiln-data"),
+            database_url: None,
+            database_url_file: None,
+            database_max_connections: 16,
+            log_format: LogFormat::Text,
+            storage: StorageConfig::default(),
+            auth: AuthConfig::default(),
+            repos: RepoPolicyConfig::default(),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            backend: StorageBackend::Fs,
+            path: None,
+            s3: S3Config::default(),
+        }
+    }
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: None,
+            region: "us-east-1".into(),
+            bucket: "kiln".into(),
+            prefix: String::new(),
+            path_style: true,
+            access_key_id: None,
+            secret_access_key: None,
+            secret_access_key_file: None,
+            multipart_part_size: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            local_accounts: true,
+            session_hours: 24 * 7,
+            oidc: Vec::new(),
+        }
+    }
+}
+
+impl Default for OidcProviderConfig {
+    fn default() -> Self {
+        OidcProviderConfig {
+            id: String::new(),
+            display_name: String::new(),
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: None,
+            client_secret_file: None,
+            scopes: vec!["profile".into(), "email".into()],
+            username_claim: "preferred_username".into(),
+            groups_claim: "groups".into(),
+            site_admin_group: None,
+        }
+    }
+}
+
+impl Default for RepoPolicyConfig {
+    fn default() -> Self {
+        RepoPolicyConfig {
+            creators: RepoCreators::Everyone,
+            creator_group: None,
+            max_per_user: None,
+        }
+    }
+}
+
+/// Environment variables and the TOML keys they set. Values are parsed as TOML when they can be
+/// (`true`, `64`) and taken as strings otherwise.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("KILN_LISTEN", "listen"),
+    ("KILN_PUBLIC_URL", "public_url"),
+    ("KILN_DATA_DIR", "data_dir"),
+    ("KILN_DATABASE_URL", "database_url"),
+    ("KILN_DATABASE_MAX_CONNECTIONS", "database_max_connections"),
+    ("KILN_LOG_FORMAT", "log_format"),
+    ("KILN_STORAGE_BACKEND", "storage.backend"),
+    ("KILN_STORAGE_PATH", "storage.path"),
+    ("KILN_S3_ENDPOINT", "storage.s3.endpoint"),
+    ("KILN_S3_REGION", "storage.s3.region"),
+    ("KILN_S3_BUCKET", "storage.s3.bucket"),
+    ("KILN_S3_PREFIX", "storage.s3.prefix"),
+    ("KILN_S3_PATH_STYLE", "storage.s3.path_style"),
+    ("KILN_S3_ACCESS_KEY_ID", "storage.s3.access_key_id"),
+    ("KILN_S3_SECRET_ACCESS_KEY", "storage.s3.secret_access_key"),
+    ("KILN_S3_MULTIPART_PART_SIZE", "storage.s3.multipart_part_size"),
+    ("KILN_AUTH_LOCAL_ACCOUNTS", "auth.local_accounts"),
+    ("KILN_AUTH_SESSION_HOURS", "auth.session_hours"),
+    ("KILN_REPOS_CREATORS", "repos.creators"),
+    ("KILN_REPOS_CREATOR_GROUP", "repos.creator_group"),
+    ("KILN_REPOS_MAX_PER_USER", "repos.max_per_user"),
+];
+
+impl Config {
+    /// Layers a TOML file (if any) and the given environment over the defaults, then reads
+    /// secrets from their `_file` options. Tests pass an empty environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| anyhow::anyhow!("parsing config {}: {e}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        for (var, key) in ENV_KEYS {
+            let value = if let Some(v) = env.get(*var) {
+                Some(v.clone())
+            } else if let Some(path) = env.get(&format!("{var}_FILE")) {
+                Some(read_secret_file(Path::new(path))?)
+            } else {
+                None
+            };
+            if let Some(value) = value {
+                set_path(&mut table, key, parse_env_value(&value));
+            }
+        }
+        let mut config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.resolve_secret_files()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_secret_files(&mut self) -> anyhow::Result<()> {
+        if let Some(path) = &self.database_url_file {
+            self.database_url = Some(Secret::new(read_secret_file(path)?));
+        }
+        if let Some(path) = &self.storage.s3.secret_access_key_file {
+            self.storage.s3.secret_access_key = Some(Secret::new(read_secret_file(path)?));
+        }
+        for p in &mut self.auth.oidc {
+            if let Some(path) = &p.client_secret_file {
+                p.client_secret = Some(Secret::new(read_secret_file(path)?));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.repos.creators == RepoCreators::Group && self.repos.creator_group.is_none() {
+            anyhow::bail!("repos.creators = \"group\" needs repos.creator_group");
+        }
+        if self.storage.s3.multipart_part_size < 5 * 1024 * 1024 {
+            anyhow::bail!("storage.s3.multipart_part_size must be at least 5 MiB (S3's minimum part size)");
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for p in &self.auth.oidc {
+            if p.id.is_empty()
+                || !p
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                anyhow::bail!("auth.oidc: provider id {:?} must be letters, digits, '-' or '_'", p.id);
+            }
+            if !ids.insert(p.id.clone()) {
+                anyhow::bail!("auth.oidc: provider id {:?} appears twice", p.id);
+            }
+            if p.issuer.is_empty() || p.client_id.is_empty() {
+                anyhow::bail!("auth.oidc.{}: issuer and client_id are required", p.id);
+            }
+        }
+        url::Url::parse(&self.public_url())
+            .map_err(|e| anyhow::anyhow!("public_url {:?}: {e}", self.public_url()))?;
+        Ok(())
+    }
+
+    /// The public URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.expose().to_owned(),
+            None => format!("sqlite://{}/kiln.db?mode=rwc", self.data_dir.display()),
+        }
+    }
+
+    pub fn storage_path(&self) -> PathBuf {
+        self.storage
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("objects"))
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url().starts_with("https://")
+    }
+}
+
+fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("reading secret file {}: {e}", path.display()))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+fn parse_env_value(value: &str) -> toml::Value {
+    match value {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => match value.parse::<i64>() {
+            Ok(n) => toml::Value::Integer(n),
+            Err(_) => toml::Value::String(value.to_owned()),
+        },
+    }
+}
+
+fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let last = parts.pop().unwrap_or(dotted);
+    let mut cur = table;
+    for p in parts {
+        let entry = cur
+            .entry(p.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        match entry {
+            toml::Value::Table(t) => cur = t,
+            _ => return,
+        }
+    }
+    cur.insert(last.to_owned(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_run_everything_locally() {
+        let c = Config::load(None, env(&[])).expect("defaults load");
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+        assert_eq!(c.database_url(), "sqlite://./kiln-data/kiln.db?mode=rwc");
+        assert_eq!(c.storage.backend, StorageBackend::Fs);
+        assert!(c.auth.local_accounts);
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn file_then_env_then_secret_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("kiln.toml");
+        let secret = dir.path().join("s3secret");
+        std::fs::write(&secret, "s3cr3t\n").expect("write");
+        std::fs::write(
+            &file,
+            r#"
+listen = "0.0.0.0:9000"
+public_url = "https://kiln.example.org/"
+[storage]
+backend = "s3"
+[storage.s3]
+bucket = "from-file"
+[[auth.oidc]]
+id = "corp"
+display_name = "Corp SSO"
+issuer = "https://sso.example.org"
+client_id = "kiln"
+"#,
+        )
+        .expect("write");
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("KILN_S3_BUCKET", "from-env"),
+                ("KILN_AUTH_LOCAL_ACCOUNTS", "false"),
+                ("KILN_S3_SECRET_ACCESS_KEY_FILE", secret.to_str().unwrap_or_default()),
+                ("KILN_UNRELATED", "x"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.public_url(), "https://kiln.example.org");
+        assert!(c.secure_cookies());
+        assert_eq!(c.storage.backend, StorageBackend::S3);
+        assert_eq!(c.storage.s3.bucket, "from-env");
+        assert!(!c.auth.local_accounts);
+        assert_eq!(
+            c.storage.s3.secret_access_key.as_ref().map(|s| s.expose()),
+            Some("s3cr3t")
+        );
+        assert_eq!(c.auth.oidc[0].username_claim, "preferred_username");
+        assert!(!format!("{c:?}").contains("s3cr3t"), "secrets must not show in Debug");
+    }
+
+    #[test]
+    fn bad_config_is_refused_with_a_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("kiln.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").expect("write");
+        let err = Config::load(Some(&file), env(&[])).expect_err("unknown key");
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let err = Config::load(None, env(&[("KILN_REPOS_CREATORS", "group")])).expect_err("group");
+        assert!(err.to_string().contains("creator_group"), "{err}");
+    }
+}

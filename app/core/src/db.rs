@@ -1,0 +1,50 @@
+//! Database connection (SQLite or PostgreSQL, chosen by the URL) and migrations.
+
+use std::time::Duration;
+
+use kiln_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+use crate::config::Config;
+
+pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let url = config.database_url();
+    if url.starts_with("sqlite://") {
+        // Create the data directory for the default SQLite file.
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .and_then(|p| p.split('?').next())
+            .map(std::path::Path::new)
+            .and_then(|p| p.parent())
+        {
+            if !path.as_os_str().is_empty() {
+                std::fs::create_dir_all(path)?;
+            }
+        }
+    }
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(config.database_max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    let db = Database::connect(opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // WAL lets readers work while a writer commits; it is a property of the file.
+        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+    }
+    Ok(db)
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("applying migrations: {e}"))
+}
+
+/// `SELECT … FOR UPDATE` where the database has it (PostgreSQL); SQLite serializes writers.
+pub fn supports_row_locks(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}

@@ -1,0 +1,12 @@
+//! sea-orm entities, one per table, kept thin: finders and behaviour live in `services`.
+
+pub mod agent_registration_tokens;
+pub mod api_tokens;
+pub mod audit_log;
+pub mod base_chroots;
+pub mod identities;
+pub mod mock_configs;
+pub mod repo_members;
+pub mod repos;
+pub mod storage_cleanup;
+pub mod users;

@@ -1,0 +1,195 @@
+//! Who may do what: the one authorization policy. Every handler asks `authorize` (through the
+//! services) with the caller, the action and the caller's role in the repo concerned; nothing
+//! else checks roles. Anchors: Copr's `can_build_in`/`can_edit`, OBS's role table.
+
+use kiln_proto::Role;
+
+use crate::error::CoreError;
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    User(UserPrincipal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPrincipal {
+    pub id: i32,
+    pub username: String,
+    pub is_site_admin: bool,
+    /// Groups from the identity provider at the last login (for the repo creation policy).
+    pub groups: Vec<String>,
+}
+
+impl Principal {
+    pub fn user(&self) -> Option<&UserPrincipal> {
+        match self {
+            Principal::User(u) => Some(u),
+            Principal::Anonymous => None,
+        }
+    }
+
+    pub fn user_id(&self) -> Option<i32> {
+        self.user().map(|u| u.id)
+    }
+
+    pub fn is_site_admin(&self) -> bool {
+        self.user().is_some_and(|u| u.is_site_admin)
+    }
+
+    /// The signed-in user, or `Unauthorized`.
+    pub fn require_user(&self) -> Result<&UserPrincipal, CoreError> {
+        self.user()
+            .ok_or_else(|| CoreError::Unauthorized("sign in or send an API token".into()))
+    }
+}
+
+/// Everything the API lets someone do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    ListRepos,
+    ViewRepo,
+    CreateRepo,
+    UpdateRepo,
+    DeleteRepo,
+    ListMembers,
+    ManageMembers,
+    ViewMockConfigs,
+    ManageMockConfigs,
+    ViewAudit,
+    SubmitBuild,
+    CancelBuild,
+    ResubmitBuild,
+    SetBuildPriority,
+    DeleteBuild,
+    Createrepo,
+    ListChroots,
+    ManageChroots,
+    ManageAgents,
+    ManageOwnTokens,
+}
+
+impl Action {
+    pub const ALL: [Action; 20] = [
+        Action::ListRepos,
+        Action::ViewRepo,
+        Action::CreateRepo,
+        Action::UpdateRepo,
+        Action::DeleteRepo,
+        Action::ListMembers,
+        Action::ManageMembers,
+        Action::ViewMockConfigs,
+        Action::ManageMockConfigs,
+        Action::ViewAudit,
+        Action::SubmitBuild,
+        Action::CancelBuild,
+        Action::ResubmitBuild,
+        Action::SetBuildPriority,
+        Action::DeleteBuild,
+        Action::Createrepo,
+        Action::ListChroots,
+        Action::ManageChroots,
+        Action::ManageAgents,
+        Action::ManageOwnTokens,
+    ];
+}
+
+/// What an action needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    Anyone,
+    SignedIn,
+    /// At least this role in the repo (site admins always pass).
+    RepoRole(Role),
+    SiteAdmin,
+}
+
+/// The table. Roles are ordered: admin ⊇ releng ⊇ packager.
+pub fn requirement(action: Action) -> Requirement {
+    use Action::*;
+    match action {
+        ListRepos | ViewRepo | ViewMockConfigs | ListChroots => Requirement::Anyone,
+        CreateRepo | ManageOwnTokens => Requirement::SignedIn,
+        SubmitBuild | CancelBuild | ResubmitBuild | DeleteBuild => {
+            Requirement::RepoRole(Role::Packager)
+        }
+        UpdateRepo | ManageMockConfigs | Createrepo | SetBuildPriority => {
+            Requirement::RepoRole(Role::Releng)
+        }
+        DeleteRepo | ListMembers | ManageMembers | ViewAudit => Requirement::RepoRole(Role::Admin),
+        ManageChroots | ManageAgents => Requirement::SiteAdmin,
+    }
+}
+
+/// May `principal`, whose role in the repo concerned is `role`, do `action`?
+pub fn authorize(principal: &Principal, action: Action, role: Option<Role>) -> Result<(), CoreError> {
+    let req = requirement(action);
+    if req == Requirement::Anyone {
+        return Ok(());
+    }
+    let user = principal.require_user()?;
+    if user.is_site_admin {
+        return Ok(());
+    }
+    match req {
+        Requirement::Anyone | Requirement::SignedIn => Ok(()),
+        Requirement::RepoRole(needed) if role.is_some_and(|r| r >= needed) => Ok(()),
+        Requirement::RepoRole(needed) => Err(CoreError::Forbidden(format!(
+            "this needs the {} role in the repo (or higher)",
+            needed.as_str()
+        ))),
+        Requirement::SiteAdmin => Err(CoreError::Forbidden(
+            "this needs a site administrator".into(),
+        )),
+    }
+}
+
+/// Whether `authorize` would pass; for deciding which controls a page shows.
+pub fn allowed(principal: &Principal, action: Action, role: Option<Role>) -> bool {
+    authorize(principal, action, role).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(admin: bool) -> Principal {
+        Principal::User(UserPrincipal {
+            id: 1,
+            username: "u".into(),
+            is_site_admin: admin,
+            groups: vec![],
+        })
+    }
+
+    #[test]
+    fn role_order_and_table() {
+        assert!(Role::Admin > Role::Releng && Role::Releng > Role::Packager);
+        for action in Action::ALL {
+            let req = requirement(action);
+            // Site admins may do everything.
+            assert!(allowed(&user(true), action, None), "{action:?}");
+            let anon = allowed(&Principal::Anonymous, action, None);
+            assert_eq!(anon, req == Requirement::Anyone, "{action:?}");
+            if let Requirement::RepoRole(needed) = req {
+                for role in Role::ALL {
+                    assert_eq!(allowed(&user(false), action, Some(role)), role >= needed);
+                }
+                assert!(!allowed(&user(false), action, None));
+            }
+        }
+    }
+
+    #[test]
+    fn anonymous_gets_unauthorized_and_members_forbidden() {
+        assert!(matches!(
+            authorize(&Principal::Anonymous, Action::SubmitBuild, None),
+            Err(CoreError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            authorize(&user(false), Action::ManageMembers, Some(Role::Releng)),
+            Err(CoreError::Forbidden(_))
+        ));
+    }
+}

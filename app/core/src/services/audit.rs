@@ -1,0 +1,71 @@
+//! The audit log: who changed what in a repo (or site-wide), when. Written in the same
+//! transaction as the change it records.
+
+use kiln_proto::AuditEntry;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use crate::entities::{audit_log, users};
+use crate::error::CoreResult;
+use crate::policy::{Action, Principal};
+use crate::Kiln;
+
+pub async fn record(
+    db: &impl ConnectionTrait,
+    repo_id: Option<i32>,
+    actor: &Principal,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> CoreResult<()> {
+    audit_log::ActiveModel {
+        repo_id: Set(repo_id),
+        actor_id: Set(actor.user_id()),
+        action: Set(action.to_owned()),
+        target: Set(target.to_owned()),
+        detail: Set(detail),
+        created_at: Set(crate::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The newest entries of a repo's log (admins only).
+pub async fn list_for_repo(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+    limit: u64,
+) -> CoreResult<Vec<AuditEntry>> {
+    let ctx = super::repos::authorize_repo(kiln, principal, owner, repo, Action::ViewAudit).await?;
+    let rows = audit_log::Entity::find()
+        .filter(audit_log::Column::RepoId.eq(ctx.repo.id))
+        .order_by_desc(audit_log::Column::Id)
+        .limit(limit.clamp(1, 1000))
+        .all(&kiln.db)
+        .await?;
+    let actor_ids: Vec<i32> = rows.iter().filter_map(|r| r.actor_id).collect();
+    let actors = users::Entity::find()
+        .filter(users::Column::Id.is_in(actor_ids))
+        .all(&kiln.db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AuditEntry {
+            id: r.id,
+            actor: r
+                .actor_id
+                .and_then(|id| actors.iter().find(|u| u.id == id))
+                .map(|u| u.username.clone()),
+            action: r.action,
+            target: r.target,
+            detail: r.detail,
+            created_at: r.created_at,
+        })
+        .collect())
+}

@@ -1,0 +1,48 @@
+//! Core services: each public function takes the caller, checks the policy, does its work in
+//! one transaction where it writes, records the audit entry and returns wire types.
+
+pub mod accounts;
+pub mod agents;
+pub mod audit;
+pub mod chroots;
+pub mod cleanup;
+pub mod members;
+pub mod mock_configs;
+pub mod repos;
+pub mod tokens;
+
+use kiln_proto::Page;
+
+/// `page` is 1-based; `per_page` is clamped to 1..=100.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub page: u64,
+    pub per_page: u64,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest {
+            page: 1,
+            per_page: 50,
+        }
+    }
+}
+
+impl PageRequest {
+    pub fn new(page: Option<u64>, per_page: Option<u64>) -> Self {
+        PageRequest {
+            page: page.unwrap_or(1).max(1),
+            per_page: per_page.unwrap_or(50).clamp(1, 100),
+        }
+    }
+
+    pub fn page_of<T>(&self, items: Vec<T>, total: u64) -> Page<T> {
+        Page {
+            items,
+            total,
+            page: self.page,
+            per_page: self.per_page,
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Repos: create (with the site's creation policy), list, get, update, delete. Deleting removes
+//! every row in one transaction, so a repo is never half-visible, and queues its objects for
+//! background removal.
+
+use kiln_proto::{Page, Repo, RepoCreate, RepoPatch, Role};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::{audit, mock_configs, PageRequest};
+use crate::config::RepoCreators;
+use crate::entities::{repo_members, repos, storage_cleanup, users};
+use crate::error::{CoreError, CoreResult};
+use crate::names::{validate_name, validate_text};
+use crate::policy::{authorize, Action, Principal};
+use crate::Kiln;
+
+/// A repo looked up by `OWNER/REPO`, with its owner and the caller's role in it.
+#[derive(Debug, Clone)]
+pub struct RepoCtx {
+    pub repo: repos::Model,
+    pub owner: users::Model,
+    pub role: Option<Role>,
+}
+
+impl RepoCtx {
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner.username, self.repo.name)
+    }
+
+    pub fn to_wire(&self) -> Repo {
+        Repo {
+            id: self.repo.id,
+            owner: self.owner.username.clone(),
+            name: self.repo.name.clone(),
+            full_name: self.full_name(),
+            description: self.repo.description.clone(),
+            created_at: self.repo.created_at,
+            updated_at: self.repo.updated_at,
+            my_role: self.role,
+        }
+    }
+}
+
+/// The role `user_id` holds in `repo_id`.
+pub async fn role_of(
+    db: &impl ConnectionTrait,
+    repo_id: i32,
+    user_id: Option<i32>,
+) -> CoreResult<Option<Role>> {
+    let Some(user_id) = user_id else {
+        return Ok(None);
+    };
+    Ok(repo_members::Entity::find()
+        .filter(repo_members::Column::RepoId.eq(repo_id))
+        .filter(repo_members::Column::UserId.eq(user_id))
+        .one(db)
+        .await?
+        .and_then(|m| Role::parse(&m.role)))
+}
+
+/// Looks the repo up (404 if missing) and checks `action` against the caller's role in it.
+pub async fn authorize_repo(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+    action: Action,
+) -> CoreResult<RepoCtx> {
+    authorize_repo_in(&kiln.db, principal, owner, name, action).await
+}
+
+/// `authorize_repo` inside a transaction.
+pub async fn authorize_repo_in(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+    action: Action,
+) -> CoreResult<RepoCtx> {
+    validate_name("owner", owner)?;
+    validate_name("repo", name)?;
+    let not_found = || CoreError::not_found(format!("there is no repo {owner}/{name}"));
+    let owner_row = users::Entity::find()
+        .filter(users::Column::Username.eq(owner))
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
+    let repo = repos::Entity::find()
+        .filter(repos::Column::OwnerId.eq(owner_row.id))
+        .filter(repos::Column::Name.eq(name))
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
+    let role = role_of(db, repo.id, principal.user_id()).await?;
+    authorize(principal, action, role)?;
+    Ok(RepoCtx {
+        repo,
+        owner: owner_row,
+        role,
+    })
+}
+
+pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> CoreResult<Repo> {
+    authorize(principal, Action::CreateRepo, None)?;
+    let user = principal.require_user()?;
+    let policy = &kiln.config.repos;
+    if !user.is_site_admin {
+        match policy.creators {
+            RepoCreators::Everyone => {}
+            RepoCreators::SiteAdmins => {
+                return Err(CoreError::Forbidden(
+                    "on this server only site administrators create repos".into(),
+                ))
+            }
+            RepoCreators::Group => {
+                let group = policy.creator_group.as_deref().unwrap_or_default();
+                if !user.groups.iter().any(|g| g == group) {
+                    return Err(CoreError::Forbidden(format!(
+                        "creating repos needs membership of the group {group:?}"
+                    )));
+                }
+            }
+        }
+    }
+    validate_name("name", &input.name)?;
+    validate_text("description", &input.description, 4000)?;
+    let txn = kiln.db.begin().await?;
+    if let (Some(max), false) = (policy.max_per_user, user.is_site_admin) {
+        let owned = repos::Entity::find()
+            .filter(repos::Column::OwnerId.eq(user.id))
+            .count(&txn)
+            .await?;
+        if owned >= max {
+            return Err(CoreError::Forbidden(format!(
+                "you already own {owned} repos, the most this server allows per user"
+            )));
+        }
+    }
+    let exists = repos::Entity::find()
+        .filter(repos::Column::OwnerId.eq(user.id))
+        .filter(repos::Column::Name.eq(&input.name))
+        .one(&txn)
+        .await?;
+    if exists.is_some() {
+        return Err(CoreError::Conflict(format!(
+            "you already have a repo named {}",
+            input.name
+        )));
+    }
+    let now = crate::now();
+    let repo = repos::ActiveModel {
+        owner_id: Set(user.id),
+        name: Set(input.name.clone()),
+        description: Set(input.description.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    repo_members::ActiveModel {
+        repo_id: Set(repo.id),
+        user_id: Set(user.id),
+        role: Set(Role::Admin.as_str().to_owned()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let full_name = format!("{}/{}", user.username, repo.name);
+    audit::record(
+        &txn,
+        Some(repo.id),
+        principal,
+        "repo.create",
+        &full_name,
+        serde_json::json!({"description": repo.description}),
+    )
+    .await?;
+    for chroot in &input.chroots {
+        mock_configs::create_default_in(&txn, principal, &repo, chroot).await?;
+    }
+    txn.commit().await?;
+    let owner = users::Entity::find_by_id(user.id)
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::internal("owner vanished"))?;
+    Ok(RepoCtx {
+        repo,
+        owner,
+        role: Some(Role::Admin),
+    }
+    .to_wire())
+}
+
+/// Repos, alphabetical by owner then name; `owner` filters, `query` matches names and
+/// descriptions.
+pub async fn list(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: Option<&str>,
+    query: Option<&str>,
+    page: PageRequest,
+) -> CoreResult<Page<Repo>> {
+    authorize(principal, Action::ListRepos, None)?;
+    let mut select = repos::Entity::find().find_also_related(users::Entity);
+    if let Some(owner) = owner {
+        validate_name("owner", owner)?;
+        select = select.filter(users::Column::Username.eq(owner));
+    }
+    if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
+        validate_text("q", q, 100)?;
+        select = select.filter(
+            Condition::any()
+                .add(repos::Column::Name.contains(q))
+                .add(repos::Column::Description.contains(q)),
+        );
+    }
+    let total = select.clone().count(&kiln.db).await?;
+    let rows = select
+        .order_by_asc(users::Column::Username)
+        .order_by_asc(repos::Column::Name)
+        .offset((page.page - 1) * page.per_page)
+        .limit(page.per_page)
+        .all(&kiln.db)
+        .await?;
+    let ids: Vec<i32> = rows.iter().map(|(r, _)| r.id).collect();
+    let my_roles = match principal.user_id() {
+        Some(uid) if !ids.is_empty() => {
+            repo_members::Entity::find()
+                .filter(repo_members::Column::UserId.eq(uid))
+                .filter(repo_members::Column::RepoId.is_in(ids))
+                .all(&kiln.db)
+                .await?
+        }
+        _ => vec![],
+    };
+    let items = rows
+        .into_iter()
+        .filter_map(|(repo, owner)| {
+            let owner = owner?;
+            let role = my_roles
+                .iter()
+                .find(|m| m.repo_id == repo.id)
+                .and_then(|m| Role::parse(&m.role));
+            Some(RepoCtx { repo, owner, role }.to_wire())
+        })
+        .collect();
+    Ok(page.page_of(items, total))
+}
+
+pub async fn get(kiln: &Kiln, principal: &Principal, owner: &str, name: &str) -> CoreResult<Repo> {
+    Ok(authorize_repo(kiln, principal, owner, name, Action::ViewRepo)
+        .await?
+        .to_wire())
+}
+
+pub async fn update(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+    patch: RepoPatch,
+) -> CoreResult<Repo> {
+    let txn = kiln.db.begin().await?;
+    let ctx = authorize_repo_in(&txn, principal, owner, name, Action::UpdateRepo).await?;
+    let mut active: repos::ActiveModel = ctx.repo.clone().into();
+    if let Some(d) = &patch.description {
+        validate_text("description", d, 4000)?;
+        active.description = Set(d.clone());
+    }
+    active.updated_at = Set(crate::now());
+    let repo = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        Some(repo.id),
+        principal,
+        "repo.update",
+        &ctx.full_name(),
+        serde_json::to_value(&patch).unwrap_or_default(),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(RepoCtx { repo, ..ctx }.to_wire())
+}
+
+/// The storage prefix under which everything of a repo lives.
+pub fn storage_prefix(repo_id: i32) -> String {
+    format!("repos/{repo_id}/")
+}
+
+pub async fn delete(kiln: &Kiln, principal: &Principal, owner: &str, name: &str) -> CoreResult<()> {
+    let txn = kiln.db.begin().await?;
+    let ctx = authorize_repo_in(&txn, principal, owner, name, Action::DeleteRepo).await?;
+    // Explicit rather than trusting ON DELETE CASCADE, which SQLite only honours when foreign
+    // keys are switched on for the connection.
+    repo_members::Entity::delete_many()
+        .filter(repo_members::Column::RepoId.eq(ctx.repo.id))
+        .exec(&txn)
+        .await?;
+    crate::entities::mock_configs::Entity::delete_many()
+        .filter(crate::entities::mock_configs::Column::RepoId.eq(ctx.repo.id))
+        .exec(&txn)
+        .await?;
+    repos::Entity::delete_by_id(ctx.repo.id).exec(&txn).await?;
+    storage_cleanup::ActiveModel {
+        prefix: Set(storage_prefix(ctx.repo.id)),
+        attempts: Set(0),
+        created_at: Set(crate::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        Some(ctx.repo.id),
+        principal,
+        "repo.delete",
+        &ctx.full_name(),
+        serde_json::json!({}),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(repo = %ctx.full_name(), "repo deleted; objects queued for removal");
+    Ok(())
+}

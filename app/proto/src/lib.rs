@@ -1,0 +1,295 @@
+//! Wire types of Kiln's public HTTP API (see `shared/CONTRACT.md`) and of the builder-agent
+//! protocol. Plain serde types: no database, no HTTP framework, so the browser (wasm), the
+//! agent and the CLI share them with the server.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Timestamps are RFC 3339 everywhere.
+pub mod rfc3339 {
+    pub use time::serde::rfc3339::*;
+}
+
+/// The one error envelope: `{"errors":[{"code":…,"detail":…}]}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    pub errors: Vec<ErrorItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorItem {
+    /// Machine-readable: `not_found`, `conflict`, `validation`, `forbidden`, `unauthorized`,
+    /// `payload_too_large`, `internal`.
+    pub code: String,
+    /// Human-readable: what is wrong and, where it helps, how to fix it.
+    pub detail: String,
+    /// The input field the error is about, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// A page of a list, newest or alphabetical first depending on the list.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub id: i32,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub is_site_admin: bool,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A repo member's role. Roles are ordered: an admin may do all a rel-eng may, a rel-eng all a
+/// packager may.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Packager,
+    Releng,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Packager, Role::Releng, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Packager => "packager",
+            Role::Releng => "releng",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenCreate {
+    pub name: String,
+    #[serde(default, with = "rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A personal API token as listed: never its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenInfo {
+    pub id: i32,
+    pub name: String,
+    /// The first characters of the secret, to recognise it (`kiln_pat_AbCd`).
+    pub prefix: String,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// The answer to a token creation: the only time the secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenCreated {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    pub token: String,
+}
+
+/// A package repository a base chroot or a mock config pulls from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RepoSource {
+    /// The section name in the dnf configuration (`[id]`).
+    pub id: String,
+    /// `http://` or `https://` only.
+    pub baseurl: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpgkey: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+}
+
+/// A base chroot, fixed by the site admin: `DISTRO-RELEASE-ARCH`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Chroot {
+    pub name: String,
+    pub distro: String,
+    pub release: String,
+    pub arch: String,
+    pub base_repos: Vec<RepoSource>,
+    /// Lines of mock configuration that set up the distribution (bootstrap image, package
+    /// manager, chroot setup); the rendered config adds the repos after it.
+    pub mock_template: String,
+    /// The value of `%dist`, such as `.fc41` or `.el9`.
+    pub dist_macro: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChrootCreate {
+    pub name: String,
+    pub base_repos: Vec<RepoSource>,
+    #[serde(default)]
+    pub mock_template: Option<String>,
+    #[serde(default)]
+    pub dist_macro: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ChrootPatch {
+    #[serde(default)]
+    pub base_repos: Option<Vec<RepoSource>>,
+    #[serde(default)]
+    pub mock_template: Option<String>,
+    #[serde(default)]
+    pub dist_macro: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Repo {
+    pub id: i32,
+    pub owner: String,
+    pub name: String,
+    /// `OWNER/REPO`.
+    pub full_name: String,
+    pub description: String,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// The caller's role in this repo, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub my_role: Option<Role>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RepoCreate {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Base chroots to create a mock config for, each named after its chroot.
+    #[serde(default)]
+    pub chroots: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RepoPatch {
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Member {
+    pub username: String,
+    pub role: Role,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemberPut {
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MockConfig {
+    pub name: String,
+    /// The base chroot's name.
+    pub base: String,
+    pub arch: String,
+    pub extra_repos: Vec<RepoSource>,
+    pub buildroot_add: Vec<String>,
+    pub buildroot_remove: Vec<String>,
+    pub macros: BTreeMap<String, String>,
+    /// Whether the repo's own published packages are in the buildroot (default: yes).
+    pub include_own_repo: bool,
+    pub enabled: bool,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MockConfigCreate {
+    pub name: String,
+    pub base: String,
+    #[serde(default)]
+    pub extra_repos: Vec<RepoSource>,
+    #[serde(default)]
+    pub buildroot_add: Vec<String>,
+    #[serde(default)]
+    pub buildroot_remove: Vec<String>,
+    #[serde(default)]
+    pub macros: BTreeMap<String, String>,
+    #[serde(default)]
+    pub include_own_repo: Option<bool>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// A partial update; the base chroot cannot be changed (create another config instead).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MockConfigPatch {
+    #[serde(default)]
+    pub extra_repos: Option<Vec<RepoSource>>,
+    #[serde(default)]
+    pub buildroot_add: Option<Vec<String>>,
+    #[serde(default)]
+    pub buildroot_remove: Option<Vec<String>>,
+    #[serde(default)]
+    pub macros: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub include_own_repo: Option<bool>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditEntry {
+    pub id: i32,
+    /// The username of who did it; `None` for the system or a deleted account.
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Login options the UI offers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoginOptions {
+    pub local_enabled: bool,
+    pub providers: Vec<LoginProvider>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoginProvider {
+    pub id: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Health {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, String>,
+}

@@ -1,0 +1,16 @@
+//! Kiln's database schema as sea-orm migrations. Each migration is self-contained (it names its
+//! own tables and columns and never imports entities) and uses only sea-orm's schema helpers, so
+//! the same steps run on SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_accounts_repos;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_accounts_repos::Migration)]
+    }
+}
