@@ -1,1 +1,88 @@
+//! The Kiln server: the axum router (API, login, health, the Leptos UI), the auth middleware
+//! and the command line. Handlers stay thin; the work happens in `kiln_core`.
 
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod oidc;
+pub mod routes;
+pub mod session_store;
+pub mod ui;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Router;
+use kiln_core::Kiln;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::session_store::DbSessionStore;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub kiln: Kiln,
+    pub oidc: Arc<oidc::Oidc>,
+    pub leptos: leptos::config::LeptosOptions,
+}
+
+impl axum::extract::FromRef<AppState> for leptos::config::LeptosOptions {
+    fn from_ref(s: &AppState) -> Self {
+        s.leptos.clone()
+    }
+}
+
+pub const SESSION_COOKIE: &str = "kiln_session";
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("a request handler panicked");
+    error::error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "something went wrong on the server; it has been logged",
+        None,
+    )
+    .into_response()
+}
+
+/// The whole application, ready to serve. Tests call this with their own `Kiln`.
+pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
+    let store = DbSessionStore::open(&kiln.db).await?;
+    {
+        use tower_sessions::session_store::ExpiredDeletion;
+        let store = store.clone();
+        tokio::spawn(async move {
+            let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
+        });
+    }
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(kiln.config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(kiln.config.auth.session_hours)));
+    let oidc = Arc::new(oidc::Oidc::new(&kiln.config.auth.oidc, &kiln.config.public_url())?);
+    let state = AppState {
+        leptos: ui::leptos_options(&kiln.config),
+        kiln,
+        oidc,
+    };
+    let router = Router::new()
+        .nest("/api/v1", routes::api())
+        .nest("/auth", routes::auth())
+        .merge(ui::routes(&state))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::resolve_caller))
+        .layer(sessions)
+        .merge(routes::ops())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state);
+    Ok(router)
+}

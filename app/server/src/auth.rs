@@ -1,0 +1,166 @@
+//! Resolving the caller once per request (bearer token or browser session) and CSRF protection
+//! for cookie-authenticated state changes: such requests must carry the session's CSRF token in
+//! the `X-CSRF-Token` header, a `csrf_token` form field or a `csrf_token` query parameter.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use kiln_core::services::{accounts, tokens};
+use kiln_core::{CoreError, Principal};
+use subtle::ConstantTimeEq;
+use tower_sessions::Session;
+
+use crate::error::{error_response, ApiError};
+use crate::extract::Caller;
+use crate::AppState;
+
+pub const SESSION_USER: &str = "uid";
+pub const SESSION_CSRF: &str = "csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+pub const CSRF_FIELD: &str = "csrf_token";
+const MAX_FORM_BYTES: usize = 1024 * 1024;
+
+/// The session's CSRF token, created on first use.
+pub async fn csrf_token(session: &Session) -> Result<String, ApiError> {
+    if let Ok(Some(t)) = session.get::<String>(SESSION_CSRF).await {
+        return Ok(t);
+    }
+    let t = kiln_core::secret::new_token("").expose().to_owned();
+    session
+        .insert(SESSION_CSRF, &t)
+        .await
+        .map_err(|e| ApiError(CoreError::internal(e)))?;
+    Ok(t)
+}
+
+/// Signs `user_id` into the session: a new session id (against fixation) and a new CSRF token.
+pub async fn sign_in(session: &Session, user_id: i32) -> Result<(), ApiError> {
+    let internal = |e: tower_sessions::session::Error| ApiError(CoreError::internal(e));
+    session.cycle_id().await.map_err(internal)?;
+    session.insert(SESSION_USER, user_id).await.map_err(internal)?;
+    let t = kiln_core::secret::new_token("").expose().to_owned();
+    session.insert(SESSION_CSRF, t).await.map_err(internal)?;
+    Ok(())
+}
+
+fn bearer(req: &Request) -> Option<Result<String, ApiError>> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    let parsed = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned())
+        .ok_or_else(|| {
+            ApiError(CoreError::Unauthorized(
+                "the Authorization header must be `Bearer TOKEN`".into(),
+            ))
+        });
+    Some(parsed)
+}
+
+fn is_form(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+fn csrf_from_query(req: &Request) -> Option<String> {
+    let q = req.uri().query()?;
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == CSRF_FIELD)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn csrf_refused() -> Response {
+    error_response(
+        StatusCode::FORBIDDEN,
+        "csrf",
+        "missing or wrong CSRF token: reload the page and try again",
+        None,
+    )
+}
+
+/// The middleware: resolves the caller, enforces CSRF, stores `Caller` in the extensions.
+pub async fn resolve_caller(State(state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
+    let kiln = &state.kiln;
+    if let Some(token) = bearer(&req) {
+        let caller = match token {
+            Ok(t) => match tokens::authenticate(kiln, &t).await {
+                Ok(user) => Caller {
+                    principal: accounts::principal_of(&user),
+                    via_session: false,
+                },
+                Err(e) => return ApiError(e).into_response(),
+            },
+            Err(e) => return e.into_response(),
+        };
+        let mut req = req;
+        req.extensions_mut().insert(caller);
+        return next.run(req).await;
+    }
+
+    let mut req = req;
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    // Without a session cookie there is no ambient authority to abuse, except on the forms
+    // that create a session (login CSRF) and the UI's server functions.
+    let has_cookie = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(crate::SESSION_COOKIE));
+    let path = req.uri().path();
+    let session_forms = path.starts_with("/auth/") || path.starts_with("/ui/");
+    if unsafe_method && (has_cookie || session_forms) {
+        let expected = session.get::<String>(SESSION_CSRF).await.ok().flatten();
+        let mut provided = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| csrf_from_query(&req));
+        if provided.is_none() && is_form(&req) {
+            // Read the form to find the token, then hand the same bytes on.
+            let (parts, body) = req.into_parts();
+            let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+                Ok(b) => b,
+                Err(_) => {
+                    return ApiError(CoreError::PayloadTooLarge("the form is too large".into()))
+                        .into_response()
+                }
+            };
+            provided = url::form_urlencoded::parse(&bytes)
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v.into_owned());
+            req = Request::from_parts(parts, Body::from(bytes));
+        }
+        let ok = match (&expected, &provided) {
+            (Some(e), Some(p)) => bool::from(e.as_bytes().ct_eq(p.as_bytes())),
+            _ => false,
+        };
+        if !ok {
+            return csrf_refused();
+        }
+    }
+
+    let principal = match session.get::<i32>(SESSION_USER).await.ok().flatten() {
+        Some(uid) => match accounts::find_by_id(kiln, uid).await {
+            Ok(Some(user)) if !user.disabled => accounts::principal_of(&user),
+            Ok(_) => {
+                let _ = session.flush().await;
+                Principal::Anonymous
+            }
+            Err(e) => return ApiError(e).into_response(),
+        },
+        None => Principal::Anonymous,
+    };
+    let via_session = principal != Principal::Anonymous;
+    req.extensions_mut().insert(Caller {
+        principal,
+        via_session,
+    });
+    next.run(req).await
+}

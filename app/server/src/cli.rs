@@ -1,0 +1,327 @@
+//! The `kiln` command line: the server (`serve`, `migrate`), site administration (`admin …`,
+//! working on the database directly) and the packager client (`repo …`, over the HTTP API with
+//! `KILN_URL`/`KILN_TOKEN` or `~/.config/kiln/client.toml`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kiln_core::config::LogFormat;
+use kiln_core::services::{accounts, agents, tokens};
+use kiln_core::{Config, Kiln, Principal};
+use kiln_proto::{Page, Repo, RepoCreate, TokenCreate};
+
+#[derive(Parser)]
+#[command(name = "kiln", version, about = "Build RPM packages and host them as dnf repositories")]
+struct Cli {
+    /// TOML configuration file (see deploy/kiln.sample.toml).
+    #[arg(long, global = true, env = "KILN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (defaults: SQLite and objects under ./kiln-data, 127.0.0.1:8080).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Site administration, straight on the database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Repos, through the HTTP API.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user (a local account when a password is given).
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        site_admin: bool,
+        /// File holding the password (`-` for standard input).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Create a personal API token for a user; prints only the token.
+    CreateToken {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: String,
+        /// Days until the token expires (default: never).
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+    },
+    /// Create a registration token for builder agents; prints only the token.
+    AgentToken {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RepoCommand {
+    /// Create a repo owned by you.
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Base chroots to add mock configs for (repeatable).
+        #[arg(long = "chroot")]
+        chroots: Vec<String>,
+    },
+    /// List repos.
+    List {
+        #[arg(long)]
+        owner: Option<String>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    Config::load(path.map(|p| p.as_path()), std::env::vars())
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("KILN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// The system acting on behalf of a site admin at the console.
+fn console() -> Principal {
+    Principal::User(kiln_core::UserPrincipal {
+        id: 0,
+        username: "console".into(),
+        is_site_admin: true,
+        groups: vec![],
+    })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => {
+            let config = load_config(cli.config.as_ref())?;
+            init_tracing(config.log_format);
+            serve(config).await
+        }
+        Command::Migrate => {
+            let config = load_config(cli.config.as_ref())?;
+            let db = kiln_core::db::connect(&config).await?;
+            kiln_core::db::migrate(&db).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Admin(cmd) => {
+            let config = load_config(cli.config.as_ref())?;
+            let kiln = Kiln::open(config).await?;
+            admin(&kiln, cmd).await
+        }
+        Command::Repo(cmd) => repo(cmd).await,
+    }
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen.clone();
+    let kiln = Kiln::open(config).await?;
+    tokio::spawn(kiln_core::services::cleanup::run_forever(kiln.clone(), std::time::Duration::from_secs(30)));
+    let app = crate::app(kiln.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let url = kiln.config.public_url();
+    println!("Kiln is running at {url}/");
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    if kiln_core::entities::users::Entity::find().count(&kiln.db).await? == 0 {
+        println!(
+            "No users yet. Create the first site admin with:\n  \
+             echo 'a-long-password' > pw && kiln admin create-user --username admin --site-admin --password-file pw"
+        );
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn admin(kiln: &Kiln, cmd: AdminCommand) -> anyhow::Result<()> {
+    match cmd {
+        AdminCommand::CreateUser { username, site_admin, password_file } => {
+            let password = match password_file {
+                None => None,
+                Some(p) if p.as_os_str() == "-" => {
+                    let mut s = String::new();
+                    std::io::stdin().read_line(&mut s)?;
+                    Some(s.trim_end_matches(['\n', '\r']).to_owned())
+                }
+                Some(p) => Some(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading {}", p.display()))?
+                        .trim_end_matches(['\n', '\r'])
+                        .to_owned(),
+                ),
+            };
+            let user = accounts::create_user(kiln, &username, password.as_deref(), site_admin).await?;
+            eprintln!(
+                "created {}{}",
+                user.username,
+                if user.is_site_admin { " (site admin)" } else { "" }
+            );
+        }
+        AdminCommand::CreateToken { username, name, expires_in_days } => {
+            let user = accounts::find_by_username(kiln, &username)
+                .await?
+                .with_context(|| format!("there is no user named {username}"))?;
+            let expires_at = expires_in_days.map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d));
+            let created = tokens::create_for_user(kiln, &console(), user.id, TokenCreate { name, expires_at }).await?;
+            println!("{}", created.token);
+        }
+        AdminCommand::AgentToken { name } => {
+            let token = agents::create_registration_token(kiln, &console(), &name).await?;
+            println!("{}", token.expose());
+        }
+    }
+    Ok(())
+}
+
+/// The client's server URL and token.
+struct ClientConfig {
+    url: String,
+    token: Option<String>,
+}
+
+fn client_config() -> anyhow::Result<ClientConfig> {
+    #[derive(serde::Deserialize, Default)]
+    struct File {
+        url: Option<String>,
+        token: Option<String>,
+    }
+    let file: File = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".config/kiln/client.toml"))
+        .filter(|p| p.exists())
+        .map(|p| -> anyhow::Result<File> {
+            let text = std::fs::read_to_string(&p)?;
+            toml_file(&text).with_context(|| format!("parsing {}", p.display()))
+        })
+        .transpose()?
+        .unwrap_or_default();
+    fn toml_file(text: &str) -> anyhow::Result<File> {
+        let v: toml::Table = text.parse()?;
+        Ok(File {
+            url: v.get("url").and_then(|x| x.as_str()).map(str::to_owned),
+            token: v.get("token").and_then(|x| x.as_str()).map(str::to_owned),
+        })
+    }
+    Ok(ClientConfig {
+        url: std::env::var("KILN_URL")
+            .ok()
+            .or(file.url)
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+            .trim_end_matches('/')
+            .to_owned(),
+        token: std::env::var("KILN_TOKEN").ok().or(file.token),
+    })
+}
+
+async fn api_error(resp: reqwest::Response) -> anyhow::Error {
+    let status = resp.status();
+    match resp.json::<kiln_proto::ErrorBody>().await {
+        Ok(body) => anyhow::anyhow!(
+            "{status}: {}",
+            body.errors.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>().join("; ")
+        ),
+        Err(_) => anyhow::anyhow!("the server answered {status}"),
+    }
+}
+
+async fn repo(cmd: RepoCommand) -> anyhow::Result<()> {
+    let cfg = client_config()?;
+    let http = reqwest::Client::new();
+    let auth = |r: reqwest::RequestBuilder| match &cfg.token {
+        Some(t) => r.bearer_auth(t),
+        None => r,
+    };
+    match cmd {
+        RepoCommand::Create { name, description, chroots } => {
+            let resp = auth(http.post(format!("{}/api/v1/repos", cfg.url)))
+                .json(&RepoCreate { name, description, chroots })
+                .send()
+                .await
+                .with_context(|| format!("reaching {}", cfg.url))?;
+            if !resp.status().is_success() {
+                return Err(api_error(resp).await);
+            }
+            let repo: Repo = resp.json().await?;
+            println!("created {}", repo.full_name);
+        }
+        RepoCommand::List { owner } => {
+            let mut page = 1;
+            loop {
+                let mut req = auth(http.get(format!("{}/api/v1/repos", cfg.url))).query(&[("page", page.to_string())]);
+                if let Some(o) = &owner {
+                    req = req.query(&[("owner", o)]);
+                }
+                let resp = req.send().await.with_context(|| format!("reaching {}", cfg.url))?;
+                if !resp.status().is_success() {
+                    return Err(api_error(resp).await);
+                }
+                let list: Page<Repo> = resp.json().await?;
+                for r in &list.items {
+                    println!("{}\t{}", r.full_name, r.description.lines().next().unwrap_or(""));
+                }
+                if list.page * list.per_page >= list.total {
+                    break;
+                }
+                page += 1;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! HTTP handlers, one file per resource: typed extractors, one core call, a wire type back.
+
+pub mod audit;
+pub mod chroots;
+pub mod health;
+pub mod login;
+pub mod me;
+pub mod members;
+pub mod mock_configs;
+pub mod repos;

@@ -1,0 +1,43 @@
+//! Every route of the server, in one screen.
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::handlers::{audit, chroots, health, login, me, members, mock_configs, repos};
+use crate::AppState;
+
+pub fn api() -> Router<AppState> {
+    Router::new()
+        .route("/me", get(me::get))
+        .route("/me/tokens", get(me::list_tokens).post(me::create_token))
+        .route("/me/tokens/{id}", axum::routing::delete(me::revoke_token))
+        .route("/login-options", get(login::options))
+        .route("/chroots", get(chroots::list).post(chroots::create))
+        .route("/chroots/{name}", get(chroots::get).patch(chroots::update).delete(chroots::delete))
+        .route("/repos", get(repos::list).post(repos::create))
+        .route("/repos/{owner}/{repo}", get(repos::get).patch(repos::update).delete(repos::delete))
+        .route("/repos/{owner}/{repo}/members", get(members::list))
+        .route("/repos/{owner}/{repo}/members/{username}", axum::routing::put(members::put).delete(members::remove))
+        .route("/repos/{owner}/{repo}/mock-configs", get(mock_configs::list).post(mock_configs::create))
+        .route(
+            "/repos/{owner}/{repo}/mock-configs/{name}",
+            get(mock_configs::get).patch(mock_configs::update).delete(mock_configs::delete),
+        )
+        .route("/repos/{owner}/{repo}/mock-configs/{name}/rendered", get(mock_configs::rendered))
+        .route("/repos/{owner}/{repo}/audit", get(audit::list))
+        .fallback(login::not_found)
+}
+
+pub fn auth() -> Router<AppState> {
+    Router::new()
+        .route("/login", post(login::local))
+        .route("/logout", post(login::logout))
+        .route("/oidc/{id}/start", get(login::oidc_start))
+        .route("/oidc/{id}/callback", get(login::oidc_callback))
+}
+
+pub fn ops() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+}
