@@ -1,0 +1,28 @@
+//! The API suite: the real router on a loopback port, over SQLite or PostgreSQL
+//! (`KILN_TEST_DB`). `tests/run` runs it on both.
+
+mod accounts;
+mod chroots;
+mod errors;
+mod members;
+mod mock_configs;
+mod policy_table;
+mod repos;
+mod sessions;
+
+/// Skips a test (returning early) when its database is not available outside CI.
+#[macro_export]
+macro_rules! app {
+    () => {
+        match kiln_tests::TestApp::new().await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+    ($edit:expr) => {
+        match kiln_tests::TestApp::with_config($edit).await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+}

@@ -1,1 +1,233 @@
+//! Test support: a real Kiln server on a loopback port over SQLite or PostgreSQL (chosen by
+//! `KILN_TEST_DB`), users of each role with API tokens, an in-process S3 server (s3s-fs) and
+//! helpers to find the built binaries.
 
+pub mod s3;
+
+use std::path::PathBuf;
+
+use kiln_core::services::{accounts, members, repos, tokens};
+use kiln_core::{Config, Kiln, Principal};
+use kiln_proto::{RepoCreate, Role, TokenCreate};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// The database the suite runs on: `KILN_TEST_DB=postgres` or `sqlite` (default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+pub fn db_kind() -> DbKind {
+    match std::env::var("KILN_TEST_DB").as_deref() {
+        Ok("postgres") | Ok("postgresql") | Ok("pg") => DbKind::Postgres,
+        _ => DbKind::Sqlite,
+    }
+}
+
+/// The PostgreSQL server tests use (`KILN_TEST_PG_URL`, default the local trust-auth server).
+pub fn pg_admin_url() -> String {
+    std::env::var("KILN_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A fresh, empty PostgreSQL database for one test; `None` (with a printed notice) when no server
+/// answers outside CI. In CI a missing server fails the test.
+pub async fn fresh_pg_database() -> Option<String> {
+    use sqlx::Connection;
+    let admin = pg_admin_url();
+    let mut conn = match sqlx::PgConnection::connect(&admin).await {
+        Ok(c) => c,
+        Err(e) => {
+            if in_ci() {
+                panic!("PostgreSQL at {admin} is required in CI: {e}");
+            }
+            eprintln!("NOTICE: skipping a PostgreSQL test: no server at {admin} ({e})");
+            return None;
+        }
+    };
+    let name = format!("kiln_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+    Some(format!("{base}/{name}"))
+}
+
+/// A user of a test app with a personal API token.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: i32,
+    pub username: String,
+    pub token: String,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub kiln: Kiln,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A test's config: a temporary data directory and the database `KILN_TEST_DB` names.
+/// `None` when PostgreSQL is wanted but absent outside CI.
+pub async fn test_config(dir: &tempfile::TempDir) -> Option<Config> {
+    let mut config = Config::load(None, Vec::<(String, String)>::new()).expect("default config");
+    config.data_dir = dir.path().to_path_buf();
+    config.database_max_connections = 8;
+    if db_kind() == DbKind::Postgres {
+        config.database_url = Some(kiln_core::secret::Secret::new(fresh_pg_database().await?));
+    }
+    Some(config)
+}
+
+impl TestApp {
+    /// A server with the default test configuration.
+    pub async fn new() -> Option<TestApp> {
+        Self::with_config(|_| {}).await
+    }
+
+    /// A server whose configuration `edit` adjusts first. `None`: skipped (no PostgreSQL).
+    pub async fn with_config(edit: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(&dir).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        config.listen = addr.to_string();
+        edit(&mut config);
+        let base = format!("http://{addr}");
+        let kiln = Kiln::open(config).await.expect("open kiln");
+        let app = kiln_server::app(kiln.clone()).await.expect("app");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Some(TestApp {
+            base,
+            kiln,
+            http,
+            dir,
+            server,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a user with a password (`password-USERNAME`) and an API token.
+    pub async fn user(&self, username: &str, site_admin: bool) -> TestUser {
+        let password = format!("password-{username}");
+        let user = accounts::create_user(&self.kiln, username, Some(&password), site_admin)
+            .await
+            .expect("create user");
+        let principal = accounts::principal_of(&user);
+        let token = tokens::create(
+            &self.kiln,
+            &principal,
+            TokenCreate {
+                name: "tests".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .expect("token");
+        TestUser {
+            id: user.id,
+            username: user.username,
+            token: token.token,
+        }
+    }
+
+    pub async fn principal(&self, user: &TestUser) -> Principal {
+        let u = accounts::find_by_id(&self.kiln, user.id).await.expect("db").expect("user");
+        accounts::principal_of(&u)
+    }
+
+    /// Creates `owner/name` (owner is admin) and gives each `(user, role)` its role.
+    pub async fn repo(&self, owner: &TestUser, name: &str, members_: &[(&TestUser, Role)]) {
+        let p = self.principal(owner).await;
+        repos::create(
+            &self.kiln,
+            &p,
+            RepoCreate {
+                name: name.into(),
+                description: format!("{name} for tests"),
+                chroots: vec!["fedora-44-x86_64".into()],
+            },
+        )
+        .await
+        .expect("create repo");
+        for (u, role) in members_ {
+            members::put(&self.kiln, &p, &owner.username, name, &u.username, *role)
+                .await
+                .expect("add member");
+        }
+    }
+
+    /// Sends a JSON request with an optional bearer token; returns the status and JSON body
+    /// (`Value::Null` when the body is not JSON).
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+}
+
+/// The first error's code and detail of an error envelope.
+pub fn error_of(body: &Value) -> (String, String) {
+    let e = &body["errors"][0];
+    (
+        e["code"].as_str().unwrap_or_default().to_owned(),
+        e["detail"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// A binary built by this workspace (`kiln`, `kiln-agent`), next to the test executable's
+/// directory. `tests/run` builds them before the suites.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("deps dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build -p kiln -p kiln-agent` first (tests/run does)",
+        path.display()
+    );
+    path
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("root").to_path_buf()
+}

@@ -31,6 +31,7 @@ pub fn api() -> Router<AppState> {
 pub fn auth() -> Router<AppState> {
     Router::new()
         .route("/login", post(login::local))
+        .route("/csrf", get(login::csrf))
         .route("/logout", post(login::logout))
         .route("/oidc/{id}/start", get(login::oidc_start))
         .route("/oidc/{id}/callback", get(login::oidc_callback))

@@ -175,3 +175,15 @@ pub async fn oidc_callback(
 pub async fn not_found() -> Response {
     crate::error::error_response(StatusCode::NOT_FOUND, "not_found", "there is no such API endpoint", None)
 }
+
+#[derive(serde::Serialize)]
+pub struct CsrfBody {
+    pub csrf_token: String,
+}
+
+/// The browser session's CSRF token (creating the session if needed), for script clients.
+pub async fn csrf(session: Session) -> ApiResult<Json<CsrfBody>> {
+    Ok(Json(CsrfBody {
+        csrf_token: crate::auth::csrf_token(&session).await?,
+    }))
+}
