@@ -126,6 +126,10 @@ impl TestApp {
         })
     }
 
+    pub fn kiln_ref(&self) -> &Kiln {
+        &self.kiln
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
