@@ -5,12 +5,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m0001_accounts_repos;
+mod m0002_agents;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_accounts_repos::Migration)]
+        vec![
+            Box::new(m0001_accounts_repos::Migration),
+            Box::new(m0002_agents::Migration),
+        ]
     }
 }

@@ -2,6 +2,7 @@
 //! (`KILN_TEST_DB`). `tests/run` runs it on both.
 
 mod accounts;
+mod agents;
 mod chroots;
 mod errors;
 mod members;

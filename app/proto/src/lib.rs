@@ -293,3 +293,61 @@ pub struct Health {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checks: BTreeMap<String, String>,
 }
+
+/// Builder agent protocol (`/api/v1/agent/…`).
+pub mod agent {
+    use serde::{Deserialize, Serialize};
+
+    /// `POST /api/v1/agent/register` with `Authorization: Bearer REGISTRATION_TOKEN`.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct Register {
+        pub name: String,
+        pub arches: Vec<String>,
+        pub capacity: u32,
+        /// `mock` or `rpmbuild`.
+        pub backend: String,
+        pub version: String,
+    }
+
+    /// The agent's own credential, shown once.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct Registered {
+        pub agent_id: i32,
+        pub token: String,
+        /// Seconds between heartbeats the server expects.
+        pub heartbeat_seconds: u64,
+    }
+
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+    #[serde(rename_all = "lowercase")]
+    pub enum AgentState {
+        /// Takes work.
+        Online,
+        /// Finishes what it has, takes nothing new.
+        Draining,
+        /// Takes nothing; may come back when enabled.
+        Disabled,
+    }
+
+    /// `POST /api/v1/agent/heartbeat` with the agent's token: the answer says what to do.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct HeartbeatReply {
+        pub state: AgentState,
+    }
+
+    /// An agent as site admins see it.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct Agent {
+        pub id: i32,
+        pub name: String,
+        pub arches: Vec<String>,
+        pub capacity: u32,
+        pub backend: String,
+        pub version: String,
+        pub state: AgentState,
+        #[serde(with = "crate::rfc3339")]
+        pub registered_at: time::OffsetDateTime,
+        #[serde(with = "crate::rfc3339")]
+        pub last_seen_at: time::OffsetDateTime,
+    }
+}

@@ -3,7 +3,7 @@
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::handlers::{audit, chroots, health, login, me, members, mock_configs, repos};
+use crate::handlers::{agent, audit, chroots, health, login, me, members, mock_configs, repos};
 use crate::AppState;
 
 pub fn api() -> Router<AppState> {
@@ -25,6 +25,11 @@ pub fn api() -> Router<AppState> {
         )
         .route("/repos/{owner}/{repo}/mock-configs/{name}/rendered", get(mock_configs::rendered))
         .route("/repos/{owner}/{repo}/audit", get(audit::list))
+        .route("/agents", get(agent::list))
+        .route("/agents/{name}", axum::routing::delete(agent::revoke))
+        .route("/agents/{name}/state", axum::routing::put(agent::set_state))
+        .route("/agent/register", post(agent::register))
+        .route("/agent/heartbeat", post(agent::heartbeat))
         .fallback(login::not_found)
 }
 

@@ -1,6 +1,7 @@
 //! sea-orm entities, one per table, kept thin: finders and behaviour live in `services`.
 
 pub mod agent_registration_tokens;
+pub mod agents;
 pub mod api_tokens;
 pub mod audit_log;
 pub mod base_chroots;

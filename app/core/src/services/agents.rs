@@ -31,3 +31,167 @@ pub async fn create_registration_token(kiln: &Kiln, principal: &Principal, name:
     txn.commit().await?;
     Ok(secret)
 }
+
+use kiln_proto::agent::{Agent, AgentState, HeartbeatReply, Register, Registered};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::entities::agents;
+use crate::secret::AGENT_PREFIX;
+
+/// Seconds between heartbeats.
+pub const HEARTBEAT_SECONDS: u64 = 10;
+
+fn state_str(s: AgentState) -> &'static str {
+    match s {
+        AgentState::Online => "online",
+        AgentState::Draining => "draining",
+        AgentState::Disabled => "disabled",
+    }
+}
+
+fn parse_state(s: &str) -> AgentState {
+    match s {
+        "draining" => AgentState::Draining,
+        "disabled" => AgentState::Disabled,
+        _ => AgentState::Online,
+    }
+}
+
+pub fn to_wire(a: &agents::Model) -> Agent {
+    Agent {
+        id: a.id,
+        name: a.name.clone(),
+        arches: serde_json::from_value(a.arches.clone()).unwrap_or_default(),
+        capacity: a.capacity.max(0) as u32,
+        backend: a.backend.clone(),
+        version: a.version.clone(),
+        state: parse_state(&a.state),
+        registered_at: a.registered_at,
+        last_seen_at: a.last_seen_at,
+    }
+}
+
+fn validate_register(r: &Register) -> CoreResult<()> {
+    validate_name("name", &r.name)?;
+    if r.arches.is_empty() || r.arches.len() > 16 {
+        return Err(CoreError::validation("arches", "declare 1 to 16 architectures"));
+    }
+    for a in &r.arches {
+        if a.is_empty() || a.len() > 16 || !a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return Err(CoreError::validation("arches", format!("{a:?} is not an architecture name")));
+        }
+    }
+    if !(1..=256).contains(&r.capacity) {
+        return Err(CoreError::validation("capacity", "must be 1 to 256"));
+    }
+    if !matches!(r.backend.as_str(), "mock" | "rpmbuild") {
+        return Err(CoreError::validation("backend", "must be mock or rpmbuild"));
+    }
+    crate::names::validate_text("version", &r.version, 64)?;
+    Ok(())
+}
+
+/// Trades a registration token for the agent's own credential.
+pub async fn register(kiln: &Kiln, registration_token: &str, input: Register) -> CoreResult<Registered> {
+    let reg = agent_registration_tokens::Entity::find()
+        .filter(agent_registration_tokens::Column::TokenHash.eq(hash_token(registration_token)))
+        .filter(agent_registration_tokens::Column::RevokedAt.is_null())
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::Unauthorized("the registration token is not valid".into()))?;
+    validate_register(&input)?;
+    let secret = new_token(AGENT_PREFIX);
+    let txn = kiln.db.begin().await?;
+    if agents::Entity::find()
+        .filter(agents::Column::Name.eq(&input.name))
+        .one(&txn)
+        .await?
+        .is_some()
+    {
+        return Err(CoreError::Conflict(format!(
+            "an agent named {} is registered already; revoke it first or choose another name",
+            input.name
+        )));
+    }
+    let now = crate::now();
+    let row = agents::ActiveModel {
+        name: Set(input.name.clone()),
+        token_hash: Set(hash_token(secret.expose())),
+        arches: Set(serde_json::json!(input.arches)),
+        capacity: Set(input.capacity as i32),
+        backend: Set(input.backend.clone()),
+        version: Set(input.version.clone()),
+        state: Set(state_str(AgentState::Online).into()),
+        registration_token_id: Set(Some(reg.id)),
+        registered_at: Set(now),
+        last_seen_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    tracing::info!(agent = %row.name, arches = ?input.arches, capacity = input.capacity, backend = %input.backend, "agent registered");
+    Ok(Registered {
+        agent_id: row.id,
+        token: secret.expose().to_owned(),
+        heartbeat_seconds: HEARTBEAT_SECONDS,
+    })
+}
+
+/// The agent an agent credential belongs to.
+pub async fn authenticate(kiln: &Kiln, token: &str) -> CoreResult<agents::Model> {
+    if !token.starts_with(AGENT_PREFIX) {
+        return Err(CoreError::Unauthorized("not an agent credential".into()));
+    }
+    agents::Entity::find()
+        .filter(agents::Column::TokenHash.eq(hash_token(token)))
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::Unauthorized("the agent credential is not valid (revoked?)".into()))
+}
+
+pub async fn heartbeat(kiln: &Kiln, agent: agents::Model) -> CoreResult<HeartbeatReply> {
+    let state = parse_state(&agent.state);
+    let mut active: agents::ActiveModel = agent.into();
+    active.last_seen_at = Set(crate::now());
+    active.update(&kiln.db).await?;
+    Ok(HeartbeatReply { state })
+}
+
+pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<Agent>> {
+    authorize(principal, Action::ManageAgents, None)?;
+    let rows = agents::Entity::find().order_by_asc(agents::Column::Name).all(&kiln.db).await?;
+    Ok(rows.iter().map(to_wire).collect())
+}
+
+/// Drain, disable or bring back an agent.
+pub async fn set_state(kiln: &Kiln, principal: &Principal, name: &str, state: AgentState) -> CoreResult<Agent> {
+    authorize(principal, Action::ManageAgents, None)?;
+    let txn = kiln.db.begin().await?;
+    let row = agents::Entity::find()
+        .filter(agents::Column::Name.eq(name))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| CoreError::not_found(format!("there is no agent named {name}")))?;
+    let mut active: agents::ActiveModel = row.into();
+    active.state = Set(state_str(state).into());
+    let row = active.update(&txn).await?;
+    audit::record(&txn, None, principal, "agent.state", name, serde_json::json!({"state": state})).await?;
+    txn.commit().await?;
+    Ok(to_wire(&row))
+}
+
+/// Revokes an agent: its credential stops working at once.
+pub async fn revoke(kiln: &Kiln, principal: &Principal, name: &str) -> CoreResult<()> {
+    authorize(principal, Action::ManageAgents, None)?;
+    let txn = kiln.db.begin().await?;
+    let row = agents::Entity::find()
+        .filter(agents::Column::Name.eq(name))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| CoreError::not_found(format!("there is no agent named {name}")))?;
+    agents::Entity::delete_by_id(row.id).exec(&txn).await?;
+    audit::record(&txn, None, principal, "agent.revoke", name, serde_json::json!({})).await?;
+    txn.commit().await?;
+    Ok(())
+}
