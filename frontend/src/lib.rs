@@ -1,1 +1,55 @@
+//! Kiln's web UI: Leptos pages rendered on the server (SSR) and hydrated in the browser. Every
+//! form is a real `<form>` that works without JavaScript; data comes from server functions that
+//! call `kiln_core` services with the caller's principal (behind the `ssr` feature).
 
+pub mod api;
+pub mod components;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+/// The CSRF token of the browser session, placed in the request by the server's auth
+/// middleware for pages with forms.
+#[derive(Debug, Clone)]
+pub struct SessionCsrf(pub String);
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="kiln" href="/pkg/kiln.css"/>
+        <Title formatter=|t: String| if t.is_empty() { "Kiln".to_owned() } else { format!("{t} · Kiln") }/>
+        <Router>
+            <components::Header/>
+            <main id="main">
+                <Routes fallback=|| view! { <pages::NotFound/> }>
+                    <Route path=path!("/") view=pages::HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/r/:owner/:repo") view=pages::RepoPage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}

@@ -107,6 +107,7 @@ pub async fn resolve_caller(State(state): State<AppState>, session: Session, req
             Err(e) => return e.into_response(),
         };
         let mut req = req;
+        req.extensions_mut().insert(caller.principal.clone());
         req.extensions_mut().insert(caller);
         return next.run(req).await;
     }
@@ -167,6 +168,17 @@ pub async fn resolve_caller(State(state): State<AppState>, session: Session, req
         None => Principal::Anonymous,
     };
     let via_session = principal != Principal::Anonymous;
+    // Pages with forms need the session's CSRF token; only the login page creates a session
+    // for an anonymous visitor.
+    let csrf = if req.uri().path() == "/login" || via_session {
+        csrf_token(&session).await.ok()
+    } else {
+        session.get::<String>(SESSION_CSRF).await.ok().flatten()
+    };
+    if let Some(t) = csrf {
+        req.extensions_mut().insert(kiln_frontend::SessionCsrf(t));
+    }
+    req.extensions_mut().insert(principal.clone());
     req.extensions_mut().insert(Caller {
         principal,
         via_session,

@@ -1,19 +1,67 @@
 //! Wiring of the Leptos UI (crate `kiln-frontend`): server-rendered pages, server functions
-//! under `/ui/`, and the hydration bundle under `/pkg/`.
+//! under `/ui/`, the stylesheet (compiled in) and the hydration bundle under `/pkg/`.
 
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
 use axum::Router;
 use kiln_core::Config;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 
 use crate::AppState;
 
-pub fn leptos_options(_config: &Config) -> leptos::config::LeptosOptions {
+const STYLESHEET: &str = include_str!("../../../style/kiln.css");
+
+/// Where the wasm bundle (`kiln.js`, `kiln_bg.wasm`) lives: `KILN_SITE_DIR`, else the
+/// checkout's `frontend/site`.
+pub fn site_dir(_config: &Config) -> PathBuf {
+    std::env::var_os("KILN_SITE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../frontend/site")))
+}
+
+pub fn leptos_options(config: &Config) -> leptos::config::LeptosOptions {
     leptos::config::LeptosOptions::builder()
         .output_name("kiln")
-        .site_root("frontend/site")
+        .site_root(site_dir(config).to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .build()
 }
 
-pub fn routes(_state: &AppState) -> Router<AppState> {
+fn context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+    let kiln = state.kiln.clone();
+    let login = crate::handlers::login::login_options(state);
+    move || {
+        provide_context(kiln.clone());
+        provide_context(login.clone());
+    }
+}
+
+async fn server_fns(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
+    handle_server_fns_with_context(context(&state), req).await
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")],
+        STYLESHEET,
+    )
+}
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let routes = generate_route_list(kiln_frontend::App);
+    let leptos = state.leptos.clone();
+    let shell = move || kiln_frontend::shell(leptos.clone());
+    let fallback = leptos_axum::render_app_to_stream_with_context(context(state), shell.clone());
     Router::new()
+        .route("/ui/{*fn_name}", get(server_fns).post(server_fns))
+        .route("/pkg/kiln.css", get(stylesheet))
+        .nest_service("/pkg", tower_http::services::ServeDir::new(site_dir(&state.kiln.config).join("pkg")))
+        .leptos_routes_with_context(state, routes, context(state), shell)
+        .fallback(move |req: Request<Body>| fallback(req))
 }
