@@ -10,6 +10,7 @@ mod mock_configs;
 mod policy_table;
 mod repos;
 mod sessions;
+mod ui;
 
 /// Skips a test (returning early) when its database is not available outside CI.
 #[macro_export]

@@ -1,0 +1,50 @@
+# Shared set-up for deploy/serve and tests/run: installs what the build needs, idempotently,
+# and builds the UI's hydration bundle. Sourced, not run.
+
+KILN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln/target}"
+KILN_TOOLS="${KILN_TOOLS:-$HOME/.cache/kiln/tools}"
+export PATH="$KILN_TOOLS/bin:$PATH"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# Debian packages, installed only when missing (and only when we may).
+ensure_apt() {
+  local missing=()
+  local pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    log "missing packages: ${missing[*]} (install them, then run again)"
+    return 1
+  fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# The wasm target and a wasm-bindgen CLI of exactly the version in Cargo.lock.
+ensure_wasm_tools() {
+  if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  local version
+  version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$KILN_ROOT/Cargo.lock")"
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $version\$"; then
+    log "installing wasm-bindgen-cli $version (a few minutes, once)"
+    cargo install -q wasm-bindgen-cli --version "$version" --root "$KILN_TOOLS"
+  fi
+}
+
+# frontend/site/pkg: kiln.js and kiln_bg.wasm, the hydration bundle.
+build_site() {
+  ensure_wasm_tools
+  log "building the UI bundle (wasm)"
+  (cd "$KILN_ROOT" && cargo build -q -p kiln-hydrate --target wasm32-unknown-unknown --profile wasm-release)
+  mkdir -p "$KILN_ROOT/frontend/site/pkg"
+  wasm-bindgen --target web --no-typescript --out-dir "$KILN_ROOT/frontend/site/pkg" --out-name kiln \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/kiln_hydrate.wasm"
+}
