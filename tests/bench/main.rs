@@ -1,1 +1,125 @@
-fn main(){}
+//! `kiln-bench`: load figures for the read paths users hit most. Starts a real server (release
+//! build recommended: `cargo run --release -p kiln-tests --bin kiln-bench`), seeds repos, then
+//! drives GET /api/v1/repos/OWNER/REPO (the repo page API) and GET /api/v1/repos (the repo list)
+//! from N concurrent keep-alive connections, on SQLite and on PostgreSQL. Prints req/s and
+//! latency percentiles. Client and server share this machine's cores.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use kiln_tests::{DbKind, TestApp};
+
+#[derive(Parser)]
+struct Args {
+    /// sqlite, postgres or both.
+    #[arg(long, default_value = "both")]
+    db: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds per measurement (after a one-second warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Repos to seed.
+    #[arg(long, default_value_t = 200)]
+    repos: usize,
+}
+
+struct Figures {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Figures {
+    fn pct(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i].as_secs_f64() * 1000.0
+    }
+}
+
+async fn load(base: &str, paths: &[String], connections: usize, duration: Duration) -> Figures {
+    let deadline = Instant::now() + duration;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("client");
+        let urls: Vec<String> = paths.iter().map(|p| format!("{base}{p}")).collect();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            let mut i = c;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match client.get(&urls[i % urls.len()]).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+                i += 1;
+            }
+            (lat, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.expect("task");
+        latencies.extend(l);
+        errors += e;
+    }
+    latencies.sort();
+    Figures {
+        requests: latencies.len(),
+        errors,
+        elapsed: start.elapsed(),
+        latencies,
+    }
+}
+
+async fn bench(kind: DbKind, args: &Args) {
+    let Some(app) = TestApp::on(kind, |c| c.database_max_connections = 32).await else {
+        println!("{kind:?}: skipped (no database server)");
+        return;
+    };
+    let owner = app.user("owner", false).await;
+    for i in 0..args.repos {
+        app.repo(&owner, &format!("repo{i:04}"), &[]).await;
+    }
+    let repo_paths: Vec<String> = (0..args.repos).map(|i| format!("/api/v1/repos/owner/repo{i:04}")).collect();
+    let list_paths = vec!["/api/v1/repos".to_owned(), "/api/v1/repos?page=2".to_owned(), "/api/v1/repos?owner=owner".to_owned()];
+    for (name, paths) in [("repo page API  GET /api/v1/repos/OWNER/REPO", &repo_paths), ("repo list      GET /api/v1/repos (50 per page)", &list_paths)] {
+        let _ = load(&app.base, paths, args.connections, Duration::from_secs(1)).await;
+        let f = load(&app.base, paths, args.connections, Duration::from_secs(args.seconds)).await;
+        println!(
+            "{:<8} {name}: {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  ({} requests, {} errors, {} connections)",
+            format!("{kind:?}"),
+            f.requests as f64 / f.elapsed.as_secs_f64(),
+            f.pct(0.50),
+            f.pct(0.99),
+            f.pct(1.0),
+            f.requests,
+            f.errors,
+            args.connections
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let kinds = match args.db.as_str() {
+        "sqlite" => vec![DbKind::Sqlite],
+        "postgres" => vec![DbKind::Postgres],
+        _ => vec![DbKind::Sqlite, DbKind::Postgres],
+    };
+    for kind in kinds {
+        bench(kind, &args).await;
+    }
+}

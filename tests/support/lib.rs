@@ -83,11 +83,11 @@ impl Drop for TestApp {
 
 /// A test's config: a temporary data directory and the database `KILN_TEST_DB` names.
 /// `None` when PostgreSQL is wanted but absent outside CI.
-pub async fn test_config(dir: &tempfile::TempDir) -> Option<Config> {
+pub async fn test_config(dir: &tempfile::TempDir, kind: DbKind) -> Option<Config> {
     let mut config = Config::load(None, Vec::<(String, String)>::new()).expect("default config");
     config.data_dir = dir.path().to_path_buf();
     config.database_max_connections = 8;
-    if db_kind() == DbKind::Postgres {
+    if kind == DbKind::Postgres {
         config.database_url = Some(kiln_core::secret::Secret::new(fresh_pg_database().await?));
     }
     Some(config)
@@ -101,8 +101,13 @@ impl TestApp {
 
     /// A server whose configuration `edit` adjusts first. `None`: skipped (no PostgreSQL).
     pub async fn with_config(edit: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        Self::on(db_kind(), edit).await
+    }
+
+    /// A server on the given database.
+    pub async fn on(kind: DbKind, edit: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = test_config(&dir).await?;
+        let mut config = test_config(&dir, kind).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         config.listen = addr.to_string();

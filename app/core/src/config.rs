@@ -455,3 +455,22 @@ client_id = "kiln"
         assert!(err.to_string().contains("creator_group"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+
+    /// The documented sample must load, with the defaults it claims, and mention every
+    /// environment variable.
+    #[test]
+    fn sample_config_is_valid_and_complete() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/kiln.sample.toml");
+        let sample = Config::load(Some(Path::new(path)), Vec::<(String, String)>::new()).expect("sample loads");
+        let defaults = Config::load(None, Vec::<(String, String)>::new()).expect("defaults");
+        assert_eq!(format!("{sample:?}"), format!("{defaults:?}"), "the sample's values are the defaults");
+        let text = std::fs::read_to_string(path).expect("read");
+        for (var, _) in ENV_KEYS {
+            assert!(text.contains(var), "{var} is not documented in the sample config");
+        }
+    }
+}
