@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kiln_core::config::OidcProviderConfig;
 use kiln_core::secret::Secret;
-use kiln_tests::{in_ci, repo_root, TestApp};
+use kiln_tests::{browser, in_ci, repo_root, with_query_param, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -94,14 +94,6 @@ async fn setup() -> Option<Setup> {
     let provider = start_provider(port, &app.url("/auth/oidc/test/callback")).await?;
     assert_eq!(provider.issuer, issuer);
     Some(Setup { app, _provider: provider })
-}
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
 }
 
 fn location(resp: &reqwest::Response) -> String {
@@ -210,16 +202,8 @@ async fn wrong_state_replayed_code_and_bad_nonce_are_refused() {
     let b = browser();
     let auth = start(app, &b).await;
     let callback = at_provider(&b, &auth, "mallory").await;
-    let mut url = url::Url::parse(&callback).expect("url");
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| {
-            let v = if k == "state" { "forged".to_owned() } else { v.into_owned() };
-            (k.into_owned(), v)
-        })
-        .collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs);
-    let resp = b.get(url.as_str()).send().await.expect("callback");
+    let url = with_query_param(&callback, "state", "forged");
+    let resp = b.get(&url).send().await.expect("callback");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = resp.json().await.expect("json");
     assert!(body["errors"][0]["detail"].as_str().unwrap_or("").contains("state does not match"), "{body}");
@@ -250,16 +234,8 @@ async fn wrong_state_replayed_code_and_bad_nonce_are_refused() {
     // different nonce than the one Kiln remembered.
     let b = browser();
     let auth = start(app, &b).await;
-    let mut url = url::Url::parse(&auth).expect("url");
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| {
-            let v = if k == "nonce" { "attacker-nonce".to_owned() } else { v.into_owned() };
-            (k.into_owned(), v)
-        })
-        .collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs);
-    let callback = at_provider(&b, url.as_str(), "eve").await;
+    let url = with_query_param(&auth, "nonce", "attacker-nonce");
+    let callback = at_provider(&b, &url, "eve").await;
     let resp = b.get(&callback).send().await.expect("callback");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let body: Value = resp.json().await.expect("json");

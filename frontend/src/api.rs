@@ -2,6 +2,8 @@
 
 use kiln_proto::{LoginOptions, MockConfig, Page, Repo, User};
 use leptos::prelude::*;
+// Reads are GETs: safe methods need no CSRF token and can be cached by the browser.
+use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
@@ -69,7 +71,7 @@ pub struct SessionView {
     pub login: LoginOptions,
 }
 
-#[server(prefix = "/ui", endpoint = "session")]
+#[server(prefix = "/ui", endpoint = "session", input = GetUrl)]
 pub async fn session_info() -> Result<SessionView, ServerFnError> {
     use kiln_core::services::accounts;
     let kiln = ssr::kiln()?;
@@ -88,7 +90,7 @@ pub async fn session_info() -> Result<SessionView, ServerFnError> {
     })
 }
 
-#[server(prefix = "/ui", endpoint = "repos")]
+#[server(prefix = "/ui", endpoint = "repos", input = GetUrl)]
 pub async fn list_repos(q: Option<String>, page: Option<u64>) -> Result<Page<Repo>, ServerFnError> {
     use kiln_core::services::{repos, PageRequest};
     let kiln = ssr::kiln()?;
@@ -105,7 +107,7 @@ pub struct RepoView {
     pub public_url: String,
 }
 
-#[server(prefix = "/ui", endpoint = "repo")]
+#[server(prefix = "/ui", endpoint = "repo", input = GetUrl)]
 pub async fn get_repo(owner: String, repo: String) -> Result<RepoView, ServerFnError> {
     use kiln_core::services::{mock_configs, repos};
     let kiln = ssr::kiln()?;

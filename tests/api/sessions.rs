@@ -1,18 +1,10 @@
 //! Browser sessions: local login through the form, cookie flags, CSRF on state changes, logout.
 
-use kiln_tests::error_of;
+use kiln_tests::{browser, error_of};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::app;
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
 
 async fn csrf(app: &kiln_tests::TestApp, client: &reqwest::Client) -> String {
     let v: Value = client.get(app.url("/auth/csrf")).send().await.expect("csrf").json().await.expect("json");

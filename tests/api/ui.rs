@@ -2,17 +2,10 @@
 //! user text is escaped, the login form works with the session's CSRF token, missing pages are
 //! 404s.
 
+use kiln_tests::browser;
 use reqwest::StatusCode;
 
 use crate::app;
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
 
 async fn page(b: &reqwest::Client, url: &str) -> (StatusCode, String) {
     let resp = b.get(url).send().await.expect("get");

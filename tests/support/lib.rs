@@ -210,6 +210,30 @@ impl TestApp {
     }
 }
 
+/// An HTTP client that keeps cookies and does not follow redirects, like a browser whose
+/// every step the test wants to see.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// `url` with the query parameter `name` set to `value`.
+pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
+    let mut u = url::Url::parse(url).expect("url");
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == name { value.to_owned() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    u.to_string()
+}
+
 /// The first error's code and detail of an error envelope.
 pub fn error_of(body: &Value) -> (String, String) {
     let e = &body["errors"][0];

@@ -16,6 +16,7 @@ use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRou
 use crate::AppState;
 
 const STYLESHEET: &str = include_str!("../../../style/kiln.css");
+const FAVICON: &str = include_str!("../../../style/favicon.svg");
 
 /// Where the wasm bundle (`kiln.js`, `kiln_bg.wasm`) lives: `KILN_SITE_DIR`, else the
 /// checkout's `frontend/site`.
@@ -53,6 +54,13 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+async fn favicon() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        FAVICON,
+    )
+}
+
 pub fn routes(state: &AppState) -> Router<AppState> {
     let routes = generate_route_list(kiln_frontend::App);
     let leptos = state.leptos.clone();
@@ -61,6 +69,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/ui/{*fn_name}", get(server_fns).post(server_fns))
         .route("/pkg/kiln.css", get(stylesheet))
+        .route("/favicon.svg", get(favicon))
         .nest_service("/pkg", tower_http::services::ServeDir::new(site_dir(&state.kiln.config).join("pkg")))
         .leptos_routes_with_context(state, routes, context(state), shell)
         .fallback(move |req: Request<Body>| fallback(req))

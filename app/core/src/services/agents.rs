@@ -1,14 +1,15 @@
 //! Builder agent registration tokens, made by site admins (`kiln admin agent-token`) and stored
 //! hashed. Agents trade one for their own credential when they register.
 
-use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+use kiln_proto::agent::{Agent, AgentState, HeartbeatReply, Register, Registered};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
 
 use super::audit;
-use crate::entities::agent_registration_tokens;
+use crate::entities::{agent_registration_tokens, agents};
 use crate::error::{CoreError, CoreResult};
 use crate::names::validate_name;
 use crate::policy::{authorize, Action, Principal};
-use crate::secret::{hash_token, new_token, Secret, AGENT_REGISTRATION_PREFIX};
+use crate::secret::{hash_token, new_token, Secret, AGENT_PREFIX, AGENT_REGISTRATION_PREFIX};
 use crate::Kiln;
 
 pub async fn create_registration_token(kiln: &Kiln, principal: &Principal, name: &str) -> CoreResult<Secret> {
@@ -32,11 +33,6 @@ pub async fn create_registration_token(kiln: &Kiln, principal: &Principal, name:
     Ok(secret)
 }
 
-use kiln_proto::agent::{Agent, AgentState, HeartbeatReply, Register, Registered};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-
-use crate::entities::agents;
-use crate::secret::AGENT_PREFIX;
 
 /// Seconds between heartbeats.
 pub const HEARTBEAT_SECONDS: u64 = 10;
@@ -158,6 +154,14 @@ pub async fn heartbeat(kiln: &Kiln, agent: agents::Model) -> CoreResult<Heartbea
     Ok(HeartbeatReply { state })
 }
 
+async fn find_by_name(db: &impl sea_orm::ConnectionTrait, name: &str) -> CoreResult<agents::Model> {
+    agents::Entity::find()
+        .filter(agents::Column::Name.eq(name))
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::not_found(format!("there is no agent named {name}")))
+}
+
 pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<Agent>> {
     authorize(principal, Action::ManageAgents, None)?;
     let rows = agents::Entity::find().order_by_asc(agents::Column::Name).all(&kiln.db).await?;
@@ -168,11 +172,7 @@ pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<Agent>> 
 pub async fn set_state(kiln: &Kiln, principal: &Principal, name: &str, state: AgentState) -> CoreResult<Agent> {
     authorize(principal, Action::ManageAgents, None)?;
     let txn = kiln.db.begin().await?;
-    let row = agents::Entity::find()
-        .filter(agents::Column::Name.eq(name))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| CoreError::not_found(format!("there is no agent named {name}")))?;
+    let row = find_by_name(&txn, name).await?;
     let mut active: agents::ActiveModel = row.into();
     active.state = Set(state_str(state).into());
     let row = active.update(&txn).await?;
@@ -185,11 +185,7 @@ pub async fn set_state(kiln: &Kiln, principal: &Principal, name: &str, state: Ag
 pub async fn revoke(kiln: &Kiln, principal: &Principal, name: &str) -> CoreResult<()> {
     authorize(principal, Action::ManageAgents, None)?;
     let txn = kiln.db.begin().await?;
-    let row = agents::Entity::find()
-        .filter(agents::Column::Name.eq(name))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| CoreError::not_found(format!("there is no agent named {name}")))?;
+    let row = find_by_name(&txn, name).await?;
     agents::Entity::delete_by_id(row.id).exec(&txn).await?;
     audit::record(&txn, None, principal, "agent.revoke", name, serde_json::json!({})).await?;
     txn.commit().await?;

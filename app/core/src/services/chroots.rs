@@ -39,9 +39,13 @@ pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<Chroot>>
 }
 
 pub async fn find(kiln: &Kiln, name: &str) -> CoreResult<base_chroots::Model> {
+    find_in(&kiln.db, name).await
+}
+
+async fn find_in(db: &impl sea_orm::ConnectionTrait, name: &str) -> CoreResult<base_chroots::Model> {
     base_chroots::Entity::find()
         .filter(base_chroots::Column::Name.eq(name))
-        .one(&kiln.db)
+        .one(db)
         .await?
         .ok_or_else(|| CoreError::not_found(format!("there is no base chroot {name}")))
 }
@@ -140,11 +144,7 @@ pub async fn update(kiln: &Kiln, principal: &Principal, name: &str, patch: Chroo
     authorize(principal, Action::ManageChroots, None)?;
     parse_chroot_name(name)?;
     let txn = kiln.db.begin().await?;
-    let row = base_chroots::Entity::find()
-        .filter(base_chroots::Column::Name.eq(name))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| CoreError::not_found(format!("there is no base chroot {name}")))?;
+    let row = find_in(&txn, name).await?;
     let current = to_wire(&row);
     let base_repos = patch.base_repos.clone().unwrap_or(current.base_repos);
     let template = patch.mock_template.clone().unwrap_or(current.mock_template);
@@ -167,11 +167,7 @@ pub async fn delete(kiln: &Kiln, principal: &Principal, name: &str) -> CoreResul
     authorize(principal, Action::ManageChroots, None)?;
     parse_chroot_name(name)?;
     let txn = kiln.db.begin().await?;
-    let row = base_chroots::Entity::find()
-        .filter(base_chroots::Column::Name.eq(name))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| CoreError::not_found(format!("there is no base chroot {name}")))?;
+    let row = find_in(&txn, name).await?;
     let used = mock_configs::Entity::find()
         .filter(mock_configs::Column::BaseChrootId.eq(row.id))
         .count(&txn)
