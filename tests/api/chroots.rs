@@ -69,4 +69,21 @@ async fn site_admins_manage_base_chroots() {
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = app.get("/api/v1/chroots/opensuse-leap-15.6-x86_64", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Site-wide changes are in the site audit log, with who made them.
+    let (s, log) = app.get("/api/v1/audit", Some(&root.token)).await;
+    assert_eq!(s, StatusCode::OK);
+    let seen: Vec<(String, String, String)> = log
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap_or("").into(), e["action"].as_str().unwrap_or("").into(), e["target"].as_str().unwrap_or("").into()))
+        .collect();
+    for (action, target) in [
+        ("chroot.create", "opensuse-leap-15.6-x86_64"),
+        ("chroot.update", "fedora-43-x86_64"),
+        ("chroot.delete", "opensuse-leap-15.6-x86_64"),
+    ] {
+        assert!(seen.contains(&("root".into(), action.into(), target.into())), "{action} {target} missing: {seen:?}");
+    }
 }

@@ -96,3 +96,32 @@ async fn health_and_readiness() {
     assert_eq!(body["checks"]["storage"], "unreachable");
     assert_eq!(body["checks"]["database"], "ok");
 }
+
+/// A failure inside the server is a 500 with a generic message and an error id: no SQL, no
+/// table names; and the transaction it broke leaves nothing behind.
+#[tokio::test]
+async fn server_failures_do_not_leak_and_leave_nothing_half_written() {
+    use sea_orm::ConnectionTrait;
+    let app = app!();
+    let alice = app.user("alice", false).await;
+    // Break the audit log, which every repo change writes in its transaction.
+    app.kiln.db.execute_unprepared("DROP TABLE audit_log").await.expect("drop");
+    let (s, body) = app
+        .call(reqwest::Method::POST, "/api/v1/repos", Some(&alice.token), Some(serde_json::json!({"name": "doomed", "chroots": ["fedora-44-x86_64"]})))
+        .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+    let (code, detail) = error_of(&body);
+    assert_eq!(code, "internal");
+    assert!(detail.contains("error id"), "{detail}");
+    let lower = body.to_string().to_lowercase();
+    for leak in ["audit_log", "sql", "table", "relation", "insert"] {
+        assert!(!lower.contains(leak), "{leak} leaked: {body}");
+    }
+    // The repo, its membership and mock config were rolled back with it.
+    let (s, _) = app.get("/api/v1/repos/alice/doomed", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(kiln_core::entities::repos::Entity::find().count(&app.kiln.db).await.expect("count"), 0);
+    assert_eq!(kiln_core::entities::repo_members::Entity::find().count(&app.kiln.db).await.expect("count"), 0);
+    assert_eq!(kiln_core::entities::mock_configs::Entity::find().count(&app.kiln.db).await.expect("count"), 0);
+}

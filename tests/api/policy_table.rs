@@ -59,6 +59,7 @@ fn cases() -> Vec<Case> {
         c("get chroot", M::GET, "/api/v1/chroots/fedora-44-x86_64", None, EVERYONE, S::OK),
         c("create chroot", M::POST, "/api/v1/chroots", Some(json!({"name": "{new}-1-x86_64", "base_repos": [{"id": "os", "baseurl": "https://x.example/"}]})), SITE_ADMIN, S::CREATED),
         c("update chroot", M::PATCH, "/api/v1/chroots/fedora-43-aarch64", Some(json!({"enabled": true})), SITE_ADMIN, S::OK),
+        c("site audit log", M::GET, "/api/v1/audit", None, SITE_ADMIN, S::OK),
         c("list agents", M::GET, "/api/v1/agents", None, SITE_ADMIN, S::OK),
         c("me", M::GET, "/api/v1/me", None, SIGNED_IN, S::OK),
         c("list own tokens", M::GET, "/api/v1/me/tokens", None, SIGNED_IN, S::OK),

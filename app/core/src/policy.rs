@@ -67,11 +67,12 @@ pub enum Action {
     ListChroots,
     ManageChroots,
     ManageAgents,
+    ViewSiteAudit,
     ManageOwnTokens,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::ListRepos,
         Action::ViewRepo,
         Action::CreateRepo,
@@ -91,6 +92,7 @@ impl Action {
         Action::ListChroots,
         Action::ManageChroots,
         Action::ManageAgents,
+        Action::ViewSiteAudit,
         Action::ManageOwnTokens,
     ];
 }
@@ -118,7 +120,7 @@ pub fn requirement(action: Action) -> Requirement {
             Requirement::RepoRole(Role::Releng)
         }
         DeleteRepo | ListMembers | ManageMembers | ViewAudit => Requirement::RepoRole(Role::Admin),
-        ManageChroots | ManageAgents => Requirement::SiteAdmin,
+        ManageChroots | ManageAgents | ViewSiteAudit => Requirement::SiteAdmin,
     }
 }
 

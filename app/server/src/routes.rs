@@ -25,6 +25,7 @@ pub fn api() -> Router<AppState> {
         )
         .route("/repos/{owner}/{repo}/mock-configs/{name}/rendered", get(mock_configs::rendered))
         .route("/repos/{owner}/{repo}/audit", get(audit::list))
+        .route("/audit", get(audit::list_site))
         .route("/agents", get(agent::list))
         .route("/agents/{name}", axum::routing::delete(agent::revoke))
         .route("/agents/{name}/state", axum::routing::put(agent::set_state))

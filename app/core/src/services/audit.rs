@@ -34,21 +34,19 @@ pub async fn record(
     Ok(())
 }
 
-/// The newest entries of a repo's log (admins only).
-pub async fn list_for_repo(
-    kiln: &Kiln,
-    principal: &Principal,
-    owner: &str,
-    repo: &str,
-    limit: u64,
-) -> CoreResult<Vec<AuditEntry>> {
-    let ctx = super::repos::authorize_repo(kiln, principal, owner, repo, Action::ViewAudit).await?;
+/// The newest site-wide entries (base chroots, agents, tokens; site admins only).
+pub async fn list_site(kiln: &Kiln, principal: &Principal, limit: u64) -> CoreResult<Vec<AuditEntry>> {
+    crate::policy::authorize(principal, Action::ViewSiteAudit, None)?;
     let rows = audit_log::Entity::find()
-        .filter(audit_log::Column::RepoId.eq(ctx.repo.id))
+        .filter(audit_log::Column::RepoId.is_null())
         .order_by_desc(audit_log::Column::Id)
         .limit(limit.clamp(1, 1000))
         .all(&kiln.db)
         .await?;
+    with_actors(kiln, rows).await
+}
+
+async fn with_actors(kiln: &Kiln, rows: Vec<audit_log::Model>) -> CoreResult<Vec<AuditEntry>> {
     let actor_ids: Vec<i32> = rows.iter().filter_map(|r| r.actor_id).collect();
     let actors = users::Entity::find()
         .filter(users::Column::Id.is_in(actor_ids))
@@ -68,4 +66,22 @@ pub async fn list_for_repo(
             created_at: r.created_at,
         })
         .collect())
+}
+
+/// The newest entries of a repo's log (admins only).
+pub async fn list_for_repo(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+    limit: u64,
+) -> CoreResult<Vec<AuditEntry>> {
+    let ctx = super::repos::authorize_repo(kiln, principal, owner, repo, Action::ViewAudit).await?;
+    let rows = audit_log::Entity::find()
+        .filter(audit_log::Column::RepoId.eq(ctx.repo.id))
+        .order_by_desc(audit_log::Column::Id)
+        .limit(limit.clamp(1, 1000))
+        .all(&kiln.db)
+        .await?;
+    with_actors(kiln, rows).await
 }
