@@ -16,20 +16,31 @@ fn skip(why: &str) -> bool {
 async fn pages_hydrate_in_chromium() {
     let root = repo_root();
     let dir = root.join("tests/browser");
-    if !dir.join("node_modules/playwright-core").exists() && skip("run `npm ci` in tests/browser (tests/run does)") {
+    if !dir.join("node_modules/playwright-core").exists()
+        && skip("run `npm ci` in tests/browser (tests/run does)")
+    {
         return;
     }
-    if !std::path::Path::new("/usr/bin/chromium").exists() && skip("Chromium is not installed (tests/run installs it)") {
+    if !std::path::Path::new("/usr/bin/chromium").exists()
+        && skip("Chromium is not installed (tests/run installs it)")
+    {
         return;
     }
-    if !root.join("frontend/site/pkg/kiln_bg.wasm").exists() && skip("the wasm bundle is not built (tests/run builds it)") {
+    if !root.join("frontend/site/pkg/kiln_bg.wasm").exists()
+        && skip("the wasm bundle is not built (tests/run builds it)")
+    {
         return;
     }
-    let Some(app) = TestApp::new().await else { return };
+    let Some(app) = TestApp::new().await else {
+        return;
+    };
     let alice = app.user("alice", false).await;
     app.repo(&alice, "tools", &[]).await;
-    let shots = std::path::PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| root.join("target").display().to_string()))
-        .join("screenshots");
+    let shots = std::path::PathBuf::from(
+        std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| root.join("target").display().to_string()),
+    )
+    .join("screenshots");
     std::fs::create_dir_all(&shots).expect("screenshot dir");
     let out = tokio::process::Command::new("node")
         .arg("hydration.mjs")

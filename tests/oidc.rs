@@ -93,17 +93,29 @@ async fn setup() -> Option<Setup> {
     .await?;
     let provider = start_provider(port, &app.url("/auth/oidc/test/callback")).await?;
     assert_eq!(provider.issuer, issuer);
-    Some(Setup { app, _provider: provider })
+    Some(Setup {
+        app,
+        _provider: provider,
+    })
 }
 
 fn location(resp: &reqwest::Response) -> String {
-    let loc = resp.headers().get("location").expect("redirect").to_str().expect("ascii");
+    let loc = resp
+        .headers()
+        .get("location")
+        .expect("redirect")
+        .to_str()
+        .expect("ascii");
     resp.url().join(loc).expect("url").to_string()
 }
 
 /// Starts a login at Kiln; returns the provider's authorization URL.
 async fn start(app: &TestApp, b: &reqwest::Client) -> String {
-    let resp = b.get(app.url("/auth/oidc/test/start")).send().await.expect("start");
+    let resp = b
+        .get(app.url("/auth/oidc/test/start"))
+        .send()
+        .await
+        .expect("start");
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     location(&resp)
 }
@@ -147,7 +159,12 @@ async fn login(app: &TestApp, login: &str) -> (reqwest::Client, Value) {
     let auth = start(app, &b).await;
     let callback = at_provider(&b, &auth, login).await;
     let resp = b.get(&callback).send().await.expect("callback");
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
     let (s, me) = me(app, &b).await;
     assert_eq!(s, StatusCode::OK);
     (b, me)
@@ -206,7 +223,13 @@ async fn wrong_state_replayed_code_and_bad_nonce_are_refused() {
     let resp = b.get(&url).send().await.expect("callback");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = resp.json().await.expect("json");
-    assert!(body["errors"][0]["detail"].as_str().unwrap_or("").contains("state does not match"), "{body}");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("state does not match"),
+        "{body}"
+    );
     assert_eq!(me(app, &b).await.0, StatusCode::UNAUTHORIZED);
     // The pending login was used up: the genuine callback no longer works either.
     let resp = b.get(&callback).send().await.expect("callback");
@@ -219,15 +242,34 @@ async fn wrong_state_replayed_code_and_bad_nonce_are_refused() {
     let callback = at_provider(&b, &auth, "victim").await;
     let resp = b.get(&callback).send().await.expect("callback");
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let code = url::Url::parse(&callback).expect("url").query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("code");
+    let code = url::Url::parse(&callback)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
     let attacker = browser();
     let auth2 = start(app, &attacker).await;
-    let state2 = url::Url::parse(&auth2).expect("url").query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned()).expect("state");
-    let replay = format!("{}?code={code}&state={state2}", app.url("/auth/oidc/test/callback"));
+    let state2 = url::Url::parse(&auth2)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    let replay = format!(
+        "{}?code={code}&state={state2}",
+        app.url("/auth/oidc/test/callback")
+    );
     let resp = attacker.get(&replay).send().await.expect("replay");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let body: Value = resp.json().await.expect("json");
-    assert!(body["errors"][0]["detail"].as_str().unwrap_or("").contains("refused the login code"), "{body}");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("refused the login code"),
+        "{body}"
+    );
     assert_eq!(me(app, &attacker).await.0, StatusCode::UNAUTHORIZED);
 
     // Bad nonce: the provider is asked (by a tampered authorization URL) for a token with a
@@ -239,12 +281,29 @@ async fn wrong_state_replayed_code_and_bad_nonce_are_refused() {
     let resp = b.get(&callback).send().await.expect("callback");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let body: Value = resp.json().await.expect("json");
-    assert!(body["errors"][0]["detail"].as_str().unwrap_or("").to_lowercase().contains("nonce"), "{body}");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains("nonce"),
+        "{body}"
+    );
     assert_eq!(me(app, &b).await.0, StatusCode::UNAUTHORIZED);
 
     // No account was created by any of the refused logins.
-    assert!(kiln_core::services::accounts::find_by_username(app.kiln_ref(), "mallory").await.expect("db").is_none());
-    assert!(kiln_core::services::accounts::find_by_username(app.kiln_ref(), "eve").await.expect("db").is_none());
+    assert!(
+        kiln_core::services::accounts::find_by_username(app.kiln_ref(), "mallory")
+            .await
+            .expect("db")
+            .is_none()
+    );
+    assert!(
+        kiln_core::services::accounts::find_by_username(app.kiln_ref(), "eve")
+            .await
+            .expect("db")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -253,8 +312,16 @@ async fn unknown_provider_and_callback_without_login() {
     let app = &s.app;
     let (st, body) = app.get("/auth/oidc/nope/start", None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    assert!(body["errors"][0]["detail"].as_str().unwrap_or("").contains("no login provider"));
-    let (st, body) = app.get("/auth/oidc/test/callback?code=x&state=y", None).await;
+    assert!(body["errors"][0]["detail"]
+        .as_str()
+        .unwrap_or("")
+        .contains("no login provider"));
+    let (st, body) = app
+        .get("/auth/oidc/test/callback?code=x&state=y", None)
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(body["errors"][0]["detail"].as_str().unwrap_or("").contains("no login is in progress"));
+    assert!(body["errors"][0]["detail"]
+        .as_str()
+        .unwrap_or("")
+        .contains("no login is in progress"));
 }

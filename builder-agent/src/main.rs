@@ -34,6 +34,10 @@ struct Args {
     /// Where builds and the agent's credential live.
     #[arg(long, default_value = "./kiln-agent")]
     work_dir: PathBuf,
+    /// Stop when standard input closes (used by `kiln serve`, so its local agent never
+    /// outlives it).
+    #[arg(long, hide = true)]
+    exit_with_stdin: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -58,21 +62,33 @@ fn host_name() -> String {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
 }
 
-async fn register(http: &reqwest::Client, args: &Args, cred_path: &Path) -> anyhow::Result<Credential> {
+async fn register(
+    http: &reqwest::Client,
+    args: &Args,
+    cred_path: &Path,
+) -> anyhow::Result<Credential> {
     let Some(reg) = &args.registration_token else {
         bail!("not registered yet: pass --registration-token (from `kiln admin agent-token`)");
     };
     let body = Register {
         name: args.name.clone().unwrap_or_else(host_name),
-        arches: if args.arches.is_empty() { vec![std::env::consts::ARCH.to_owned()] } else { args.arches.clone() },
+        arches: if args.arches.is_empty() {
+            vec![std::env::consts::ARCH.to_owned()]
+        } else {
+            args.arches.clone()
+        },
         capacity: args.capacity,
-        backend: args
-            .backend
-            .clone()
-            .unwrap_or_else(|| if on_path("mock") { "mock".into() } else { "rpmbuild".into() }),
+        backend: args.backend.clone().unwrap_or_else(|| {
+            if on_path("mock") {
+                "mock".into()
+            } else {
+                "rpmbuild".into()
+            }
+        }),
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let resp = http
@@ -121,14 +137,32 @@ async fn heartbeat(http: &reqwest::Client, cred: &Credential) -> anyhow::Result<
 
 async fn run(mut args: Args) -> anyhow::Result<()> {
     args.server = args.server.trim_end_matches('/').to_owned();
-    std::fs::create_dir_all(&args.work_dir).with_context(|| format!("creating {}", args.work_dir.display()))?;
+    std::fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("creating {}", args.work_dir.display()))?;
     let cred_path = args.work_dir.join("credential.json");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
-    let cred = match std::fs::read(&cred_path).ok().and_then(|b| serde_json::from_slice::<Credential>(&b).ok()) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let cred = match std::fs::read(&cred_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Credential>(&b).ok())
+    {
         Some(c) if c.server == args.server => c,
         _ => register(&http, &args, &cred_path).await?,
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let (parent_gone_tx, mut parent_gone) = tokio::sync::oneshot::channel::<()>();
+    if args.exit_with_stdin {
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 64];
+            let mut stdin = tokio::io::stdin();
+            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+            let _ = parent_gone_tx.send(());
+        });
+    } else {
+        std::mem::forget(parent_gone_tx);
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(cred.heartbeat_seconds));
     loop {
         tokio::select! {
@@ -156,6 +190,10 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
                 tracing::info!("interrupted; stopping");
                 return Ok(());
             }
+            _ = &mut parent_gone => {
+                tracing::info!("the server that started this agent is gone; stopping");
+                return Ok(());
+            }
         }
     }
 }
@@ -163,7 +201,10 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KILN_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KILN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(Args::parse()).await {

@@ -27,7 +27,11 @@ pub mod ssr {
     }
 
     pub fn csrf() -> Option<String> {
-        parts().and_then(|p| p.extensions.get::<crate::SessionCsrf>().map(|c| c.0.clone()))
+        parts().and_then(|p| {
+            p.extensions
+                .get::<crate::SessionCsrf>()
+                .map(|c| c.0.clone())
+        })
     }
 
     /// Sets the HTTP status of the page being rendered.
@@ -76,10 +80,15 @@ pub async fn session_info() -> Result<SessionView, ServerFnError> {
     use kiln_core::services::accounts;
     let kiln = ssr::kiln()?;
     let user = match ssr::principal().user() {
-        Some(u) => accounts::find_by_id(&kiln, u.id).await.map_err(ssr::error)?.map(|u| accounts::to_wire(&u)),
+        Some(u) => accounts::find_by_id(&kiln, u.id)
+            .await
+            .map_err(ssr::error)?
+            .map(|u| accounts::to_wire(&u)),
         None => None,
     };
-    let providers = use_context::<LoginOptions>().map(|l| l.providers).unwrap_or_default();
+    let providers = use_context::<LoginOptions>()
+        .map(|l| l.providers)
+        .unwrap_or_default();
     Ok(SessionView {
         user,
         csrf_token: ssr::csrf(),
@@ -94,9 +103,15 @@ pub async fn session_info() -> Result<SessionView, ServerFnError> {
 pub async fn list_repos(q: Option<String>, page: Option<u64>) -> Result<Page<Repo>, ServerFnError> {
     use kiln_core::services::{repos, PageRequest};
     let kiln = ssr::kiln()?;
-    repos::list(&kiln, &ssr::principal(), None, q.as_deref(), PageRequest::new(page, Some(50)))
-        .await
-        .map_err(ssr::error)
+    repos::list(
+        &kiln,
+        &ssr::principal(),
+        None,
+        q.as_deref(),
+        PageRequest::new(page, Some(50)),
+    )
+    .await
+    .map_err(ssr::error)
 }
 
 /// What the repo page shows.
@@ -112,8 +127,12 @@ pub async fn get_repo(owner: String, repo: String) -> Result<RepoView, ServerFnE
     use kiln_core::services::{mock_configs, repos};
     let kiln = ssr::kiln()?;
     let p = ssr::principal();
-    let r = repos::get(&kiln, &p, &owner, &repo).await.map_err(ssr::error)?;
-    let configs = mock_configs::list(&kiln, &p, &owner, &repo).await.map_err(ssr::error)?;
+    let r = repos::get(&kiln, &p, &owner, &repo)
+        .await
+        .map_err(ssr::error)?;
+    let configs = mock_configs::list(&kiln, &p, &owner, &repo)
+        .await
+        .map_err(ssr::error)?;
     Ok(RepoView {
         repo: r,
         mock_configs: configs,

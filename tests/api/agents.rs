@@ -28,19 +28,39 @@ fn register_body(name: &str) -> Value {
 async fn register_heartbeat_drain_revoke() {
     let app = app!();
     let reg = registration_token(&app).await;
-    let root = kiln_core::services::accounts::find_by_username(&app.kiln, "root").await.expect("db").expect("root");
+    let root = kiln_core::services::accounts::find_by_username(&app.kiln, "root")
+        .await
+        .expect("db")
+        .expect("root");
     let root_token = kiln_core::services::tokens::create(
         &app.kiln,
         &kiln_core::services::accounts::principal_of(&root),
-        kiln_proto::TokenCreate { name: "t".into(), expires_at: None },
+        kiln_proto::TokenCreate {
+            name: "t".into(),
+            expires_at: None,
+        },
     )
     .await
     .expect("token")
     .token;
 
-    let (s, body) = app.call(Method::POST, "/api/v1/agent/register", Some("kiln_reg_forged"), Some(register_body("b1"))).await;
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/agent/register",
+            Some("kiln_reg_forged"),
+            Some(register_body("b1")),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
-    let (s, body) = app.call(Method::POST, "/api/v1/agent/register", None, Some(register_body("b1"))).await;
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/agent/register",
+            None,
+            Some(register_body("b1")),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
     let (s, body) = app
         .call(Method::POST, "/api/v1/agent/register", Some(&reg), Some(json!({"name": "b1", "arches": ["x86 64"], "capacity": 4, "backend": "rpmbuild", "version": "t"})))
@@ -48,34 +68,94 @@ async fn register_heartbeat_drain_revoke() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(error_of(&body).1.contains("not an architecture"));
 
-    let (s, r) = app.call(Method::POST, "/api/v1/agent/register", Some(&reg), Some(register_body("b1"))).await;
+    let (s, r) = app
+        .call(
+            Method::POST,
+            "/api/v1/agent/register",
+            Some(&reg),
+            Some(register_body("b1")),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
     let agent_token = r["token"].as_str().expect("token").to_owned();
     assert!(agent_token.starts_with("kiln_agent_"));
-    let (s, _) = app.call(Method::POST, "/api/v1/agent/register", Some(&reg), Some(register_body("b1"))).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/agent/register",
+            Some(&reg),
+            Some(register_body("b1")),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
 
-    let (s, hb) = app.call(Method::POST, "/api/v1/agent/heartbeat", Some(&agent_token), None).await;
+    let (s, hb) = app
+        .call(
+            Method::POST,
+            "/api/v1/agent/heartbeat",
+            Some(&agent_token),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(hb["state"], "online");
     // An agent credential is not a user token, nor the reverse.
-    assert_eq!(app.get("/api/v1/me", Some(&agent_token)).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.call(Method::POST, "/api/v1/agent/heartbeat", Some(&root_token), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&agent_token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.call(
+            Method::POST,
+            "/api/v1/agent/heartbeat",
+            Some(&root_token),
+            None
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Site admins see, drain and revoke agents; others may not.
     let alice = app.user("alice", false).await;
-    assert_eq!(app.get("/api/v1/agents", Some(&alice.token)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/api/v1/agents", Some(&alice.token)).await.0,
+        StatusCode::FORBIDDEN
+    );
     let (s, list) = app.get("/api/v1/agents", Some(&root_token)).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(list[0]["name"], "b1");
     assert_eq!(list[0]["capacity"], 4);
-    let (s, a) = app.call(Method::PUT, "/api/v1/agents/b1/state", Some(&root_token), Some(json!({"state": "draining"}))).await;
+    let (s, a) = app
+        .call(
+            Method::PUT,
+            "/api/v1/agents/b1/state",
+            Some(&root_token),
+            Some(json!({"state": "draining"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{a}");
-    let (_, hb) = app.call(Method::POST, "/api/v1/agent/heartbeat", Some(&agent_token), None).await;
+    let (_, hb) = app
+        .call(
+            Method::POST,
+            "/api/v1/agent/heartbeat",
+            Some(&agent_token),
+            None,
+        )
+        .await;
     assert_eq!(hb["state"], "draining");
-    let (s, _) = app.call(Method::DELETE, "/api/v1/agents/b1", Some(&root_token), None).await;
+    let (s, _) = app
+        .call(Method::DELETE, "/api/v1/agents/b1", Some(&root_token), None)
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = app.call(Method::POST, "/api/v1/agent/heartbeat", Some(&agent_token), None).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/agent/heartbeat",
+            Some(&agent_token),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
@@ -86,7 +166,23 @@ async fn the_real_agent_registers_idles_and_stops_on_sigterm() {
     let work = app.dir.path().join("agent");
     let start = || {
         std::process::Command::new(workspace_binary("kiln-agent"))
-            .args(["--server", &app.base, "--registration-token", &reg, "--name", "idle-1", "--arch", "x86_64", "--arch", "aarch64", "--capacity", "2", "--backend", "rpmbuild", "--work-dir"])
+            .args([
+                "--server",
+                &app.base,
+                "--registration-token",
+                &reg,
+                "--name",
+                "idle-1",
+                "--arch",
+                "x86_64",
+                "--arch",
+                "aarch64",
+                "--capacity",
+                "2",
+                "--backend",
+                "rpmbuild",
+                "--work-dir",
+            ])
             .arg(&work)
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -94,7 +190,10 @@ async fn the_real_agent_registers_idles_and_stops_on_sigterm() {
     };
     let agents = || async {
         use sea_orm::EntityTrait;
-        kiln_core::entities::agents::Entity::find().all(&app.kiln.db).await.expect("db")
+        kiln_core::entities::agents::Entity::find()
+            .all(&app.kiln.db)
+            .await
+            .expect("db")
     };
     let mut child = start();
     let mut seen = None;
@@ -113,7 +212,10 @@ async fn the_real_agent_registers_idles_and_stops_on_sigterm() {
 
     let stop = |child: &mut std::process::Child| {
         let pid = child.id().to_string();
-        std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
         for _ in 0..100 {
             if let Ok(Some(status)) = child.try_wait() {
                 return status;
@@ -138,6 +240,9 @@ async fn the_real_agent_registers_idles_and_stops_on_sigterm() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(beat, "the restarted agent heartbeats with its kept credential");
+    assert!(
+        beat,
+        "the restarted agent heartbeats with its kept credential"
+    );
     assert!(stop(&mut child).success());
 }

@@ -18,33 +18,63 @@ async fn bad_requests_are_explained() {
             .send()
     };
 
-    let resp = post("/api/v1/repos", "{not json", "application/json").await.expect("send");
+    let resp = post("/api/v1/repos", "{not json", "application/json")
+        .await
+        .expect("send");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body = resp.json().await.expect("json");
     let (code, detail) = error_of(&body);
     assert_eq!(code, "validation");
     assert!(detail.contains("JSON"), "{detail}");
 
-    let resp = post("/api/v1/repos", "name=x", "text/plain").await.expect("send");
+    let resp = post("/api/v1/repos", "name=x", "text/plain")
+        .await
+        .expect("send");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body = resp.json().await.expect("json");
     assert!(error_of(&body).1.contains("Content-Type: application/json"));
 
-    let resp = post("/api/v1/repos", r#"{"description": "no name"}"#, "application/json").await.expect("send");
+    let resp = post(
+        "/api/v1/repos",
+        r#"{"description": "no name"}"#,
+        "application/json",
+    )
+    .await
+    .expect("send");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body = resp.json().await.expect("json");
     assert!(error_of(&body).1.contains("missing field `name`"), "{body}");
 
-    for (name, why) in [("", "must not be empty"), ("-x", "not a valid name"), ("a/b", "not a valid name"), ("x.rpm", "reserved")] {
+    for (name, why) in [
+        ("", "must not be empty"),
+        ("-x", "not a valid name"),
+        ("a/b", "not a valid name"),
+        ("x.rpm", "reserved"),
+    ] {
         let body = serde_json::json!({ "name": name }).to_string();
-        let resp = app.http.post(app.url("/api/v1/repos")).bearer_auth(&alice.token).header("content-type", "application/json").body(body).send().await.expect("send");
+        let resp = app
+            .http
+            .post(app.url("/api/v1/repos"))
+            .bearer_auth(&alice.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{name}");
         let body = resp.json().await.expect("json");
         assert!(error_of(&body).1.contains(why), "{name}: {body}");
         assert_eq!(body["errors"][0]["field"], "name");
     }
     let long = "x".repeat(5000);
-    let (s, body) = app.call(reqwest::Method::POST, "/api/v1/repos", Some(&alice.token), Some(serde_json::json!({"name": "ok", "description": long}))).await;
+    let (s, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/repos",
+            Some(&alice.token),
+            Some(serde_json::json!({"name": "ok", "description": long})),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(error_of(&body).1.contains("too long"));
 
@@ -53,7 +83,10 @@ async fn bad_requests_are_explained() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(error_of(&body).1.starts_with("owner:"), "{body}");
     let (s, _) = app.get("/api/v1/repos/alice/..", None).await;
-    assert!(s == StatusCode::BAD_REQUEST || s == StatusCode::NOT_FOUND, "{s}");
+    assert!(
+        s == StatusCode::BAD_REQUEST || s == StatusCode::NOT_FOUND,
+        "{s}"
+    );
 
     // Unknown query parameters and bad values.
     let (s, body) = app.get("/api/v1/repos?page=abc", None).await;
@@ -66,12 +99,30 @@ async fn bad_requests_are_explained() {
     let (s, body) = app.get("/api/v1/nothing-here", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(error_of(&body).0, "not_found");
-    let (s, body) = app.call(reqwest::Method::DELETE, "/api/v1/me/tokens/not-a-number", Some(&alice.token), None).await;
+    let (s, body) = app
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/me/tokens/not-a-number",
+            Some(&alice.token),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
 
     // A body far too large is refused without being read whole.
-    let huge = format!("{{\"name\": \"x\", \"description\": \"{}\"}}", "y".repeat(3 * 1024 * 1024));
-    let resp = app.http.post(app.url("/api/v1/repos")).bearer_auth(&alice.token).header("content-type", "application/json").body(huge).send().await.expect("send");
+    let huge = format!(
+        "{{\"name\": \"x\", \"description\": \"{}\"}}",
+        "y".repeat(3 * 1024 * 1024)
+    );
+    let resp = app
+        .http
+        .post(app.url("/api/v1/repos"))
+        .bearer_auth(&alice.token)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // Nothing of the above left a repo behind.
@@ -105,9 +156,18 @@ async fn server_failures_do_not_leak_and_leave_nothing_half_written() {
     let app = app!();
     let alice = app.user("alice", false).await;
     // Break the audit log, which every repo change writes in its transaction.
-    app.kiln.db.execute_unprepared("DROP TABLE audit_log").await.expect("drop");
+    app.kiln
+        .db
+        .execute_unprepared("DROP TABLE audit_log")
+        .await
+        .expect("drop");
     let (s, body) = app
-        .call(reqwest::Method::POST, "/api/v1/repos", Some(&alice.token), Some(serde_json::json!({"name": "doomed", "chroots": ["fedora-44-x86_64"]})))
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/repos",
+            Some(&alice.token),
+            Some(serde_json::json!({"name": "doomed", "chroots": ["fedora-44-x86_64"]})),
+        )
         .await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
     let (code, detail) = error_of(&body);
@@ -121,7 +181,25 @@ async fn server_failures_do_not_leak_and_leave_nothing_half_written() {
     let (s, _) = app.get("/api/v1/repos/alice/doomed", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     use sea_orm::{EntityTrait, PaginatorTrait};
-    assert_eq!(kiln_core::entities::repos::Entity::find().count(&app.kiln.db).await.expect("count"), 0);
-    assert_eq!(kiln_core::entities::repo_members::Entity::find().count(&app.kiln.db).await.expect("count"), 0);
-    assert_eq!(kiln_core::entities::mock_configs::Entity::find().count(&app.kiln.db).await.expect("count"), 0);
+    assert_eq!(
+        kiln_core::entities::repos::Entity::find()
+            .count(&app.kiln.db)
+            .await
+            .expect("count"),
+        0
+    );
+    assert_eq!(
+        kiln_core::entities::repo_members::Entity::find()
+            .count(&app.kiln.db)
+            .await
+            .expect("count"),
+        0
+    );
+    assert_eq!(
+        kiln_core::entities::mock_configs::Entity::find()
+            .count(&app.kiln.db)
+            .await
+            .expect("count"),
+        0
+    );
 }

@@ -14,7 +14,14 @@ async fn add_change_remove_and_the_last_admin_stays() {
     app.repo(&alice, "tools", &[]).await;
     let t = Some(alice.token.as_str());
 
-    let (s, m) = app.call(Method::PUT, "/api/v1/repos/alice/tools/members/bob", t, Some(json!({"role": "packager"}))).await;
+    let (s, m) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/tools/members/bob",
+            t,
+            Some(json!({"role": "packager"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["role"], "packager");
     let (_, list) = app.get("/api/v1/repos/alice/tools/members", t).await;
@@ -26,24 +33,67 @@ async fn add_change_remove_and_the_last_admin_stays() {
     assert_eq!(repo["my_role"], "packager");
 
     // The last admin can be neither demoted nor removed.
-    let (s, body) = app.call(Method::PUT, "/api/v1/repos/alice/tools/members/alice", t, Some(json!({"role": "releng"}))).await;
+    let (s, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/tools/members/alice",
+            t,
+            Some(json!({"role": "releng"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    assert_eq!(error_of(&body), ("conflict".into(), "alice is the last admin of alice/tools; make someone else admin first".into()));
-    let (s, _) = app.call(Method::DELETE, "/api/v1/repos/alice/tools/members/alice", t, None).await;
+    assert_eq!(
+        error_of(&body),
+        (
+            "conflict".into(),
+            "alice is the last admin of alice/tools; make someone else admin first".into()
+        )
+    );
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/repos/alice/tools/members/alice",
+            t,
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
     // Not even by a site admin.
-    let (s, _) = app.call(Method::DELETE, "/api/v1/repos/alice/tools/members/alice", Some(&root.token), None).await;
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/repos/alice/tools/members/alice",
+            Some(&root.token),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
 
     // With a second admin, the first may step down.
-    let (s, _) = app.call(Method::PUT, "/api/v1/repos/alice/tools/members/bob", t, Some(json!({"role": "admin"}))).await;
+    let (s, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/tools/members/bob",
+            t,
+            Some(json!({"role": "admin"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = app.call(Method::DELETE, "/api/v1/repos/alice/tools/members/alice", t, None).await;
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/repos/alice/tools/members/alice",
+            t,
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     // Alice is no longer a member and can no longer manage members.
     let (s, _) = app.get("/api/v1/repos/alice/tools/members", t).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (_, list) = app.get("/api/v1/repos/alice/tools/members", Some(&bob.token)).await;
+    let (_, list) = app
+        .get("/api/v1/repos/alice/tools/members", Some(&bob.token))
+        .await;
     assert_eq!(list.as_array().map(|a| a.len()), Some(1));
     let _ = Role::Admin;
 }
@@ -54,15 +104,43 @@ async fn bad_member_requests() {
     let alice = app.user("alice", false).await;
     app.repo(&alice, "tools", &[]).await;
     let t = Some(alice.token.as_str());
-    let (s, body) = app.call(Method::PUT, "/api/v1/repos/alice/tools/members/nobody", t, Some(json!({"role": "packager"}))).await;
+    let (s, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/tools/members/nobody",
+            t,
+            Some(json!({"role": "packager"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(error_of(&body).1, "there is no user named nobody");
-    let (s, body) = app.call(Method::PUT, "/api/v1/repos/alice/tools/members/alice", t, Some(json!({"role": "owner"}))).await;
+    let (s, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/tools/members/alice",
+            t,
+            Some(json!({"role": "owner"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(error_of(&body).1.contains("unknown variant"), "{body}");
-    let (s, _) = app.call(Method::DELETE, "/api/v1/repos/alice/tools/members/nobody", t, None).await;
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/repos/alice/tools/members/nobody",
+            t,
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, body) = app.call(Method::PUT, "/api/v1/repos/alice/tools/members/bad%20name", t, Some(json!({"role": "packager"}))).await;
+    let (s, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/tools/members/bad%20name",
+            t,
+            Some(json!({"role": "packager"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(error_of(&body).0, "validation");
 }

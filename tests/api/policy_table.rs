@@ -19,8 +19,21 @@ enum Who {
     RevokedToken,
 }
 
-const EVERYONE: &[Who] = &[Who::Anonymous, Who::NonMember, Who::Packager, Who::Releng, Who::Admin, Who::SiteAdmin];
-const SIGNED_IN: &[Who] = &[Who::NonMember, Who::Packager, Who::Releng, Who::Admin, Who::SiteAdmin];
+const EVERYONE: &[Who] = &[
+    Who::Anonymous,
+    Who::NonMember,
+    Who::Packager,
+    Who::Releng,
+    Who::Admin,
+    Who::SiteAdmin,
+];
+const SIGNED_IN: &[Who] = &[
+    Who::NonMember,
+    Who::Packager,
+    Who::Releng,
+    Who::Admin,
+    Who::SiteAdmin,
+];
 const RELENG_UP: &[Who] = &[Who::Releng, Who::Admin, Who::SiteAdmin];
 const ADMIN_UP: &[Who] = &[Who::Admin, Who::SiteAdmin];
 const SITE_ADMIN: &[Who] = &[Who::SiteAdmin];
@@ -38,32 +51,195 @@ struct Case {
 fn cases() -> Vec<Case> {
     use Method as M;
     use StatusCode as S;
-    let c = |action, method, path, body, allowed, success| Case { action, method, path, body, allowed, success };
+    let c = |action, method, path, body, allowed, success| Case {
+        action,
+        method,
+        path,
+        body,
+        allowed,
+        success,
+    };
     vec![
         c("list repos", M::GET, "/api/v1/repos", None, EVERYONE, S::OK),
-        c("view repo", M::GET, "/api/v1/repos/{repo}", None, EVERYONE, S::OK),
-        c("create repo", M::POST, "/api/v1/repos", Some(json!({"name": "{new}"})), SIGNED_IN, S::CREATED),
-        c("update repo", M::PATCH, "/api/v1/repos/{repo}", Some(json!({"description": "changed"})), RELENG_UP, S::OK),
-        c("delete repo", M::DELETE, "/api/v1/repos/{repo}", None, ADMIN_UP, S::NO_CONTENT),
-        c("list members", M::GET, "/api/v1/repos/{repo}/members", None, ADMIN_UP, S::OK),
-        c("put member", M::PUT, "/api/v1/repos/{repo}/members/outsider", Some(json!({"role": "packager"})), ADMIN_UP, S::OK),
-        c("remove member", M::DELETE, "/api/v1/repos/{repo}/members/pkg", None, ADMIN_UP, S::NO_CONTENT),
-        c("list mock configs", M::GET, "/api/v1/repos/{repo}/mock-configs", None, EVERYONE, S::OK),
-        c("get mock config", M::GET, "/api/v1/repos/{repo}/mock-configs/fedora-44-x86_64", None, EVERYONE, S::OK),
-        c("rendered mock config", M::GET, "/api/v1/repos/{repo}/mock-configs/fedora-44-x86_64/rendered", None, EVERYONE, S::OK),
-        c("create mock config", M::POST, "/api/v1/repos/{repo}/mock-configs", Some(json!({"name": "e9", "base": "epel-9-x86_64"})), RELENG_UP, S::CREATED),
-        c("update mock config", M::PATCH, "/api/v1/repos/{repo}/mock-configs/fedora-44-x86_64", Some(json!({"buildroot_add": ["ccache"]})), RELENG_UP, S::OK),
-        c("delete mock config", M::DELETE, "/api/v1/repos/{repo}/mock-configs/fedora-44-x86_64", None, RELENG_UP, S::NO_CONTENT),
-        c("view audit log", M::GET, "/api/v1/repos/{repo}/audit", None, ADMIN_UP, S::OK),
-        c("list chroots", M::GET, "/api/v1/chroots", None, EVERYONE, S::OK),
-        c("get chroot", M::GET, "/api/v1/chroots/fedora-44-x86_64", None, EVERYONE, S::OK),
-        c("create chroot", M::POST, "/api/v1/chroots", Some(json!({"name": "{new}-1-x86_64", "base_repos": [{"id": "os", "baseurl": "https://x.example/"}]})), SITE_ADMIN, S::CREATED),
-        c("update chroot", M::PATCH, "/api/v1/chroots/fedora-43-aarch64", Some(json!({"enabled": true})), SITE_ADMIN, S::OK),
-        c("site audit log", M::GET, "/api/v1/audit", None, SITE_ADMIN, S::OK),
-        c("list agents", M::GET, "/api/v1/agents", None, SITE_ADMIN, S::OK),
+        c(
+            "view repo",
+            M::GET,
+            "/api/v1/repos/{repo}",
+            None,
+            EVERYONE,
+            S::OK,
+        ),
+        c(
+            "create repo",
+            M::POST,
+            "/api/v1/repos",
+            Some(json!({"name": "{new}"})),
+            SIGNED_IN,
+            S::CREATED,
+        ),
+        c(
+            "update repo",
+            M::PATCH,
+            "/api/v1/repos/{repo}",
+            Some(json!({"description": "changed"})),
+            RELENG_UP,
+            S::OK,
+        ),
+        c(
+            "delete repo",
+            M::DELETE,
+            "/api/v1/repos/{repo}",
+            None,
+            ADMIN_UP,
+            S::NO_CONTENT,
+        ),
+        c(
+            "list members",
+            M::GET,
+            "/api/v1/repos/{repo}/members",
+            None,
+            ADMIN_UP,
+            S::OK,
+        ),
+        c(
+            "put member",
+            M::PUT,
+            "/api/v1/repos/{repo}/members/outsider",
+            Some(json!({"role": "packager"})),
+            ADMIN_UP,
+            S::OK,
+        ),
+        c(
+            "remove member",
+            M::DELETE,
+            "/api/v1/repos/{repo}/members/pkg",
+            None,
+            ADMIN_UP,
+            S::NO_CONTENT,
+        ),
+        c(
+            "list mock configs",
+            M::GET,
+            "/api/v1/repos/{repo}/mock-configs",
+            None,
+            EVERYONE,
+            S::OK,
+        ),
+        c(
+            "get mock config",
+            M::GET,
+            "/api/v1/repos/{repo}/mock-configs/fedora-44-x86_64",
+            None,
+            EVERYONE,
+            S::OK,
+        ),
+        c(
+            "rendered mock config",
+            M::GET,
+            "/api/v1/repos/{repo}/mock-configs/fedora-44-x86_64/rendered",
+            None,
+            EVERYONE,
+            S::OK,
+        ),
+        c(
+            "create mock config",
+            M::POST,
+            "/api/v1/repos/{repo}/mock-configs",
+            Some(json!({"name": "e9", "base": "epel-9-x86_64"})),
+            RELENG_UP,
+            S::CREATED,
+        ),
+        c(
+            "update mock config",
+            M::PATCH,
+            "/api/v1/repos/{repo}/mock-configs/fedora-44-x86_64",
+            Some(json!({"buildroot_add": ["ccache"]})),
+            RELENG_UP,
+            S::OK,
+        ),
+        c(
+            "delete mock config",
+            M::DELETE,
+            "/api/v1/repos/{repo}/mock-configs/fedora-44-x86_64",
+            None,
+            RELENG_UP,
+            S::NO_CONTENT,
+        ),
+        c(
+            "view audit log",
+            M::GET,
+            "/api/v1/repos/{repo}/audit",
+            None,
+            ADMIN_UP,
+            S::OK,
+        ),
+        c(
+            "list chroots",
+            M::GET,
+            "/api/v1/chroots",
+            None,
+            EVERYONE,
+            S::OK,
+        ),
+        c(
+            "get chroot",
+            M::GET,
+            "/api/v1/chroots/fedora-44-x86_64",
+            None,
+            EVERYONE,
+            S::OK,
+        ),
+        c(
+            "create chroot",
+            M::POST,
+            "/api/v1/chroots",
+            Some(
+                json!({"name": "{new}-1-x86_64", "base_repos": [{"id": "os", "baseurl": "https://x.example/"}]}),
+            ),
+            SITE_ADMIN,
+            S::CREATED,
+        ),
+        c(
+            "update chroot",
+            M::PATCH,
+            "/api/v1/chroots/fedora-43-aarch64",
+            Some(json!({"enabled": true})),
+            SITE_ADMIN,
+            S::OK,
+        ),
+        c(
+            "site audit log",
+            M::GET,
+            "/api/v1/audit",
+            None,
+            SITE_ADMIN,
+            S::OK,
+        ),
+        c(
+            "list agents",
+            M::GET,
+            "/api/v1/agents",
+            None,
+            SITE_ADMIN,
+            S::OK,
+        ),
         c("me", M::GET, "/api/v1/me", None, SIGNED_IN, S::OK),
-        c("list own tokens", M::GET, "/api/v1/me/tokens", None, SIGNED_IN, S::OK),
-        c("create own token", M::POST, "/api/v1/me/tokens", Some(json!({"name": "ci"})), SIGNED_IN, S::CREATED),
+        c(
+            "list own tokens",
+            M::GET,
+            "/api/v1/me/tokens",
+            None,
+            SIGNED_IN,
+            S::OK,
+        ),
+        c(
+            "create own token",
+            M::POST,
+            "/api/v1/me/tokens",
+            Some(json!({"name": "ci"})),
+            SIGNED_IN,
+            S::CREATED,
+        ),
     ]
 }
 
@@ -79,10 +255,19 @@ async fn every_action_against_every_caller() {
     // A token of an admin, revoked: it must count for nothing.
     let revoked = {
         let p = app.principal(&adm).await;
-        let t = kiln_core::services::tokens::create(&app.kiln, &p, kiln_proto::TokenCreate { name: "old".into(), expires_at: None })
+        let t = kiln_core::services::tokens::create(
+            &app.kiln,
+            &p,
+            kiln_proto::TokenCreate {
+                name: "old".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .expect("token");
+        kiln_core::services::tokens::revoke(&app.kiln, &p, t.info.id)
             .await
-            .expect("token");
-        kiln_core::services::tokens::revoke(&app.kiln, &p, t.info.id).await.expect("revoke");
+            .expect("revoke");
         t.token
     };
     let token_of = |who: Who| -> Option<String> {
@@ -101,16 +286,36 @@ async fn every_action_against_every_caller() {
     let mut failures = Vec::new();
     let mut n = 0;
     for case in cases() {
-        for who in [Who::Anonymous, Who::NonMember, Who::Packager, Who::Releng, Who::Admin, Who::SiteAdmin, Who::RevokedToken] {
+        for who in [
+            Who::Anonymous,
+            Who::NonMember,
+            Who::Packager,
+            Who::Releng,
+            Who::Admin,
+            Who::SiteAdmin,
+            Who::RevokedToken,
+        ] {
             n += 1;
             let repo = format!("r{n}");
             // Owner stays admin so that `adm` leaving or changing never hits the last-admin rule.
-            app.repo(&owner, &repo, &[(&pkg, Role::Packager), (&rel, Role::Releng), (&adm, Role::Admin)]).await;
+            app.repo(
+                &owner,
+                &repo,
+                &[
+                    (&pkg, Role::Packager),
+                    (&rel, Role::Releng),
+                    (&adm, Role::Admin),
+                ],
+            )
+            .await;
             let path = case.path.replace("{repo}", &format!("owner/{repo}"));
             let body = case.body.as_ref().map(|b| {
-                serde_json::from_str(&b.to_string().replace("{new}", &format!("new{n}"))).expect("json")
+                serde_json::from_str(&b.to_string().replace("{new}", &format!("new{n}")))
+                    .expect("json")
             });
-            let (status, resp) = app.call(case.method.clone(), &path, token_of(who).as_deref(), body).await;
+            let (status, resp) = app
+                .call(case.method.clone(), &path, token_of(who).as_deref(), body)
+                .await;
             let expected = if case.allowed.contains(&who) {
                 case.success
             } else if matches!(who, Who::Anonymous | Who::RevokedToken) {
@@ -119,9 +324,17 @@ async fn every_action_against_every_caller() {
                 StatusCode::FORBIDDEN
             };
             if status != expected {
-                failures.push(format!("{} as {who:?}: expected {expected}, got {status} {resp}", case.action));
+                failures.push(format!(
+                    "{} as {who:?}: expected {expected}, got {status} {resp}",
+                    case.action
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {n} cases wrong:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {n} cases wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -18,22 +18,48 @@ async fn create_list_get_update_delete() {
     assert_eq!(repo["full_name"], "alice/tools");
     assert_eq!(repo["my_role"], "admin");
     let created = repo["created_at"].as_str().expect("created_at");
-    assert!(time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339).is_ok());
+    assert!(
+        time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339)
+            .is_ok()
+    );
     assert!(created.contains('.'), "millisecond precision: {created}");
 
     // The creator is admin and the chroots became mock configs.
     let (_, members) = app.get("/api/v1/repos/alice/tools/members", t).await;
     assert_eq!(members[0]["username"], "alice");
     assert_eq!(members[0]["role"], "admin");
-    let (_, configs) = app.get("/api/v1/repos/alice/tools/mock-configs", None).await;
-    let names: Vec<_> = configs.as_array().expect("list").iter().map(|c| c["name"].as_str().unwrap_or_default().to_owned()).collect();
+    let (_, configs) = app
+        .get("/api/v1/repos/alice/tools/mock-configs", None)
+        .await;
+    let names: Vec<_> = configs
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
     assert_eq!(names, vec!["epel-9-x86_64", "fedora-44-x86_64"]);
 
     // Same name twice: 409. Another owner may use the name.
-    let (s, body) = app.call(Method::POST, "/api/v1/repos", t, Some(json!({"name": "tools"}))).await;
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos",
+            t,
+            Some(json!({"name": "tools"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    assert!(error_of(&body).1.contains("already have a repo named tools"));
-    let (s, _) = app.call(Method::POST, "/api/v1/repos", Some(&bob.token), Some(json!({"name": "tools"}))).await;
+    assert!(error_of(&body)
+        .1
+        .contains("already have a repo named tools"));
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos",
+            Some(&bob.token),
+            Some(json!({"name": "tools"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
 
     // Listing: everyone sees both; the owner filter and the search narrow it.
@@ -41,7 +67,10 @@ async fn create_list_get_update_delete() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(list["total"], 2);
     assert_eq!(list["items"][0]["full_name"], "alice/tools");
-    assert!(list["items"][0].get("my_role").is_none(), "anonymous callers have no role");
+    assert!(
+        list["items"][0].get("my_role").is_none(),
+        "anonymous callers have no role"
+    );
     let (_, list) = app.get("/api/v1/repos?owner=bob", None).await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["full_name"], "bob/tools");
@@ -54,22 +83,40 @@ async fn create_list_get_update_delete() {
     let (s, got) = app.get("/api/v1/repos/alice/tools", None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(got["description"], "Handy tools");
-    let (s, upd) = app.call(Method::PATCH, "/api/v1/repos/alice/tools", t, Some(json!({"description": "Sharper tools"}))).await;
+    let (s, upd) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/tools",
+            t,
+            Some(json!({"description": "Sharper tools"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{upd}");
     assert_eq!(upd["description"], "Sharper tools");
 
     // Delete: gone at once, and gone from the list.
-    let (s, _) = app.call(Method::DELETE, "/api/v1/repos/alice/tools", t, None).await;
+    let (s, _) = app
+        .call(Method::DELETE, "/api/v1/repos/alice/tools", t, None)
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, body) = app.get("/api/v1/repos/alice/tools", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(error_of(&body).1, "there is no repo alice/tools");
-    let (s, _) = app.get("/api/v1/repos/alice/tools/mock-configs", None).await;
+    let (s, _) = app
+        .get("/api/v1/repos/alice/tools/mock-configs", None)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, list) = app.get("/api/v1/repos", None).await;
     assert_eq!(list["total"], 1);
     // The name is free again.
-    let (s, _) = app.call(Method::POST, "/api/v1/repos", t, Some(json!({"name": "tools"}))).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos",
+            t,
+            Some(json!({"name": "tools"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
 }
 
@@ -87,17 +134,48 @@ async fn deleting_a_repo_removes_its_objects_in_the_background() {
     for (rid, name) in [(id, "a.rpm"), (id, "logs/build.log"), (keep_id, "b.rpm")] {
         app.kiln
             .storage
-            .put(&format!("repos/{rid}/{name}"), Box::pin(std::io::Cursor::new(b"x".to_vec())))
+            .put(
+                &format!("repos/{rid}/{name}"),
+                Box::pin(std::io::Cursor::new(b"x".to_vec())),
+            )
             .await
             .expect("put");
     }
-    let (s, _) = app.call(Method::DELETE, "/api/v1/repos/alice/tools", Some(&alice.token), None).await;
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/repos/alice/tools",
+            Some(&alice.token),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let done = kiln_core::services::cleanup::run_once(&app.kiln).await.expect("cleanup");
+    let done = kiln_core::services::cleanup::run_once(&app.kiln)
+        .await
+        .expect("cleanup");
     assert_eq!(done, 1);
-    assert!(app.kiln.storage.list(&format!("repos/{id}/")).await.expect("list").is_empty());
-    assert_eq!(app.kiln.storage.list(&format!("repos/{keep_id}/")).await.expect("list").len(), 1);
-    assert_eq!(kiln_core::services::cleanup::run_once(&app.kiln).await.expect("cleanup"), 0);
+    assert!(app
+        .kiln
+        .storage
+        .list(&format!("repos/{id}/"))
+        .await
+        .expect("list")
+        .is_empty());
+    assert_eq!(
+        app.kiln
+            .storage
+            .list(&format!("repos/{keep_id}/"))
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert_eq!(
+        kiln_core::services::cleanup::run_once(&app.kiln)
+            .await
+            .expect("cleanup"),
+        0
+    );
 }
 
 #[tokio::test]
@@ -107,14 +185,38 @@ async fn creation_policy_and_quota() {
     });
     let alice = app.user("alice", false).await;
     let root = app.user("root", true).await;
-    let (s, _) = app.call(Method::POST, "/api/v1/repos", Some(&alice.token), Some(json!({"name": "one"}))).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos",
+            Some(&alice.token),
+            Some(json!({"name": "one"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
-    let (s, body) = app.call(Method::POST, "/api/v1/repos", Some(&alice.token), Some(json!({"name": "two"}))).await;
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos",
+            Some(&alice.token),
+            Some(json!({"name": "two"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    assert!(error_of(&body).1.contains("most this server allows"), "{body}");
+    assert!(
+        error_of(&body).1.contains("most this server allows"),
+        "{body}"
+    );
     // Site admins are not limited.
     for name in ["a", "b"] {
-        let (s, _) = app.call(Method::POST, "/api/v1/repos", Some(&root.token), Some(json!({"name": name}))).await;
+        let (s, _) = app
+            .call(
+                Method::POST,
+                "/api/v1/repos",
+                Some(&root.token),
+                Some(json!({"name": name})),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED);
     }
 
@@ -123,10 +225,24 @@ async fn creation_policy_and_quota() {
     });
     let alice = app.user("alice", false).await;
     let root = app.user("root", true).await;
-    let (s, body) = app.call(Method::POST, "/api/v1/repos", Some(&alice.token), Some(json!({"name": "one"}))).await;
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos",
+            Some(&alice.token),
+            Some(json!({"name": "one"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(error_of(&body).1.contains("only site administrators"));
-    let (s, _) = app.call(Method::POST, "/api/v1/repos", Some(&root.token), Some(json!({"name": "one"}))).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos",
+            Some(&root.token),
+            Some(json!({"name": "one"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
 
     let app = app!(|c: &mut kiln_core::Config| {
@@ -134,7 +250,14 @@ async fn creation_policy_and_quota() {
         c.repos.creator_group = Some("packagers".into());
     });
     let alice = app.user("alice", false).await;
-    let (s, body) = app.call(Method::POST, "/api/v1/repos", Some(&alice.token), Some(json!({"name": "one"}))).await;
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos",
+            Some(&alice.token),
+            Some(json!({"name": "one"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(error_of(&body).1.contains("packagers"));
     // A user whose identity provider says they are in the group may.
@@ -152,10 +275,24 @@ async fn creation_policy_and_quota() {
     .await
     .expect("login");
     let p = kiln_core::services::accounts::principal_of(&carol);
-    let token = kiln_core::services::tokens::create(&app.kiln, &p, kiln_proto::TokenCreate { name: "t".into(), expires_at: None })
-        .await
-        .expect("token");
-    let (s, _) = app.call(Method::POST, "/api/v1/repos", Some(&token.token), Some(json!({"name": "one"}))).await;
+    let token = kiln_core::services::tokens::create(
+        &app.kiln,
+        &p,
+        kiln_proto::TokenCreate {
+            name: "t".into(),
+            expires_at: None,
+        },
+    )
+    .await
+    .expect("token");
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos",
+            Some(&token.token),
+            Some(json!({"name": "one"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
 }
 
@@ -165,13 +302,55 @@ async fn audit_log_records_changes_for_admins() {
     let alice = app.user("alice", false).await;
     let bob = app.user("bob", false).await;
     let t = Some(alice.token.as_str());
-    app.call(Method::POST, "/api/v1/repos", t, Some(json!({"name": "tools"}))).await;
-    app.call(Method::PUT, "/api/v1/repos/alice/tools/members/bob", t, Some(json!({"role": "packager"}))).await;
-    app.call(Method::PUT, "/api/v1/repos/alice/tools/members/bob", t, Some(json!({"role": "releng"}))).await;
-    app.call(Method::POST, "/api/v1/repos/alice/tools/mock-configs", t, Some(json!({"name": "f44", "base": "fedora-44-x86_64"}))).await;
-    app.call(Method::PATCH, "/api/v1/repos/alice/tools/mock-configs/f44", t, Some(json!({"macros": {"vendor": "Alice"}}))).await;
-    app.call(Method::PATCH, "/api/v1/repos/alice/tools", t, Some(json!({"description": "new"}))).await;
-    app.call(Method::DELETE, "/api/v1/repos/alice/tools/members/bob", t, None).await;
+    app.call(
+        Method::POST,
+        "/api/v1/repos",
+        t,
+        Some(json!({"name": "tools"})),
+    )
+    .await;
+    app.call(
+        Method::PUT,
+        "/api/v1/repos/alice/tools/members/bob",
+        t,
+        Some(json!({"role": "packager"})),
+    )
+    .await;
+    app.call(
+        Method::PUT,
+        "/api/v1/repos/alice/tools/members/bob",
+        t,
+        Some(json!({"role": "releng"})),
+    )
+    .await;
+    app.call(
+        Method::POST,
+        "/api/v1/repos/alice/tools/mock-configs",
+        t,
+        Some(json!({"name": "f44", "base": "fedora-44-x86_64"})),
+    )
+    .await;
+    app.call(
+        Method::PATCH,
+        "/api/v1/repos/alice/tools/mock-configs/f44",
+        t,
+        Some(json!({"macros": {"vendor": "Alice"}})),
+    )
+    .await;
+    app.call(
+        Method::PATCH,
+        "/api/v1/repos/alice/tools",
+        t,
+        Some(json!({"description": "new"})),
+    )
+    .await;
+    app.call(
+        Method::DELETE,
+        "/api/v1/repos/alice/tools/members/bob",
+        t,
+        None,
+    )
+    .await;
 
     let (s, log) = app.get("/api/v1/repos/alice/tools/audit", t).await;
     assert_eq!(s, StatusCode::OK);
@@ -179,7 +358,13 @@ async fn audit_log_records_changes_for_admins() {
         .as_array()
         .expect("list")
         .iter()
-        .map(|e| (e["actor"].as_str().unwrap_or("").into(), e["action"].as_str().unwrap_or("").into(), e["target"].as_str().unwrap_or("").into()))
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap_or("").into(),
+                e["action"].as_str().unwrap_or("").into(),
+                e["target"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
     let expected: Vec<(String, String, String)> = [
         ("member.remove", "bob"),
@@ -198,7 +383,9 @@ async fn audit_log_records_changes_for_admins() {
     assert!(log[0]["created_at"].as_str().is_some());
 
     // Not for non-admins.
-    let (s, _) = app.get("/api/v1/repos/alice/tools/audit", Some(&bob.token)).await;
+    let (s, _) = app
+        .get("/api/v1/repos/alice/tools/audit", Some(&bob.token))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = app.get("/api/v1/repos/alice/tools/audit", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

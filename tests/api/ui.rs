@@ -37,11 +37,23 @@ async fn pages_render_without_javascript_and_escape_user_text() {
 
     let (s, home) = page(&b, &app.url("/")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(home.contains("<a href=\"/r/alice/tools\">alice/tools</a>"), "{home}");
-    assert!(home.contains("&lt;script&gt;alert('x')&lt;/script&gt; &amp; more"), "{home}");
-    assert!(!home.contains("<script>alert"), "user text must never become markup");
+    assert!(
+        home.contains("<a href=\"/r/alice/tools\">alice/tools</a>"),
+        "{home}"
+    );
+    assert!(
+        home.contains("&lt;script&gt;alert('x')&lt;/script&gt; &amp; more"),
+        "{home}"
+    );
+    assert!(
+        !home.contains("<script>alert"),
+        "user text must never become markup"
+    );
     assert!(home.contains("href=\"/pkg/kiln.css\""));
-    assert!(home.contains("/pkg/kiln.js"), "the hydration script is referenced");
+    assert!(
+        home.contains("/pkg/kiln.js"),
+        "the hydration script is referenced"
+    );
 
     let (s, found) = page(&b, &app.url("/?q=tool")).await;
     assert_eq!(s, StatusCode::OK);
@@ -51,7 +63,10 @@ async fn pages_render_without_javascript_and_escape_user_text() {
 
     let (s, repo) = page(&b, &app.url("/r/alice/tools")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(repo.contains(&format!("dnf install {}/repos/alice/tools/alice-tools-release.noarch.rpm", app.kiln.config.public_url())));
+    assert!(repo.contains(&format!(
+        "dnf install {}/repos/alice/tools/alice-tools-release.noarch.rpm",
+        app.kiln.config.public_url()
+    )));
     assert!(repo.contains("dnf copr enable --hub"));
     assert!(repo.contains("/api/v1/repos/alice/tools/mock-configs/fedora-44-x86_64/rendered"));
 
@@ -63,8 +78,15 @@ async fn pages_render_without_javascript_and_escape_user_text() {
 
     let resp = b.get(app.url("/pkg/kiln.css")).send().await.expect("css");
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"].to_str().unwrap_or("").starts_with("text/css"));
-    assert!(resp.text().await.expect("css").contains("prefers-color-scheme: dark"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .starts_with("text/css"));
+    assert!(resp
+        .text()
+        .await
+        .expect("css")
+        .contains("prefers-color-scheme: dark"));
 }
 
 #[tokio::test]
@@ -79,7 +101,11 @@ async fn login_form_signs_in_and_out() {
     let csrf = csrf_input(&login).expect("the login form carries a CSRF token");
     let resp = b
         .post(app.url("/auth/login"))
-        .form(&[("csrf_token", csrf.as_str()), ("username", "alice"), ("password", "password-alice")])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("username", "alice"),
+            ("password", "password-alice"),
+        ])
         .send()
         .await
         .expect("login");
@@ -90,7 +116,12 @@ async fn login_form_signs_in_and_out() {
     assert!(home.contains("<span class=\"who\">alice</span>"), "{home}");
     let csrf2 = csrf_input(&home).expect("sign-out form");
     assert_ne!(csrf2, csrf, "a new token after login");
-    let resp = b.post(app.url("/auth/logout")).form(&[("csrf_token", csrf2.as_str())]).send().await.expect("logout");
+    let resp = b
+        .post(app.url("/auth/logout"))
+        .form(&[("csrf_token", csrf2.as_str())])
+        .send()
+        .await
+        .expect("logout");
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let (_, home) = page(&b, &app.url("/")).await;
     assert!(home.contains("href=\"/login\""));
@@ -103,6 +134,9 @@ async fn browsing_anonymously_creates_no_sessions() {
     let b = browser();
     for path in ["/", "/r/x/y", "/api/v1/repos"] {
         let resp = b.get(app.url(path)).send().await.expect("get");
-        assert!(resp.headers().get("set-cookie").is_none(), "{path} set a cookie");
+        assert!(
+            resp.headers().get("set-cookie").is_none(),
+            "{path} set a cookie"
+        );
     }
 }

@@ -47,7 +47,10 @@ async fn load(base: &str, paths: &[String], connections: usize, duration: Durati
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..connections {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("client");
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .expect("client");
         let urls: Vec<String> = paths.iter().map(|p| format!("{base}{p}")).collect();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -92,11 +95,29 @@ async fn bench(kind: DbKind, args: &Args) {
     for i in 0..args.repos {
         app.repo(&owner, &format!("repo{i:04}"), &[]).await;
     }
-    let repo_paths: Vec<String> = (0..args.repos).map(|i| format!("/api/v1/repos/owner/repo{i:04}")).collect();
-    let list_paths = vec!["/api/v1/repos".to_owned(), "/api/v1/repos?page=2".to_owned(), "/api/v1/repos?owner=owner".to_owned()];
-    for (name, paths) in [("repo page API  GET /api/v1/repos/OWNER/REPO", &repo_paths), ("repo list      GET /api/v1/repos (50 per page)", &list_paths)] {
+    let repo_paths: Vec<String> = (0..args.repos)
+        .map(|i| format!("/api/v1/repos/owner/repo{i:04}"))
+        .collect();
+    let list_paths = vec![
+        "/api/v1/repos".to_owned(),
+        "/api/v1/repos?page=2".to_owned(),
+        "/api/v1/repos?owner=owner".to_owned(),
+    ];
+    for (name, paths) in [
+        ("repo page API  GET /api/v1/repos/OWNER/REPO", &repo_paths),
+        (
+            "repo list      GET /api/v1/repos (50 per page)",
+            &list_paths,
+        ),
+    ] {
         let _ = load(&app.base, paths, args.connections, Duration::from_secs(1)).await;
-        let f = load(&app.base, paths, args.connections, Duration::from_secs(args.seconds)).await;
+        let f = load(
+            &app.base,
+            paths,
+            args.connections,
+            Duration::from_secs(args.seconds),
+        )
+        .await;
         println!(
             "{:<8} {name}: {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  ({} requests, {} errors, {} connections)",
             format!("{kind:?}"),

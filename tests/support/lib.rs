@@ -28,7 +28,8 @@ pub fn db_kind() -> DbKind {
 
 /// The PostgreSQL server tests use (`KILN_TEST_PG_URL`, default the local trust-auth server).
 pub fn pg_admin_url() -> String {
-    std::env::var("KILN_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("KILN_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn in_ci() -> bool {
@@ -55,7 +56,10 @@ pub async fn fresh_pg_database() -> Option<String> {
         .execute(&mut conn)
         .await
         .expect("create test database");
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(admin);
     Some(format!("{base}/{name}"))
 }
 
@@ -108,7 +112,9 @@ impl TestApp {
     pub async fn on(kind: DbKind, edit: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = test_config(&dir, kind).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         config.listen = addr.to_string();
         edit(&mut config);
@@ -164,7 +170,10 @@ impl TestApp {
     }
 
     pub async fn principal(&self, user: &TestUser) -> Principal {
-        let u = accounts::find_by_id(&self.kiln, user.id).await.expect("db").expect("user");
+        let u = accounts::find_by_id(&self.kiln, user.id)
+            .await
+            .expect("db")
+            .expect("user");
         accounts::principal_of(&u)
     }
 
@@ -191,7 +200,13 @@ impl TestApp {
 
     /// Sends a JSON request with an optional bearer token; returns the status and JSON body
     /// (`Value::Null` when the body is not JSON).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -226,7 +241,11 @@ pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
     let pairs: Vec<(String, String)> = u
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == name { value.to_owned() } else { v.into_owned() };
+            let v = if k == name {
+                value.to_owned()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
@@ -262,5 +281,8 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("root").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("root")
+        .to_path_buf()
 }

@@ -29,6 +29,17 @@ pub struct Config {
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub repos: RepoPolicyConfig,
+    /// Run a builder agent beside the server: `auto` (when rpmbuild or mock is installed and
+    /// `kiln-agent` sits next to `kiln`), `on` or `off`.
+    pub local_agent: LocalAgent,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalAgent {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -138,6 +149,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
             repos: RepoPolicyConfig::default(),
+            local_agent: LocalAgent::Auto,
         }
     }
 }
@@ -223,12 +235,16 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("KILN_S3_PATH_STYLE", "storage.s3.path_style"),
     ("KILN_S3_ACCESS_KEY_ID", "storage.s3.access_key_id"),
     ("KILN_S3_SECRET_ACCESS_KEY", "storage.s3.secret_access_key"),
-    ("KILN_S3_MULTIPART_PART_SIZE", "storage.s3.multipart_part_size"),
+    (
+        "KILN_S3_MULTIPART_PART_SIZE",
+        "storage.s3.multipart_part_size",
+    ),
     ("KILN_AUTH_LOCAL_ACCOUNTS", "auth.local_accounts"),
     ("KILN_AUTH_SESSION_HOURS", "auth.session_hours"),
     ("KILN_REPOS_CREATORS", "repos.creators"),
     ("KILN_REPOS_CREATOR_GROUP", "repos.creator_group"),
     ("KILN_REPOS_MAX_PER_USER", "repos.max_per_user"),
+    ("KILN_LOCAL_AGENT", "local_agent"),
 ];
 
 impl Config {
@@ -288,7 +304,9 @@ impl Config {
             anyhow::bail!("repos.creators = \"group\" needs repos.creator_group");
         }
         if self.storage.s3.multipart_part_size < 5 * 1024 * 1024 {
-            anyhow::bail!("storage.s3.multipart_part_size must be at least 5 MiB (S3's minimum part size)");
+            anyhow::bail!(
+                "storage.s3.multipart_part_size must be at least 5 MiB (S3's minimum part size)"
+            );
         }
         let mut ids = std::collections::BTreeSet::new();
         for p in &self.auth.oidc {
@@ -298,7 +316,10 @@ impl Config {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                anyhow::bail!("auth.oidc: provider id {:?} must be letters, digits, '-' or '_'", p.id);
+                anyhow::bail!(
+                    "auth.oidc: provider id {:?} must be letters, digits, '-' or '_'",
+                    p.id
+                );
             }
             if !ids.insert(p.id.clone()) {
                 anyhow::bail!("auth.oidc: provider id {:?} appears twice", p.id);
@@ -425,7 +446,10 @@ client_id = "kiln"
             env(&[
                 ("KILN_S3_BUCKET", "from-env"),
                 ("KILN_AUTH_LOCAL_ACCOUNTS", "false"),
-                ("KILN_S3_SECRET_ACCESS_KEY_FILE", secret.to_str().unwrap_or_default()),
+                (
+                    "KILN_S3_SECRET_ACCESS_KEY_FILE",
+                    secret.to_str().unwrap_or_default(),
+                ),
                 ("KILN_UNRELATED", "x"),
             ]),
         )
@@ -441,7 +465,10 @@ client_id = "kiln"
             Some("s3cr3t")
         );
         assert_eq!(c.auth.oidc[0].username_claim, "preferred_username");
-        assert!(!format!("{c:?}").contains("s3cr3t"), "secrets must not show in Debug");
+        assert!(
+            !format!("{c:?}").contains("s3cr3t"),
+            "secrets must not show in Debug"
+        );
     }
 
     #[test]
@@ -465,12 +492,20 @@ mod sample_tests {
     #[test]
     fn sample_config_is_valid_and_complete() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/kiln.sample.toml");
-        let sample = Config::load(Some(Path::new(path)), Vec::<(String, String)>::new()).expect("sample loads");
+        let sample = Config::load(Some(Path::new(path)), Vec::<(String, String)>::new())
+            .expect("sample loads");
         let defaults = Config::load(None, Vec::<(String, String)>::new()).expect("defaults");
-        assert_eq!(format!("{sample:?}"), format!("{defaults:?}"), "the sample's values are the defaults");
+        assert_eq!(
+            format!("{sample:?}"),
+            format!("{defaults:?}"),
+            "the sample's values are the defaults"
+        );
         let text = std::fs::read_to_string(path).expect("read");
         for (var, _) in ENV_KEYS {
-            assert!(text.contains(var), "{var} is not documented in the sample config");
+            assert!(
+                text.contains(var),
+                "{var} is not documented in the sample config"
+            );
         }
     }
 }

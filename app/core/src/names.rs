@@ -84,10 +84,7 @@ pub fn validate_text(field: &str, value: &str, max: usize) -> CoreResult<()> {
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
     {
-        return Err(CoreError::validation(
-            field,
-            "contains control characters",
-        ));
+        return Err(CoreError::validation(field, "contains control characters"));
     }
     Ok(())
 }
@@ -114,7 +111,10 @@ pub fn validate_package_name(field: &str, value: &str) -> CoreResult<()> {
 pub fn validate_macro(name: &str, value: &str) -> CoreResult<()> {
     let name_ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !name_ok {
         return Err(CoreError::validation(
@@ -141,7 +141,17 @@ mod tests {
             assert!(validate_name("name", good).is_ok(), "{good}");
         }
         for bad in [
-            "", "-a", ".a", "_a", "a/b", "a b", "ä", "../x", "a\0", &"a".repeat(65), "x.rpm",
+            "",
+            "-a",
+            ".a",
+            "_a",
+            "a/b",
+            "a b",
+            "ä",
+            "../x",
+            "a\0",
+            &"a".repeat(65),
+            "x.rpm",
         ] {
             assert!(validate_name("name", bad).is_err(), "{bad:?}");
         }
@@ -157,7 +167,14 @@ mod tests {
             parse_chroot_name("centos-stream-10-aarch64").ok(),
             Some(("centos-stream".into(), "10".into(), "aarch64".into()))
         );
-        for bad in ["fedora", "fedora-41", "Fedora-41-x86_64", "-41-x86_64", "fedora-41-", "a b-1-x"] {
+        for bad in [
+            "fedora",
+            "fedora-41",
+            "Fedora-41-x86_64",
+            "-41-x86_64",
+            "fedora-41-",
+            "a b-1-x",
+        ] {
             assert!(parse_chroot_name(bad).is_err(), "{bad}");
         }
     }

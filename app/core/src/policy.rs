@@ -125,7 +125,11 @@ pub fn requirement(action: Action) -> Requirement {
 }
 
 /// May `principal`, whose role in the repo concerned is `role`, do `action`?
-pub fn authorize(principal: &Principal, action: Action, role: Option<Role>) -> Result<(), CoreError> {
+pub fn authorize(
+    principal: &Principal,
+    action: Action,
+    role: Option<Role>,
+) -> Result<(), CoreError> {
     let req = requirement(action);
     if req == Requirement::Anyone {
         return Ok(());

@@ -39,7 +39,10 @@ pub async fn csrf_token(session: &Session) -> Result<String, ApiError> {
 pub async fn sign_in(session: &Session, user_id: i32) -> Result<(), ApiError> {
     let internal = |e: tower_sessions::session::Error| ApiError(CoreError::internal(e));
     session.cycle_id().await.map_err(internal)?;
-    session.insert(SESSION_USER, user_id).await.map_err(internal)?;
+    session
+        .insert(SESSION_USER, user_id)
+        .await
+        .map_err(internal)?;
     let t = kiln_core::secret::new_token("").expose().to_owned();
     session.insert(SESSION_CSRF, t).await.map_err(internal)?;
     Ok(())
@@ -50,7 +53,10 @@ fn bearer(req: &Request) -> Option<Result<String, ApiError>> {
     let parsed = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_owned())
         .ok_or_else(|| {
             ApiError(CoreError::Unauthorized(
@@ -84,7 +90,12 @@ fn csrf_refused() -> Response {
 }
 
 /// The middleware: resolves the caller, enforces CSRF, stores `Caller` in the extensions.
-pub async fn resolve_caller(State(state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
+pub async fn resolve_caller(
+    State(state): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
     let kiln = &state.kiln;
     // Builder agents authenticate with their own credentials (`handlers::agent`).
     if req.uri().path().starts_with("/api/v1/agent/") {

@@ -13,7 +13,11 @@ use kiln_core::{Config, Kiln, Principal};
 use kiln_proto::{Page, Repo, RepoCreate, TokenCreate};
 
 #[derive(Parser)]
-#[command(name = "kiln", version, about = "Build RPM packages and host them as dnf repositories")]
+#[command(
+    name = "kiln",
+    version,
+    about = "Build RPM packages and host them as dnf repositories"
+)]
 struct Cli {
     /// TOML configuration file (see deploy/kiln.sample.toml).
     #[arg(long, global = true, env = "KILN_CONFIG")]
@@ -107,8 +111,11 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
 
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("KILN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_env("KILN_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -151,15 +158,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen.clone();
     let kiln = Kiln::open(config).await?;
-    tokio::spawn(kiln_core::services::cleanup::run_forever(kiln.clone(), std::time::Duration::from_secs(30)));
+    tokio::spawn(kiln_core::services::cleanup::run_forever(
+        kiln.clone(),
+        std::time::Duration::from_secs(30),
+    ));
     let app = crate::app(kiln.clone()).await?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let url = kiln.config.public_url();
+    let local = format!("http://{}", listener.local_addr()?);
+    crate::local_agent::start(&kiln, local, console()).await?;
     println!("Kiln is running at {url}/");
     use sea_orm::{EntityTrait, PaginatorTrait};
-    if kiln_core::entities::users::Entity::find().count(&kiln.db).await? == 0 {
+    if kiln_core::entities::users::Entity::find()
+        .count(&kiln.db)
+        .await?
+        == 0
+    {
         println!(
             "No users yet. Create the first site admin with:\n  \
              echo 'a-long-password' > pw && kiln admin create-user --username admin --site-admin --password-file pw"
@@ -178,7 +194,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -193,7 +210,11 @@ async fn shutdown_signal() {
 
 async fn admin(kiln: &Kiln, cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
-        AdminCommand::CreateUser { username, site_admin, password_file } => {
+        AdminCommand::CreateUser {
+            username,
+            site_admin,
+            password_file,
+        } => {
             let password = match password_file {
                 None => None,
                 Some(p) if p.as_os_str() == "-" => {
@@ -208,19 +229,35 @@ async fn admin(kiln: &Kiln, cmd: AdminCommand) -> anyhow::Result<()> {
                         .to_owned(),
                 ),
             };
-            let user = accounts::create_user(kiln, &username, password.as_deref(), site_admin).await?;
+            let user =
+                accounts::create_user(kiln, &username, password.as_deref(), site_admin).await?;
             eprintln!(
                 "created {}{}",
                 user.username,
-                if user.is_site_admin { " (site admin)" } else { "" }
+                if user.is_site_admin {
+                    " (site admin)"
+                } else {
+                    ""
+                }
             );
         }
-        AdminCommand::CreateToken { username, name, expires_in_days } => {
+        AdminCommand::CreateToken {
+            username,
+            name,
+            expires_in_days,
+        } => {
             let user = accounts::find_by_username(kiln, &username)
                 .await?
                 .with_context(|| format!("there is no user named {username}"))?;
-            let expires_at = expires_in_days.map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d));
-            let created = tokens::create_for_user(kiln, &console(), user.id, TokenCreate { name, expires_at }).await?;
+            let expires_at =
+                expires_in_days.map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d));
+            let created = tokens::create_for_user(
+                kiln,
+                &console(),
+                user.id,
+                TokenCreate { name, expires_at },
+            )
+            .await?;
             println!("{}", created.token);
         }
         AdminCommand::AgentToken { name } => {
@@ -275,7 +312,11 @@ async fn api_error(resp: reqwest::Response) -> anyhow::Error {
     match resp.json::<kiln_proto::ErrorBody>().await {
         Ok(body) => anyhow::anyhow!(
             "{status}: {}",
-            body.errors.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>().join("; ")
+            body.errors
+                .iter()
+                .map(|e| e.detail.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
         Err(_) => anyhow::anyhow!("the server answered {status}"),
     }
@@ -289,9 +330,17 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<()> {
         None => r,
     };
     match cmd {
-        RepoCommand::Create { name, description, chroots } => {
+        RepoCommand::Create {
+            name,
+            description,
+            chroots,
+        } => {
             let resp = auth(http.post(format!("{}/api/v1/repos", cfg.url)))
-                .json(&RepoCreate { name, description, chroots })
+                .json(&RepoCreate {
+                    name,
+                    description,
+                    chroots,
+                })
                 .send()
                 .await
                 .with_context(|| format!("reaching {}", cfg.url))?;
@@ -304,17 +353,25 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<()> {
         RepoCommand::List { owner } => {
             let mut page = 1;
             loop {
-                let mut req = auth(http.get(format!("{}/api/v1/repos", cfg.url))).query(&[("page", page.to_string())]);
+                let mut req = auth(http.get(format!("{}/api/v1/repos", cfg.url)))
+                    .query(&[("page", page.to_string())]);
                 if let Some(o) = &owner {
                     req = req.query(&[("owner", o)]);
                 }
-                let resp = req.send().await.with_context(|| format!("reaching {}", cfg.url))?;
+                let resp = req
+                    .send()
+                    .await
+                    .with_context(|| format!("reaching {}", cfg.url))?;
                 if !resp.status().is_success() {
                     return Err(api_error(resp).await);
                 }
                 let list: Page<Repo> = resp.json().await?;
                 for r in &list.items {
-                    println!("{}\t{}", r.full_name, r.description.lines().next().unwrap_or(""));
+                    println!(
+                        "{}\t{}",
+                        r.full_name,
+                        r.description.lines().next().unwrap_or("")
+                    );
                 }
                 if list.page * list.per_page >= list.total {
                     break;

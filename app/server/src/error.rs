@@ -22,7 +22,12 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
-pub fn error_response(status: StatusCode, code: &str, detail: impl Into<String>, field: Option<String>) -> Response {
+pub fn error_response(
+    status: StatusCode,
+    code: &str,
+    detail: impl Into<String>,
+    field: Option<String>,
+) -> Response {
     (
         status,
         axum::Json(ErrorBody {
@@ -58,7 +63,9 @@ impl IntoResponse for ApiError {
         let (code, detail, field) = match self.0 {
             CoreError::NotFound(d) => ("not_found", d, None),
             CoreError::Conflict(d) => ("conflict", d, None),
-            CoreError::Validation { field, detail } => ("validation", format!("{field}: {detail}"), Some(field)),
+            CoreError::Validation { field, detail } => {
+                ("validation", format!("{field}: {detail}"), Some(field))
+            }
             CoreError::Forbidden(d) => ("forbidden", d, None),
             CoreError::Unauthorized(d) => ("unauthorized", d, None),
             CoreError::PayloadTooLarge(d) => ("payload_too_large", d, None),
@@ -67,7 +74,9 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %e, error_id = %id, "request failed");
                 (
                     "internal",
-                    format!("something went wrong on the server (error id {id}); it has been logged"),
+                    format!(
+                        "something went wrong on the server (error id {id}); it has been logged"
+                    ),
                     None,
                 )
             }
@@ -92,7 +101,9 @@ impl From<JsonRejection> for ApiError {
             _ => format!("the JSON body is not valid: {}", r.body_text()),
         };
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return ApiError(CoreError::PayloadTooLarge("the request body is too large".into()));
+            return ApiError(CoreError::PayloadTooLarge(
+                "the request body is too large".into(),
+            ));
         }
         ApiError(CoreError::validation("body", detail))
     }

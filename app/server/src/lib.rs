@@ -6,6 +6,7 @@ pub mod cli;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod local_agent;
 pub mod oidc;
 pub mod routes;
 pub mod session_store;
@@ -59,7 +60,9 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
         use tower_sessions::session_store::ExpiredDeletion;
         let store = store.clone();
         tokio::spawn(async move {
-            let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
+            let _ = store
+                .continuously_delete_expired(Duration::from_secs(3600))
+                .await;
         });
     }
     let sessions = SessionManagerLayer::new(store)
@@ -67,8 +70,13 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(kiln.config.secure_cookies())
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(kiln.config.auth.session_hours)));
-    let oidc = Arc::new(oidc::Oidc::new(&kiln.config.auth.oidc, &kiln.config.public_url())?);
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(
+            kiln.config.auth.session_hours,
+        )));
+    let oidc = Arc::new(oidc::Oidc::new(
+        &kiln.config.auth.oidc,
+        &kiln.config.public_url(),
+    )?);
     let state = AppState {
         leptos: ui::leptos_options(&kiln.config),
         kiln,
@@ -78,7 +86,10 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
         .nest("/api/v1", routes::api())
         .nest("/auth", routes::auth())
         .merge(ui::routes(&state))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::resolve_caller))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::resolve_caller,
+        ))
         .layer(sessions)
         .merge(routes::ops())
         .layer(CatchPanicLayer::custom(panic_response))

@@ -93,7 +93,10 @@ impl Oidc {
             .await
             .map_err(|e| {
                 tracing::warn!(provider = %p.config.id, error = %e, "OIDC discovery failed");
-                CoreError::Storage(format!("the identity provider {} is not reachable", p.config.id))
+                CoreError::Storage(format!(
+                    "the identity provider {} is not reachable",
+                    p.config.id
+                ))
             })?;
         let redirect = RedirectUrl::new(p.redirect_url.clone()).map_err(CoreError::internal)?;
         let client = CoreClient::from_provider_metadata(
@@ -137,7 +140,11 @@ impl Oidc {
 
     /// Exchanges the code, validates the ID token (signature, issuer, audience, expiry, nonce)
     /// and returns the user's claims.
-    pub async fn finish(&self, pending: &PendingLogin, code: &str) -> Result<OidcClaims, CoreError> {
+    pub async fn finish(
+        &self,
+        pending: &PendingLogin,
+        code: &str,
+    ) -> Result<OidcClaims, CoreError> {
         let p = self.provider(&pending.provider)?;
         let client = self.client(p).await?;
         let response = client
@@ -165,12 +172,24 @@ impl Oidc {
         let payload = raw
             .split('.')
             .nth(1)
-            .and_then(|b| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b).ok())
+            .and_then(|b| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(b)
+                    .ok()
+            })
             .and_then(|b| serde_json::from_slice::<HashMap<String, serde_json::Value>>(&b).ok())
             .unwrap_or_default();
-        let string_claim = |name: &str| payload.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let string_claim = |name: &str| {
+            payload
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
         let groups = match payload.get(&p.config.groups_claim) {
-            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
             Some(serde_json::Value::String(s)) => vec![s.clone()],
             _ => vec![],
         };

@@ -13,17 +13,36 @@ pub fn api() -> Router<AppState> {
         .route("/me/tokens/{id}", axum::routing::delete(me::revoke_token))
         .route("/login-options", get(login::options))
         .route("/chroots", get(chroots::list).post(chroots::create))
-        .route("/chroots/{name}", get(chroots::get).patch(chroots::update).delete(chroots::delete))
+        .route(
+            "/chroots/{name}",
+            get(chroots::get)
+                .patch(chroots::update)
+                .delete(chroots::delete),
+        )
         .route("/repos", get(repos::list).post(repos::create))
-        .route("/repos/{owner}/{repo}", get(repos::get).patch(repos::update).delete(repos::delete))
+        .route(
+            "/repos/{owner}/{repo}",
+            get(repos::get).patch(repos::update).delete(repos::delete),
+        )
         .route("/repos/{owner}/{repo}/members", get(members::list))
-        .route("/repos/{owner}/{repo}/members/{username}", axum::routing::put(members::put).delete(members::remove))
-        .route("/repos/{owner}/{repo}/mock-configs", get(mock_configs::list).post(mock_configs::create))
+        .route(
+            "/repos/{owner}/{repo}/members/{username}",
+            axum::routing::put(members::put).delete(members::remove),
+        )
+        .route(
+            "/repos/{owner}/{repo}/mock-configs",
+            get(mock_configs::list).post(mock_configs::create),
+        )
         .route(
             "/repos/{owner}/{repo}/mock-configs/{name}",
-            get(mock_configs::get).patch(mock_configs::update).delete(mock_configs::delete),
+            get(mock_configs::get)
+                .patch(mock_configs::update)
+                .delete(mock_configs::delete),
         )
-        .route("/repos/{owner}/{repo}/mock-configs/{name}/rendered", get(mock_configs::rendered))
+        .route(
+            "/repos/{owner}/{repo}/mock-configs/{name}/rendered",
+            get(mock_configs::rendered),
+        )
         .route("/repos/{owner}/{repo}/audit", get(audit::list))
         .route("/audit", get(audit::list_site))
         .route("/agents", get(agent::list))

@@ -23,7 +23,9 @@ const FAVICON: &str = include_str!("../../../style/favicon.svg");
 pub fn site_dir(_config: &Config) -> PathBuf {
     std::env::var_os("KILN_SITE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../frontend/site")))
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../frontend/site"))
+        })
 }
 
 pub fn leptos_options(config: &Config) -> leptos::config::LeptosOptions {
@@ -49,14 +51,20 @@ async fn server_fns(State(state): State<AppState>, req: Request<Body>) -> impl I
 
 async fn stylesheet() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
         STYLESHEET,
     )
 }
 
 async fn favicon() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
         FAVICON,
     )
 }
@@ -70,7 +78,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui/{*fn_name}", get(server_fns).post(server_fns))
         .route("/pkg/kiln.css", get(stylesheet))
         .route("/favicon.svg", get(favicon))
-        .nest_service("/pkg", tower_http::services::ServeDir::new(site_dir(&state.kiln.config).join("pkg")))
+        .nest_service(
+            "/pkg",
+            tower_http::services::ServeDir::new(site_dir(&state.kiln.config).join("pkg")),
+        )
         .leptos_routes_with_context(state, routes, context(state), shell)
         .fallback(move |req: Request<Body>| fallback(req))
 }

@@ -8,7 +8,14 @@ use crate::components::{error_text, ErrorMessage};
 #[component]
 pub fn RepoPage() -> impl IntoView {
     let params = use_params_map();
-    let key = move || params.with(|p| (p.get("owner").unwrap_or_default(), p.get("repo").unwrap_or_default()));
+    let key = move || {
+        params.with(|p| {
+            (
+                p.get("owner").unwrap_or_default(),
+                p.get("repo").unwrap_or_default(),
+            )
+        })
+    };
     let repo = Resource::new(key, |(o, r)| get_repo(o, r));
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>

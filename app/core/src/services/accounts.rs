@@ -1,12 +1,12 @@
 //! User accounts: local accounts with argon2id passwords, OpenID Connect identities (first login
 //! creates the user), and turning a stored user into the `Principal` the policy checks.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use kiln_proto::User;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
 use crate::entities::{identities, users};
 use crate::error::{CoreError, CoreResult};
@@ -126,7 +126,11 @@ pub async fn verify_password(
     let password = password.to_owned();
     let ok = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -152,7 +156,12 @@ fn username_base(claims: &OidcClaims) -> String {
     let raw = claims
         .preferred_username
         .clone()
-        .or_else(|| claims.email.as_ref().and_then(|e| e.split('@').next().map(str::to_owned)))
+        .or_else(|| {
+            claims
+                .email
+                .as_ref()
+                .and_then(|e| e.split('@').next().map(str::to_owned))
+        })
         .unwrap_or_else(|| claims.subject.clone());
     let mut s: String = raw
         .chars()

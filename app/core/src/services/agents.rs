@@ -2,7 +2,9 @@
 //! hashed. Agents trade one for their own credential when they register.
 
 use kiln_proto::agent::{Agent, AgentState, HeartbeatReply, Register, Registered};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
 
 use super::audit;
 use crate::entities::{agent_registration_tokens, agents};
@@ -12,7 +14,11 @@ use crate::policy::{authorize, Action, Principal};
 use crate::secret::{hash_token, new_token, Secret, AGENT_PREFIX, AGENT_REGISTRATION_PREFIX};
 use crate::Kiln;
 
-pub async fn create_registration_token(kiln: &Kiln, principal: &Principal, name: &str) -> CoreResult<Secret> {
+pub async fn create_registration_token(
+    kiln: &Kiln,
+    principal: &Principal,
+    name: &str,
+) -> CoreResult<Secret> {
     authorize(principal, Action::ManageAgents, None)?;
     validate_name("name", name)?;
     let secret = new_token(AGENT_REGISTRATION_PREFIX);
@@ -28,11 +34,18 @@ pub async fn create_registration_token(kiln: &Kiln, principal: &Principal, name:
     .insert(&txn)
     .await
     .map_err(CoreError::from)?;
-    audit::record(&txn, None, principal, "agent_token.create", &format!("agent-token:{}", row.id), serde_json::json!({"name": name})).await?;
+    audit::record(
+        &txn,
+        None,
+        principal,
+        "agent_token.create",
+        &format!("agent-token:{}", row.id),
+        serde_json::json!({"name": name}),
+    )
+    .await?;
     txn.commit().await?;
     Ok(secret)
 }
-
 
 /// Seconds between heartbeats.
 pub const HEARTBEAT_SECONDS: u64 = 10;
@@ -70,11 +83,22 @@ pub fn to_wire(a: &agents::Model) -> Agent {
 fn validate_register(r: &Register) -> CoreResult<()> {
     validate_name("name", &r.name)?;
     if r.arches.is_empty() || r.arches.len() > 16 {
-        return Err(CoreError::validation("arches", "declare 1 to 16 architectures"));
+        return Err(CoreError::validation(
+            "arches",
+            "declare 1 to 16 architectures",
+        ));
     }
     for a in &r.arches {
-        if a.is_empty() || a.len() > 16 || !a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-            return Err(CoreError::validation("arches", format!("{a:?} is not an architecture name")));
+        if a.is_empty()
+            || a.len() > 16
+            || !a
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(CoreError::validation(
+                "arches",
+                format!("{a:?} is not an architecture name"),
+            ));
         }
     }
     if !(1..=256).contains(&r.capacity) {
@@ -88,7 +112,11 @@ fn validate_register(r: &Register) -> CoreResult<()> {
 }
 
 /// Trades a registration token for the agent's own credential.
-pub async fn register(kiln: &Kiln, registration_token: &str, input: Register) -> CoreResult<Registered> {
+pub async fn register(
+    kiln: &Kiln,
+    registration_token: &str,
+    input: Register,
+) -> CoreResult<Registered> {
     let reg = agent_registration_tokens::Entity::find()
         .filter(agent_registration_tokens::Column::TokenHash.eq(hash_token(registration_token)))
         .filter(agent_registration_tokens::Column::RevokedAt.is_null())
@@ -143,7 +171,9 @@ pub async fn authenticate(kiln: &Kiln, token: &str) -> CoreResult<agents::Model>
         .filter(agents::Column::TokenHash.eq(hash_token(token)))
         .one(&kiln.db)
         .await?
-        .ok_or_else(|| CoreError::Unauthorized("the agent credential is not valid (revoked?)".into()))
+        .ok_or_else(|| {
+            CoreError::Unauthorized("the agent credential is not valid (revoked?)".into())
+        })
 }
 
 pub async fn heartbeat(kiln: &Kiln, agent: agents::Model) -> CoreResult<HeartbeatReply> {
@@ -164,19 +194,35 @@ async fn find_by_name(db: &impl sea_orm::ConnectionTrait, name: &str) -> CoreRes
 
 pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<Agent>> {
     authorize(principal, Action::ManageAgents, None)?;
-    let rows = agents::Entity::find().order_by_asc(agents::Column::Name).all(&kiln.db).await?;
+    let rows = agents::Entity::find()
+        .order_by_asc(agents::Column::Name)
+        .all(&kiln.db)
+        .await?;
     Ok(rows.iter().map(to_wire).collect())
 }
 
 /// Drain, disable or bring back an agent.
-pub async fn set_state(kiln: &Kiln, principal: &Principal, name: &str, state: AgentState) -> CoreResult<Agent> {
+pub async fn set_state(
+    kiln: &Kiln,
+    principal: &Principal,
+    name: &str,
+    state: AgentState,
+) -> CoreResult<Agent> {
     authorize(principal, Action::ManageAgents, None)?;
     let txn = kiln.db.begin().await?;
     let row = find_by_name(&txn, name).await?;
     let mut active: agents::ActiveModel = row.into();
     active.state = Set(state_str(state).into());
     let row = active.update(&txn).await?;
-    audit::record(&txn, None, principal, "agent.state", name, serde_json::json!({"state": state})).await?;
+    audit::record(
+        &txn,
+        None,
+        principal,
+        "agent.state",
+        name,
+        serde_json::json!({"state": state}),
+    )
+    .await?;
     txn.commit().await?;
     Ok(to_wire(&row))
 }
@@ -187,7 +233,15 @@ pub async fn revoke(kiln: &Kiln, principal: &Principal, name: &str) -> CoreResul
     let txn = kiln.db.begin().await?;
     let row = find_by_name(&txn, name).await?;
     agents::Entity::delete_by_id(row.id).exec(&txn).await?;
-    audit::record(&txn, None, principal, "agent.revoke", name, serde_json::json!({})).await?;
+    audit::record(
+        &txn,
+        None,
+        principal,
+        "agent.revoke",
+        name,
+        serde_json::json!({}),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }

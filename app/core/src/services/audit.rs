@@ -35,7 +35,11 @@ pub async fn record(
 }
 
 /// The newest site-wide entries (base chroots, agents, tokens; site admins only).
-pub async fn list_site(kiln: &Kiln, principal: &Principal, limit: u64) -> CoreResult<Vec<AuditEntry>> {
+pub async fn list_site(
+    kiln: &Kiln,
+    principal: &Principal,
+    limit: u64,
+) -> CoreResult<Vec<AuditEntry>> {
     crate::policy::authorize(principal, Action::ViewSiteAudit, None)?;
     let rows = audit_log::Entity::find()
         .filter(audit_log::Column::RepoId.is_null())

@@ -42,7 +42,10 @@ pub async fn find(kiln: &Kiln, name: &str) -> CoreResult<base_chroots::Model> {
     find_in(&kiln.db, name).await
 }
 
-async fn find_in(db: &impl sea_orm::ConnectionTrait, name: &str) -> CoreResult<base_chroots::Model> {
+async fn find_in(
+    db: &impl sea_orm::ConnectionTrait,
+    name: &str,
+) -> CoreResult<base_chroots::Model> {
     base_chroots::Entity::find()
         .filter(base_chroots::Column::Name.eq(name))
         .one(db)
@@ -69,7 +72,10 @@ fn default_dist(distro: &str, release: &str) -> String {
 
 fn default_template(distro: &str, release: &str) -> String {
     let (image, pm) = match distro {
-        "fedora" => (format!("registry.fedoraproject.org/fedora:{release}"), "dnf5"),
+        "fedora" => (
+            format!("registry.fedoraproject.org/fedora:{release}"),
+            "dnf5",
+        ),
         "epel" | "centos-stream" => (format!("quay.io/centos/centos:stream{release}"), "dnf"),
         _ => (String::new(), "dnf"),
     };
@@ -89,15 +95,27 @@ fn default_template(distro: &str, release: &str) -> String {
 
 fn validate_input(base_repos: &[RepoSource], template: &str, dist: &str) -> CoreResult<()> {
     if base_repos.is_empty() {
-        return Err(CoreError::validation("base_repos", "a base chroot needs at least one repository"));
+        return Err(CoreError::validation(
+            "base_repos",
+            "a base chroot needs at least one repository",
+        ));
     }
     validate_repo_sources("base_repos", base_repos)?;
     validate_text("mock_template", template, 20_000)?;
     if template.contains("\"\"\"") {
-        return Err(CoreError::validation("mock_template", "must not contain \"\"\""));
+        return Err(CoreError::validation(
+            "mock_template",
+            "must not contain \"\"\"",
+        ));
     }
-    if !dist.is_empty() && !dist.starts_with('.') || dist.len() > 32 || dist.contains(char::is_whitespace) {
-        return Err(CoreError::validation("dist_macro", "must be empty or start with '.', such as .fc41"));
+    if !dist.is_empty() && !dist.starts_with('.')
+        || dist.len() > 32
+        || dist.contains(char::is_whitespace)
+    {
+        return Err(CoreError::validation(
+            "dist_macro",
+            "must be empty or start with '.', such as .fc41",
+        ));
     }
     Ok(())
 }
@@ -119,7 +137,10 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: ChrootCreate) -> 
         .await?
         .is_some()
     {
-        return Err(CoreError::Conflict(format!("the base chroot {} exists already", input.name)));
+        return Err(CoreError::Conflict(format!(
+            "the base chroot {} exists already",
+            input.name
+        )));
     }
     let row = base_chroots::ActiveModel {
         name: Set(input.name.clone()),
@@ -135,12 +156,25 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: ChrootCreate) -> 
     }
     .insert(&txn)
     .await?;
-    audit::record(&txn, None, principal, "chroot.create", &row.name, serde_json::json!({})).await?;
+    audit::record(
+        &txn,
+        None,
+        principal,
+        "chroot.create",
+        &row.name,
+        serde_json::json!({}),
+    )
+    .await?;
     txn.commit().await?;
     Ok(to_wire(&row))
 }
 
-pub async fn update(kiln: &Kiln, principal: &Principal, name: &str, patch: ChrootPatch) -> CoreResult<Chroot> {
+pub async fn update(
+    kiln: &Kiln,
+    principal: &Principal,
+    name: &str,
+    patch: ChrootPatch,
+) -> CoreResult<Chroot> {
     authorize(principal, Action::ManageChroots, None)?;
     parse_chroot_name(name)?;
     let txn = kiln.db.begin().await?;
@@ -158,7 +192,15 @@ pub async fn update(kiln: &Kiln, principal: &Principal, name: &str, patch: Chroo
         active.enabled = Set(e);
     }
     let row = active.update(&txn).await?;
-    audit::record(&txn, None, principal, "chroot.update", name, serde_json::to_value(&patch).unwrap_or_default()).await?;
+    audit::record(
+        &txn,
+        None,
+        principal,
+        "chroot.update",
+        name,
+        serde_json::to_value(&patch).unwrap_or_default(),
+    )
+    .await?;
     txn.commit().await?;
     Ok(to_wire(&row))
 }
@@ -177,8 +219,18 @@ pub async fn delete(kiln: &Kiln, principal: &Principal, name: &str) -> CoreResul
             "{used} mock configs are built on {name}; disable it instead, or delete them first"
         )));
     }
-    base_chroots::Entity::delete_by_id(row.id).exec(&txn).await?;
-    audit::record(&txn, None, principal, "chroot.delete", name, serde_json::json!({})).await?;
+    base_chroots::Entity::delete_by_id(row.id)
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        None,
+        principal,
+        "chroot.delete",
+        name,
+        serde_json::json!({}),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -204,8 +256,14 @@ pub fn catalogue() -> Vec<ChrootCreate> {
             out.push(ChrootCreate {
                 name: format!("fedora-{release}-{arch}"),
                 base_repos: vec![
-                    src("fedora", &format!("{FEDORA}/releases/$releasever/Everything/$basearch/os/")),
-                    src("updates", &format!("{FEDORA}/updates/$releasever/Everything/$basearch/")),
+                    src(
+                        "fedora",
+                        &format!("{FEDORA}/releases/$releasever/Everything/$basearch/os/"),
+                    ),
+                    src(
+                        "updates",
+                        &format!("{FEDORA}/updates/$releasever/Everything/$basearch/"),
+                    ),
                 ],
                 mock_template: None,
                 dist_macro: None,
@@ -214,16 +272,27 @@ pub fn catalogue() -> Vec<ChrootCreate> {
         }
         out.push(ChrootCreate {
             name: format!("fedora-rawhide-{arch}"),
-            base_repos: vec![src("rawhide", &format!("{FEDORA}/development/rawhide/Everything/$basearch/os/"))],
+            base_repos: vec![src(
+                "rawhide",
+                &format!("{FEDORA}/development/rawhide/Everything/$basearch/os/"),
+            )],
             mock_template: None,
             dist_macro: None,
             enabled: None,
         });
         for release in ["9", "10"] {
-            let stream = |repo: &str| src(&repo.to_lowercase(), &format!("{STREAM}/{release}-stream/{repo}/$basearch/os/"));
+            let stream = |repo: &str| {
+                src(
+                    &repo.to_lowercase(),
+                    &format!("{STREAM}/{release}-stream/{repo}/$basearch/os/"),
+                )
+            };
             let base = vec![stream("BaseOS"), stream("AppStream"), stream("CRB")];
             let mut epel = base.clone();
-            epel.push(src("epel", &format!("{EPEL}/{release}/Everything/$basearch/")));
+            epel.push(src(
+                "epel",
+                &format!("{EPEL}/{release}/Everything/$basearch/"),
+            ));
             out.push(ChrootCreate {
                 name: format!("epel-{release}-{arch}"),
                 base_repos: epel,

@@ -20,7 +20,9 @@ pub async fn run_once(kiln: &Kiln) -> CoreResult<usize> {
     for job in jobs {
         match kiln.storage.delete_prefix(&job.prefix).await {
             Ok(n) => {
-                storage_cleanup::Entity::delete_by_id(job.id).exec(&kiln.db).await?;
+                storage_cleanup::Entity::delete_by_id(job.id)
+                    .exec(&kiln.db)
+                    .await?;
                 tracing::info!(prefix = %job.prefix, objects = n, "removed objects of a deleted repo");
                 done += 1;
             }

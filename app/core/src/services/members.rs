@@ -16,7 +16,12 @@ use crate::names::validate_name;
 use crate::policy::{Action, Principal};
 use crate::Kiln;
 
-pub async fn list(kiln: &Kiln, principal: &Principal, owner: &str, repo: &str) -> CoreResult<Vec<Member>> {
+pub async fn list(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+) -> CoreResult<Vec<Member>> {
     let ctx = authorize_repo(kiln, principal, owner, repo, Action::ListMembers).await?;
     let rows = repo_members::Entity::find()
         .filter(repo_members::Column::RepoId.eq(ctx.repo.id))
@@ -137,7 +142,8 @@ pub async fn remove(
     let txn = kiln.db.begin().await?;
     let ctx = authorize_repo_in(&txn, principal, owner, repo, Action::ManageMembers).await?;
     lock_repo(&txn, &ctx).await?;
-    let not_member = || CoreError::not_found(format!("{username} is not a member of {}", ctx.full_name()));
+    let not_member =
+        || CoreError::not_found(format!("{username} is not a member of {}", ctx.full_name()));
     let user = users::Entity::find()
         .filter(users::Column::Username.eq(username))
         .one(&txn)

@@ -15,7 +15,9 @@ use super::audit;
 use super::repos::{authorize_repo, authorize_repo_in, RepoCtx};
 use crate::entities::{base_chroots, mock_configs, repos};
 use crate::error::{CoreError, CoreResult};
-use crate::names::{validate_macro, validate_mock_config_name, validate_name, validate_package_name};
+use crate::names::{
+    validate_macro, validate_mock_config_name, validate_name, validate_package_name,
+};
 use crate::policy::{Action, Principal};
 use crate::Kiln;
 
@@ -24,53 +26,94 @@ const MAX_LIST: usize = 100;
 /// Repos must be plain http(s) URLs that cannot break out of the generated config.
 pub fn validate_repo_sources(field: &str, sources: &[RepoSource]) -> CoreResult<()> {
     if sources.len() > MAX_LIST {
-        return Err(CoreError::validation(field, format!("at most {MAX_LIST} repositories")));
+        return Err(CoreError::validation(
+            field,
+            format!("at most {MAX_LIST} repositories"),
+        ));
     }
     let mut ids = std::collections::BTreeSet::new();
     for s in sources {
-        validate_name(field, &s.id)
-            .map_err(|_| CoreError::validation(field, format!("repository id {:?} must be letters, digits, '.', '_', '-'", s.id)))?;
+        validate_name(field, &s.id).map_err(|_| {
+            CoreError::validation(
+                field,
+                format!(
+                    "repository id {:?} must be letters, digits, '.', '_', '-'",
+                    s.id
+                ),
+            )
+        })?;
         if !ids.insert(&s.id) {
-            return Err(CoreError::validation(field, format!("repository id {} appears twice", s.id)));
+            return Err(CoreError::validation(
+                field,
+                format!("repository id {} appears twice", s.id),
+            ));
         }
         for (what, value) in [("baseurl", Some(&s.baseurl)), ("gpgkey", s.gpgkey.as_ref())] {
             let Some(value) = value else { continue };
             let ok = url::Url::parse(value)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
                 && value.len() <= 2000
-                && !value.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '\'' | '"' | '\\'));
+                && !value
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '\'' | '"' | '\\'));
             if !ok {
                 return Err(CoreError::validation(
                     field,
-                    format!("{what} {value:?} of repository {} must be an http:// or https:// URL", s.id),
+                    format!(
+                        "{what} {value:?} of repository {} must be an http:// or https:// URL",
+                        s.id
+                    ),
                 ));
             }
         }
         if let Some(name) = &s.name {
-            if name.len() > 200 || name.chars().any(|c| c.is_control() || matches!(c, '\'' | '"' | '\\')) {
-                return Err(CoreError::validation(field, format!("the name of repository {} has characters that are not allowed", s.id)));
+            if name.len() > 200
+                || name
+                    .chars()
+                    .any(|c| c.is_control() || matches!(c, '\'' | '"' | '\\'))
+            {
+                return Err(CoreError::validation(
+                    field,
+                    format!(
+                        "the name of repository {} has characters that are not allowed",
+                        s.id
+                    ),
+                ));
             }
         }
         if let Some(p) = s.priority {
             if !(1..=99).contains(&p) {
-                return Err(CoreError::validation(field, format!("priority of {} must be 1 to 99", s.id)));
+                return Err(CoreError::validation(
+                    field,
+                    format!("priority of {} must be 1 to 99", s.id),
+                ));
             }
         }
     }
     Ok(())
 }
 
-fn validate_lists(add: &[String], remove: &[String], macros: &BTreeMap<String, String>) -> CoreResult<()> {
+fn validate_lists(
+    add: &[String],
+    remove: &[String],
+    macros: &BTreeMap<String, String>,
+) -> CoreResult<()> {
     for (field, list) in [("buildroot_add", add), ("buildroot_remove", remove)] {
         if list.len() > MAX_LIST {
-            return Err(CoreError::validation(field, format!("at most {MAX_LIST} packages")));
+            return Err(CoreError::validation(
+                field,
+                format!("at most {MAX_LIST} packages"),
+            ));
         }
         for p in list {
             validate_package_name(field, p)?;
         }
     }
     if macros.len() > MAX_LIST {
-        return Err(CoreError::validation("macros", format!("at most {MAX_LIST} macros")));
+        return Err(CoreError::validation(
+            "macros",
+            format!("at most {MAX_LIST} macros"),
+        ));
     }
     for (k, v) in macros {
         validate_macro(k, v)?;
@@ -110,12 +153,19 @@ async fn find_in(
         .find_also_related(base_chroots::Entity)
         .one(db)
         .await?
-        .ok_or_else(|| CoreError::not_found(format!("{} has no mock config {name}", ctx.full_name())))?;
+        .ok_or_else(|| {
+            CoreError::not_found(format!("{} has no mock config {name}", ctx.full_name()))
+        })?;
     let base = base.ok_or_else(|| CoreError::internal("mock config without base chroot"))?;
     Ok((m, base))
 }
 
-pub async fn list(kiln: &Kiln, principal: &Principal, owner: &str, repo: &str) -> CoreResult<Vec<MockConfig>> {
+pub async fn list(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+) -> CoreResult<Vec<MockConfig>> {
     let ctx = authorize_repo(kiln, principal, owner, repo, Action::ViewMockConfigs).await?;
     let rows = mock_configs::Entity::find()
         .filter(mock_configs::Column::RepoId.eq(ctx.repo.id))
@@ -129,7 +179,13 @@ pub async fn list(kiln: &Kiln, principal: &Principal, owner: &str, repo: &str) -
         .collect())
 }
 
-pub async fn get(kiln: &Kiln, principal: &Principal, owner: &str, repo: &str, name: &str) -> CoreResult<MockConfig> {
+pub async fn get(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+    name: &str,
+) -> CoreResult<MockConfig> {
     let ctx = authorize_repo(kiln, principal, owner, repo, Action::ViewMockConfigs).await?;
     let (m, b) = find_in(&kiln.db, &ctx, name).await?;
     Ok(to_wire(&m, &b))
@@ -149,9 +205,14 @@ async fn insert_in(
         .filter(base_chroots::Column::Name.eq(&input.base))
         .one(db)
         .await?
-        .ok_or_else(|| CoreError::validation("base", format!("there is no base chroot {:?}", input.base)))?;
+        .ok_or_else(|| {
+            CoreError::validation("base", format!("there is no base chroot {:?}", input.base))
+        })?;
     if !base.enabled {
-        return Err(CoreError::validation("base", format!("the base chroot {} is disabled", base.name)));
+        return Err(CoreError::validation(
+            "base",
+            format!("the base chroot {} is disabled", base.name),
+        ));
     }
     if mock_configs::Entity::find()
         .filter(mock_configs::Column::RepoId.eq(repo.id))
@@ -160,7 +221,10 @@ async fn insert_in(
         .await?
         .is_some()
     {
-        return Err(CoreError::Conflict(format!("{full_name} already has a mock config named {}", input.name)));
+        return Err(CoreError::Conflict(format!(
+            "{full_name} already has a mock config named {}",
+            input.name
+        )));
     }
     let now = crate::now();
     let row = mock_configs::ActiveModel {
@@ -180,7 +244,15 @@ async fn insert_in(
     .insert(db)
     .await?;
     let wire = to_wire(&row, &base);
-    audit::record(db, Some(repo.id), principal, "mock_config.create", &row.name, json(&wire)?).await?;
+    audit::record(
+        db,
+        Some(repo.id),
+        principal,
+        "mock_config.create",
+        &row.name,
+        json(&wire)?,
+    )
+    .await?;
     Ok(wire)
 }
 
@@ -209,7 +281,13 @@ pub async fn create_default_in(
         })
 }
 
-pub async fn create(kiln: &Kiln, principal: &Principal, owner: &str, repo: &str, input: MockConfigCreate) -> CoreResult<MockConfig> {
+pub async fn create(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+    input: MockConfigCreate,
+) -> CoreResult<MockConfig> {
     let txn = kiln.db.begin().await?;
     let ctx = authorize_repo_in(&txn, principal, owner, repo, Action::ManageMockConfigs).await?;
     let out = insert_in(&txn, principal, &ctx.repo, &ctx.full_name(), input).await?;
@@ -231,7 +309,10 @@ pub async fn update(
     let cur = to_wire(&row, &base);
     let extra = patch.extra_repos.clone().unwrap_or(cur.extra_repos);
     let add = patch.buildroot_add.clone().unwrap_or(cur.buildroot_add);
-    let remove = patch.buildroot_remove.clone().unwrap_or(cur.buildroot_remove);
+    let remove = patch
+        .buildroot_remove
+        .clone()
+        .unwrap_or(cur.buildroot_remove);
     let macros = patch.macros.clone().unwrap_or(cur.macros);
     validate_repo_sources("extra_repos", &extra)?;
     validate_lists(&add, &remove, &macros)?;
@@ -248,23 +329,53 @@ pub async fn update(
     }
     active.updated_at = Set(crate::now());
     let row = active.update(&txn).await?;
-    audit::record(&txn, Some(ctx.repo.id), principal, "mock_config.update", name, json(&patch)?).await?;
+    audit::record(
+        &txn,
+        Some(ctx.repo.id),
+        principal,
+        "mock_config.update",
+        name,
+        json(&patch)?,
+    )
+    .await?;
     txn.commit().await?;
     Ok(to_wire(&row, &base))
 }
 
-pub async fn delete(kiln: &Kiln, principal: &Principal, owner: &str, repo: &str, name: &str) -> CoreResult<()> {
+pub async fn delete(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+    name: &str,
+) -> CoreResult<()> {
     let txn = kiln.db.begin().await?;
     let ctx = authorize_repo_in(&txn, principal, owner, repo, Action::ManageMockConfigs).await?;
     let (row, _) = find_in(&txn, &ctx, name).await?;
-    mock_configs::Entity::delete_by_id(row.id).exec(&txn).await?;
-    audit::record(&txn, Some(ctx.repo.id), principal, "mock_config.delete", name, serde_json::json!({})).await?;
+    mock_configs::Entity::delete_by_id(row.id)
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        Some(ctx.repo.id),
+        principal,
+        "mock_config.delete",
+        name,
+        serde_json::json!({}),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
 
 /// The effective mock config file.
-pub async fn rendered(kiln: &Kiln, principal: &Principal, owner: &str, repo: &str, name: &str) -> CoreResult<String> {
+pub async fn rendered(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+    name: &str,
+) -> CoreResult<String> {
     let ctx = authorize_repo(kiln, principal, owner, repo, Action::ViewMockConfigs).await?;
     let (row, base) = find_in(&kiln.db, &ctx, name).await?;
     let own_repo_url = format!(
@@ -327,7 +438,10 @@ pub fn render(input: &RenderInput<'_>) -> String {
         a => format!("({},)", py(a)),
     };
     out.push_str(&format!("config_opts['legal_host_arches'] = {legal}\n"));
-    out.push_str(&format!("config_opts['dist'] = {}\n", py(b.dist_macro.trim_start_matches('.'))));
+    out.push_str(&format!(
+        "config_opts['dist'] = {}\n",
+        py(b.dist_macro.trim_start_matches('.'))
+    ));
     out.push_str("\n# Base chroot template (site administrator).\n");
     out.push_str(b.mock_template.trim_end());
     out.push('\n');
@@ -337,9 +451,16 @@ pub fn render(input: &RenderInput<'_>) -> String {
             py(&format!(" {}", c.buildroot_add.join(" ")))
         ));
     }
-    out.push_str(&format!("config_opts['macros']['%dist'] = {}\n", py(&b.dist_macro)));
+    out.push_str(&format!(
+        "config_opts['macros']['%dist'] = {}\n",
+        py(&b.dist_macro)
+    ));
     for (k, v) in &c.macros {
-        out.push_str(&format!("config_opts['macros'][{}] = {}\n", py(&format!("%{k}")), py(v)));
+        out.push_str(&format!(
+            "config_opts['macros'][{}] = {}\n",
+            py(&format!("%{k}")),
+            py(v)
+        ));
     }
     out.push_str("\nconfig_opts['dnf.conf'] = \"\"\"\n[main]\n");
     out.push_str("keepcache=1\ndebuglevel=2\nreposdir=/dev/null\nlogfile=/var/log/yum.log\n");
@@ -421,7 +542,10 @@ mod tests {
 
     #[test]
     fn plain_config_includes_own_repo() {
-        let out = render_it(&config("fedora-44-x86_64"), &base("fedora-44-x86_64", "x86_64", ".fc44"));
+        let out = render_it(
+            &config("fedora-44-x86_64"),
+            &base("fedora-44-x86_64", "x86_64", ".fc44"),
+        );
         insta::assert_snapshot!("plain", out);
     }
 
@@ -441,19 +565,31 @@ mod tests {
             ("vendor".into(), "Alice's Tools".into()),
             ("_with_docs".into(), "1".into()),
         ]);
-        insta::assert_snapshot!("extras", render_it(&c, &base("fedora-44-x86_64", "x86_64", ".fc44")));
+        insta::assert_snapshot!(
+            "extras",
+            render_it(&c, &base("fedora-44-x86_64", "x86_64", ".fc44"))
+        );
     }
 
     #[test]
     fn without_own_repo_on_i686() {
         let mut c = config("epel-9-i686");
         c.include_own_repo = false;
-        insta::assert_snapshot!("i686_no_own_repo", render_it(&c, &base("epel-9-i686", "i686", ".el9")));
+        insta::assert_snapshot!(
+            "i686_no_own_repo",
+            render_it(&c, &base("epel-9-i686", "i686", ".el9"))
+        );
     }
 
     #[test]
     fn hostile_repo_urls_are_refused() {
-        let mk = |url: &str| RepoSource { id: "x".into(), baseurl: url.into(), name: None, gpgkey: None, priority: None };
+        let mk = |url: &str| RepoSource {
+            id: "x".into(),
+            baseurl: url.into(),
+            name: None,
+            gpgkey: None,
+            priority: None,
+        };
         for bad in [
             "file:///etc/passwd",
             "ftp://x.org/",
@@ -462,7 +598,10 @@ mod tests {
             "http://",
             "https://x.org/'",
         ] {
-            assert!(validate_repo_sources("extra_repos", &[mk(bad)]).is_err(), "{bad:?}");
+            assert!(
+                validate_repo_sources("extra_repos", &[mk(bad)]).is_err(),
+                "{bad:?}"
+            );
         }
         assert!(validate_repo_sources("extra_repos", &[mk("https://x.org/$basearch/")]).is_ok());
     }

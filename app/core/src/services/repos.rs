@@ -252,9 +252,11 @@ pub async fn list(
 }
 
 pub async fn get(kiln: &Kiln, principal: &Principal, owner: &str, name: &str) -> CoreResult<Repo> {
-    Ok(authorize_repo(kiln, principal, owner, name, Action::ViewRepo)
-        .await?
-        .to_wire())
+    Ok(
+        authorize_repo(kiln, principal, owner, name, Action::ViewRepo)
+            .await?
+            .to_wire(),
+    )
 }
 
 pub async fn update(

@@ -26,7 +26,11 @@ fn to_wire(t: &api_tokens::Model) -> TokenInfo {
 }
 
 /// Creates a token for the caller.
-pub async fn create(kiln: &Kiln, principal: &Principal, input: TokenCreate) -> CoreResult<TokenCreated> {
+pub async fn create(
+    kiln: &Kiln,
+    principal: &Principal,
+    input: TokenCreate,
+) -> CoreResult<TokenCreated> {
     authorize(principal, Action::ManageOwnTokens, None)?;
     let user = principal.require_user()?;
     create_for_user(kiln, principal, user.id, input).await
@@ -111,7 +115,15 @@ pub async fn revoke(kiln: &Kiln, principal: &Principal, id: i32) -> CoreResult<(
     let mut active: api_tokens::ActiveModel = token.into();
     active.revoked_at = Set(Some(crate::now()));
     active.update(&txn).await?;
-    audit::record(&txn, None, principal, "token.revoke", &format!("token:{id}"), serde_json::json!({})).await?;
+    audit::record(
+        &txn,
+        None,
+        principal,
+        "token.revoke",
+        &format!("token:{id}"),
+        serde_json::json!({}),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -131,7 +143,9 @@ pub async fn authenticate(kiln: &Kiln, token: &str) -> CoreResult<users::Model> 
         .ok_or_else(|| CoreError::Unauthorized("the API token is not valid".into()))?;
     let now = crate::now();
     if row.revoked_at.is_some() {
-        return Err(CoreError::Unauthorized("the API token has been revoked".into()));
+        return Err(CoreError::Unauthorized(
+            "the API token has been revoked".into(),
+        ));
     }
     if row.expires_at.is_some_and(|e| e <= now) {
         return Err(CoreError::Unauthorized("the API token has expired".into()));

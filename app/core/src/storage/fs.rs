@@ -163,7 +163,11 @@ impl ObjectStore for FsStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
                 Err(e) => return Err(io_err("listing", e)),
             };
-            while let Some(entry) = entries.next_entry().await.map_err(|e| io_err("listing", e))? {
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| io_err("listing", e))?
+            {
                 let path = entry.path();
                 let Ok(rel) = path.strip_prefix(&self.root) else {
                     continue;

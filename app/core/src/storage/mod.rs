@@ -98,9 +98,7 @@ pub fn validate_key(key: &str) -> CoreResult<()> {
         && key
             .split('/')
             .all(|s| !s.is_empty() && s != "." && s != ".." && !s.starts_with(".kiln-tmp"))
-        && key
-            .chars()
-            .all(|c| c.is_ascii_graphic() && c != '\\');
+        && key.chars().all(|c| c.is_ascii_graphic() && c != '\\');
     if ok {
         Ok(())
     } else {
@@ -115,17 +113,51 @@ mod tests {
     #[test]
     fn keys() {
         assert!(validate_key("repos/1/x.rpm").is_ok());
-        for bad in ["", "/a", "a/", "a//b", "../a", "a/./b", "a b", "a\\b", ".kiln-tmp/x"] {
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "../a",
+            "a/./b",
+            "a b",
+            "a\\b",
+            ".kiln-tmp/x",
+        ] {
             assert!(validate_key(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn ranges() {
-        let r = ByteRange { start: 2, end: None };
+        let r = ByteRange {
+            start: 2,
+            end: None,
+        };
         assert_eq!(r.resolve(10), Some((2, 9)));
-        assert_eq!(ByteRange { start: 2, end: Some(100) }.resolve(10), Some((2, 9)));
-        assert_eq!(ByteRange { start: 10, end: None }.resolve(10), None);
-        assert_eq!(ByteRange { start: 0, end: None }.resolve(0), None);
+        assert_eq!(
+            ByteRange {
+                start: 2,
+                end: Some(100)
+            }
+            .resolve(10),
+            Some((2, 9))
+        );
+        assert_eq!(
+            ByteRange {
+                start: 10,
+                end: None
+            }
+            .resolve(10),
+            None
+        );
+        assert_eq!(
+            ByteRange {
+                start: 0,
+                end: None
+            }
+            .resolve(0),
+            None
+        );
     }
 }

@@ -294,7 +294,11 @@ impl ObjectStore for S3Store {
             .map(|_| ())
             .map_err(|e| {
                 let code = e.code().unwrap_or("").to_owned();
-                CoreError::Storage(format!("bucket {} not reachable {code}: {}", self.bucket, DisplayErrorContext(&e)))
+                CoreError::Storage(format!(
+                    "bucket {} not reachable {code}: {}",
+                    self.bucket,
+                    DisplayErrorContext(&e)
+                ))
             })
     }
 }

@@ -21,7 +21,11 @@ fn bearer(parts: &Parts) -> Result<String, ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_owned())
-        .ok_or_else(|| ApiError(CoreError::Unauthorized("send the token as `Authorization: Bearer TOKEN`".into())))
+        .ok_or_else(|| {
+            ApiError(CoreError::Unauthorized(
+                "send the token as `Authorization: Bearer TOKEN`".into(),
+            ))
+        })
 }
 
 /// A request from a registered agent.
@@ -30,7 +34,10 @@ pub struct AgentAuth(pub agent_rows::Model);
 impl FromRequestParts<AppState> for AgentAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         Ok(AgentAuth(agents::authenticate(&state.kiln, &token).await?))
     }
@@ -52,10 +59,16 @@ pub async fn register(
     RegistrationToken(token): RegistrationToken,
     Json(input): Json<Register>,
 ) -> ApiResult<(StatusCode, Json<Registered>)> {
-    Ok((StatusCode::CREATED, Json(agents::register(&state.kiln, &token, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(agents::register(&state.kiln, &token, input).await?),
+    ))
 }
 
-pub async fn heartbeat(State(state): State<AppState>, AgentAuth(agent): AgentAuth) -> ApiResult<Json<HeartbeatReply>> {
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    AgentAuth(agent): AgentAuth,
+) -> ApiResult<Json<HeartbeatReply>> {
     Ok(Json(agents::heartbeat(&state.kiln, agent).await?))
 }
 
@@ -75,10 +88,16 @@ pub async fn set_state(
     Path(name): Path<String>,
     Json(body): Json<StateBody>,
 ) -> ApiResult<Json<Agent>> {
-    Ok(Json(agents::set_state(&state.kiln, &caller.principal, &name, body.state).await?))
+    Ok(Json(
+        agents::set_state(&state.kiln, &caller.principal, &name, body.state).await?,
+    ))
 }
 
-pub async fn revoke(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     agents::revoke(&state.kiln, &caller.principal, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

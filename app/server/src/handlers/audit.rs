@@ -20,10 +20,23 @@ pub async fn list(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
     Ok(Json(
-        audit::list_for_repo(&state.kiln, &caller.principal, &p.owner, &p.repo, q.limit.unwrap_or(100)).await?,
+        audit::list_for_repo(
+            &state.kiln,
+            &caller.principal,
+            &p.owner,
+            &p.repo,
+            q.limit.unwrap_or(100),
+        )
+        .await?,
     ))
 }
 
-pub async fn list_site(State(state): State<AppState>, caller: Caller, Query(q): Query<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
-    Ok(Json(audit::list_site(&state.kiln, &caller.principal, q.limit.unwrap_or(100)).await?))
+pub async fn list_site(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
+    Ok(Json(
+        audit::list_site(&state.kiln, &caller.principal, q.limit.unwrap_or(100)).await?,
+    ))
 }

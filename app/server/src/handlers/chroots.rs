@@ -11,8 +11,14 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     Ok(Json(chroots::list(&state.kiln, &caller.principal).await?))
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Chroot>> {
-    Ok(Json(chroots::get(&state.kiln, &caller.principal, &name).await?))
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Chroot>> {
+    Ok(Json(
+        chroots::get(&state.kiln, &caller.principal, &name).await?,
+    ))
 }
 
 pub async fn create(
@@ -20,7 +26,10 @@ pub async fn create(
     caller: Caller,
     Json(input): Json<ChrootCreate>,
 ) -> ApiResult<(StatusCode, Json<Chroot>)> {
-    Ok((StatusCode::CREATED, Json(chroots::create(&state.kiln, &caller.principal, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(chroots::create(&state.kiln, &caller.principal, input).await?),
+    ))
 }
 
 pub async fn update(
@@ -29,10 +38,16 @@ pub async fn update(
     Path(name): Path<String>,
     Json(patch): Json<ChrootPatch>,
 ) -> ApiResult<Json<Chroot>> {
-    Ok(Json(chroots::update(&state.kiln, &caller.principal, &name, patch).await?))
+    Ok(Json(
+        chroots::update(&state.kiln, &caller.principal, &name, patch).await?,
+    ))
 }
 
-pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     chroots::delete(&state.kiln, &caller.principal, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

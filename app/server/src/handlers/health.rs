@@ -19,9 +19,23 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let mut checks = BTreeMap::new();
     let db = state.kiln.db.ping().await;
-    checks.insert("database".to_owned(), if db.is_ok() { "ok".into() } else { "unreachable".into() });
+    checks.insert(
+        "database".to_owned(),
+        if db.is_ok() {
+            "ok".into()
+        } else {
+            "unreachable".into()
+        },
+    );
     let storage = state.kiln.storage.check().await;
-    checks.insert("storage".to_owned(), if storage.is_ok() { "ok".into() } else { "unreachable".into() });
+    checks.insert(
+        "storage".to_owned(),
+        if storage.is_ok() {
+            "ok".into()
+        } else {
+            "unreachable".into()
+        },
+    );
     if let Err(e) = &db {
         tracing::warn!(error = %e, "readiness: database");
     }
@@ -30,9 +44,17 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
     let ready = db.is_ok() && storage.is_ok();
     (
-        if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE },
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
         axum::Json(Health {
-            status: if ready { "ok".into() } else { "unavailable".into() },
+            status: if ready {
+                "ok".into()
+            } else {
+                "unavailable".into()
+            },
             checks,
         }),
     )

@@ -75,7 +75,10 @@ fn login_error(headers: &HeaderMap, e: CoreError) -> Response {
         CoreError::Validation { detail, .. } => detail.clone(),
         _ => "the login could not be completed; try again".into(),
     };
-    let escaped = detail.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let escaped = detail
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     (
         status,
         Html(format!(
@@ -87,7 +90,12 @@ fn login_error(headers: &HeaderMap, e: CoreError) -> Response {
         .into_response()
 }
 
-pub async fn local(State(state): State<AppState>, session: Session, headers: HeaderMap, Form(form): Form<LocalLogin>) -> Response {
+pub async fn local(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Form(form): Form<LocalLogin>,
+) -> Response {
     match accounts::verify_password(&state.kiln, &form.username, &form.password).await {
         Ok(user) => match sign_in(&session, user.id).await {
             Ok(()) => {
@@ -108,7 +116,12 @@ pub async fn logout(session: Session) -> ApiResult<Redirect> {
     Ok(Redirect::to("/"))
 }
 
-pub async fn oidc_start(State(state): State<AppState>, session: Session, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub async fn oidc_start(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     match state.oidc.start(&id).await {
         Ok((url, pending)) => {
             if let Err(e) = session.insert(SESSION_PENDING, &pending).await {
@@ -141,7 +154,12 @@ pub async fn oidc_callback(
             .remove(SESSION_PENDING)
             .await
             .map_err(CoreError::internal)?
-            .ok_or_else(|| CoreError::validation("state", "no login is in progress in this browser; start again"))?;
+            .ok_or_else(|| {
+                CoreError::validation(
+                    "state",
+                    "no login is in progress in this browser; start again",
+                )
+            })?;
         if let Some(err) = cb.error {
             return Err(CoreError::Unauthorized(format!(
                 "the identity provider refused the login: {}",
@@ -149,14 +167,23 @@ pub async fn oidc_callback(
             )));
         }
         if pending.provider != id || cb.state.as_deref() != Some(pending.state.as_str()) {
-            return Err(CoreError::validation("state", "the login state does not match; start the login again"));
+            return Err(CoreError::validation(
+                "state",
+                "the login state does not match; start the login again",
+            ));
         }
         let code = cb
             .code
             .ok_or_else(|| CoreError::validation("code", "the identity provider sent no code"))?;
         let claims = state.oidc.finish(&pending, &code).await?;
         let provider = state.oidc.provider(&id)?;
-        let user = accounts::login_oidc(&state.kiln, &id, claims, provider.config.site_admin_group.as_deref()).await?;
+        let user = accounts::login_oidc(
+            &state.kiln,
+            &id,
+            claims,
+            provider.config.site_admin_group.as_deref(),
+        )
+        .await?;
         Ok(user)
     }
     .await;
@@ -173,7 +200,12 @@ pub async fn oidc_callback(
 }
 
 pub async fn not_found() -> Response {
-    crate::error::error_response(StatusCode::NOT_FOUND, "not_found", "there is no such API endpoint", None)
+    crate::error::error_response(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "there is no such API endpoint",
+        None,
+    )
 }
 
 #[derive(serde::Serialize)]

@@ -19,19 +19,34 @@ pub struct Me {
     pub csrf_token: Option<String>,
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, session: Session) -> ApiResult<Json<Me>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    session: Session,
+) -> ApiResult<Json<Me>> {
     let user = caller.principal.require_user()?;
     let row = accounts::find_by_id(&state.kiln, user.id)
         .await?
-        .ok_or_else(|| ApiError(kiln_core::CoreError::Unauthorized("the account no longer exists".into())))?;
-    let csrf = if caller.via_session { Some(csrf_token(&session).await?) } else { None };
+        .ok_or_else(|| {
+            ApiError(kiln_core::CoreError::Unauthorized(
+                "the account no longer exists".into(),
+            ))
+        })?;
+    let csrf = if caller.via_session {
+        Some(csrf_token(&session).await?)
+    } else {
+        None
+    };
     Ok(Json(Me {
         user: accounts::to_wire(&row),
         csrf_token: csrf,
     }))
 }
 
-pub async fn list_tokens(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<TokenInfo>>> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
     Ok(Json(tokens::list(&state.kiln, &caller.principal).await?))
 }
 
@@ -40,10 +55,17 @@ pub async fn create_token(
     caller: Caller,
     Json(input): Json<TokenCreate>,
 ) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
-    Ok((StatusCode::CREATED, Json(tokens::create(&state.kiln, &caller.principal, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(tokens::create(&state.kiln, &caller.principal, input).await?),
+    ))
 }
 
-pub async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<i32>) -> ApiResult<StatusCode> {
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i32>,
+) -> ApiResult<StatusCode> {
     tokens::revoke(&state.kiln, &caller.principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,8 +14,14 @@ pub struct UserPath {
     pub username: String,
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller, OwnerRepoPath(p): OwnerRepoPath) -> ApiResult<Json<Vec<Member>>> {
-    Ok(Json(members::list(&state.kiln, &caller.principal, &p.owner, &p.repo).await?))
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    OwnerRepoPath(p): OwnerRepoPath,
+) -> ApiResult<Json<Vec<Member>>> {
+    Ok(Json(
+        members::list(&state.kiln, &caller.principal, &p.owner, &p.repo).await?,
+    ))
 }
 
 pub async fn put(
@@ -27,7 +33,15 @@ pub async fn put(
 ) -> ApiResult<Json<Member>> {
     validate_name("username", &u.username)?;
     Ok(Json(
-        members::put(&state.kiln, &caller.principal, &p.owner, &p.repo, &u.username, body.role).await?,
+        members::put(
+            &state.kiln,
+            &caller.principal,
+            &p.owner,
+            &p.repo,
+            &u.username,
+            body.role,
+        )
+        .await?,
     ))
 }
 
@@ -37,6 +51,13 @@ pub async fn remove(
     OwnerRepoPath(p): OwnerRepoPath,
     Path(u): Path<UserPath>,
 ) -> ApiResult<StatusCode> {
-    members::remove(&state.kiln, &caller.principal, &p.owner, &p.repo, &u.username).await?;
+    members::remove(
+        &state.kiln,
+        &caller.principal,
+        &p.owner,
+        &p.repo,
+        &u.username,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

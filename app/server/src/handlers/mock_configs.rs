@@ -14,8 +14,14 @@ pub struct NamePath {
     pub name: String,
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller, OwnerRepoPath(p): OwnerRepoPath) -> ApiResult<Json<Vec<MockConfig>>> {
-    Ok(Json(mock_configs::list(&state.kiln, &caller.principal, &p.owner, &p.repo).await?))
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    OwnerRepoPath(p): OwnerRepoPath,
+) -> ApiResult<Json<Vec<MockConfig>>> {
+    Ok(Json(
+        mock_configs::list(&state.kiln, &caller.principal, &p.owner, &p.repo).await?,
+    ))
 }
 
 pub async fn create(
@@ -36,7 +42,9 @@ pub async fn get(
     OwnerRepoPath(p): OwnerRepoPath,
     Path(n): Path<NamePath>,
 ) -> ApiResult<Json<MockConfig>> {
-    Ok(Json(mock_configs::get(&state.kiln, &caller.principal, &p.owner, &p.repo, &n.name).await?))
+    Ok(Json(
+        mock_configs::get(&state.kiln, &caller.principal, &p.owner, &p.repo, &n.name).await?,
+    ))
 }
 
 pub async fn update(
@@ -47,7 +55,15 @@ pub async fn update(
     Json(patch): Json<MockConfigPatch>,
 ) -> ApiResult<Json<MockConfig>> {
     Ok(Json(
-        mock_configs::update(&state.kiln, &caller.principal, &p.owner, &p.repo, &n.name, patch).await?,
+        mock_configs::update(
+            &state.kiln,
+            &caller.principal,
+            &p.owner,
+            &p.repo,
+            &n.name,
+            patch,
+        )
+        .await?,
     ))
 }
 
@@ -67,6 +83,7 @@ pub async fn rendered(
     OwnerRepoPath(p): OwnerRepoPath,
     Path(n): Path<NamePath>,
 ) -> ApiResult<impl IntoResponse> {
-    let text = mock_configs::rendered(&state.kiln, &caller.principal, &p.owner, &p.repo, &n.name).await?;
+    let text =
+        mock_configs::rendered(&state.kiln, &caller.principal, &p.owner, &p.repo, &n.name).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }

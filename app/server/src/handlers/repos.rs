@@ -17,10 +17,21 @@ pub struct ListQuery {
     pub per_page: Option<u64>,
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> ApiResult<Json<Page<Repo>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Page<Repo>>> {
     let page = PageRequest::new(q.page, q.per_page);
     Ok(Json(
-        repos::list(&state.kiln, &caller.principal, q.owner.as_deref(), q.q.as_deref(), page).await?,
+        repos::list(
+            &state.kiln,
+            &caller.principal,
+            q.owner.as_deref(),
+            q.q.as_deref(),
+            page,
+        )
+        .await?,
     ))
 }
 
@@ -29,11 +40,20 @@ pub async fn create(
     caller: Caller,
     Json(input): Json<RepoCreate>,
 ) -> ApiResult<(StatusCode, Json<Repo>)> {
-    Ok((StatusCode::CREATED, Json(repos::create(&state.kiln, &caller.principal, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(repos::create(&state.kiln, &caller.principal, input).await?),
+    ))
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, OwnerRepoPath(p): OwnerRepoPath) -> ApiResult<Json<Repo>> {
-    Ok(Json(repos::get(&state.kiln, &caller.principal, &p.owner, &p.repo).await?))
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    OwnerRepoPath(p): OwnerRepoPath,
+) -> ApiResult<Json<Repo>> {
+    Ok(Json(
+        repos::get(&state.kiln, &caller.principal, &p.owner, &p.repo).await?,
+    ))
 }
 
 pub async fn update(
@@ -42,10 +62,16 @@ pub async fn update(
     OwnerRepoPath(p): OwnerRepoPath,
     Json(patch): Json<RepoPatch>,
 ) -> ApiResult<Json<Repo>> {
-    Ok(Json(repos::update(&state.kiln, &caller.principal, &p.owner, &p.repo, patch).await?))
+    Ok(Json(
+        repos::update(&state.kiln, &caller.principal, &p.owner, &p.repo, patch).await?,
+    ))
 }
 
-pub async fn delete(State(state): State<AppState>, caller: Caller, OwnerRepoPath(p): OwnerRepoPath) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    OwnerRepoPath(p): OwnerRepoPath,
+) -> ApiResult<StatusCode> {
     repos::delete(&state.kiln, &caller.principal, &p.owner, &p.repo).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,237 @@
+//! `kiln serve` with zero configuration, as a new user runs it: in an empty directory, with no
+//! config file and no KILN_* variables. It creates ./kiln-data (SQLite and objects), applies
+//! migrations, listens, says how to create the first admin, starts the local builder agent when
+//! rpmbuild or mock is installed, stops cleanly on SIGTERM and keeps its data across restarts.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kiln_tests::workspace_binary;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+fn kiln(dir: &std::path::Path, port: u16) -> Command {
+    let mut c = Command::new(workspace_binary("kiln"));
+    c.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("KILN_LISTEN", format!("127.0.0.1:{port}"));
+    c
+}
+
+/// Starts the server and returns it with what it printed up to "Kiln is running".
+fn start(dir: &std::path::Path, port: u16) -> (Child, Vec<String>) {
+    let mut child = kiln(dir, port)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start kiln serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(line);
+            if lines.iter().any(|l| l.starts_with("Kiln is running")) {
+                // Give the optional first-admin hint a moment to arrive.
+                while let Ok(l) = rx.recv_timeout(Duration::from_millis(300)) {
+                    lines.push(l);
+                }
+                return (child, lines);
+            }
+        }
+    }
+    let _ = child.kill();
+    panic!("kiln serve did not start: {lines:?}");
+}
+
+fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("kiln serve did not stop on SIGTERM");
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+#[tokio::test]
+async fn zero_configuration_serve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let (mut child, lines) = start(dir.path(), port);
+    let url = format!("http://127.0.0.1:{port}");
+    assert!(
+        lines.contains(&format!("Kiln is running at {url}/")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("kiln admin create-user --username admin --site-admin")),
+        "{lines:?}"
+    );
+    assert!(dir.path().join("kiln-data/kiln.db").is_file());
+    assert!(dir.path().join("kiln-data/objects").is_dir());
+
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{url}/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .status(),
+        200
+    );
+    let home = http
+        .get(format!("{url}/"))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("html");
+    assert!(home.contains("<h1>Repositories</h1>"));
+
+    // The first admin, as the hint says, while the server runs.
+    std::fs::write(dir.path().join("pw"), "a-long-password\n").expect("pw");
+    let out = kiln(dir.path(), port)
+        .args([
+            "admin",
+            "create-user",
+            "--username",
+            "admin",
+            "--site-admin",
+            "--password-file",
+            "pw",
+        ])
+        .output()
+        .expect("create-user");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = kiln(dir.path(), port)
+        .args([
+            "admin",
+            "create-token",
+            "--username",
+            "admin",
+            "--name",
+            "t",
+        ])
+        .output()
+        .expect("token");
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+
+    // The local builder agent, where this machine can build.
+    if on_path("rpmbuild") || on_path("mock") {
+        let mut found = false;
+        for _ in 0..100 {
+            let agents: serde_json::Value = http
+                .get(format!("{url}/api/v1/agents"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("agents")
+                .json()
+                .await
+                .expect("json");
+            if agents.as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["name"].as_str().is_some_and(|n| n.starts_with("local-")))
+            }) {
+                found = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(found, "the local builder agent registered");
+    } else {
+        eprintln!("NOTICE: neither rpmbuild nor mock is installed: no local agent to check");
+    }
+
+    assert!(
+        sigterm(&mut child).success(),
+        "SIGTERM stops the server cleanly"
+    );
+    // The local agent goes with it.
+    let pattern = format!("kiln-agent --server {url} ");
+    let mut gone = false;
+    for _ in 0..50 {
+        let out = Command::new("pgrep")
+            .args(["-f", &pattern])
+            .output()
+            .expect("pgrep");
+        if !out.status.success() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gone, "the local agent outlived the server");
+
+    // Restart: same data; no second catalogue; no first-admin hint any more.
+    let (mut child, lines) = start(dir.path(), port);
+    assert!(
+        !lines.iter().any(|l| l.contains("No users yet")),
+        "{lines:?}"
+    );
+    let http = reqwest::Client::new();
+    let me: serde_json::Value = http
+        .get(format!("{url}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["username"], "admin");
+    let chroots: serde_json::Value = http
+        .get(format!("{url}/api/v1/chroots"))
+        .send()
+        .await
+        .expect("chroots")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = chroots
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let mut unique = names.clone();
+    unique.dedup();
+    assert_eq!(names.len(), unique.len());
+    assert!(sigterm(&mut child).success());
+}
