@@ -390,3 +390,68 @@ async fn audit_log_records_changes_for_admins() {
     let (s, _) = app.get("/api/v1/repos/alice/tools/audit", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+/// The packager client: `kiln repo create` and `kiln repo list` over the API, with KILN_URL and
+/// KILN_TOKEN.
+#[tokio::test]
+async fn repo_commands_of_the_client() {
+    let app = app!();
+    let alice = app.user("alice", false).await;
+    // Async: the server runs on this test's runtime and must keep answering.
+    let run = |args: &[&str], token: &str| {
+        tokio::process::Command::new(kiln_tests::workspace_binary("kiln"))
+            .args(args)
+            .env_clear()
+            .env("HOME", app.dir.path())
+            .env("KILN_URL", &app.base)
+            .env("KILN_TOKEN", token)
+            .output()
+    };
+    let out = run(
+        &[
+            "repo",
+            "create",
+            "cli-made",
+            "--description",
+            "from the CLI",
+            "--chroot",
+            "epel-9-x86_64",
+        ],
+        &alice.token,
+    )
+    .await
+    .expect("run kiln");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "created alice/cli-made"
+    );
+    let (_, configs) = app
+        .get("/api/v1/repos/alice/cli-made/mock-configs", None)
+        .await;
+    assert_eq!(configs[0]["name"], "epel-9-x86_64");
+
+    let out = run(&["repo", "create", "cli-made"], &alice.token)
+        .await
+        .expect("run kiln");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already have a repo named cli-made"));
+    let out = run(&["repo", "create", "x"], "kiln_pat_wrong")
+        .await
+        .expect("run kiln");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+
+    let out = run(&["repo", "list", "--owner", "alice"], "")
+        .await
+        .expect("run kiln");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "alice/cli-made\tfrom the CLI\n"
+    );
+}

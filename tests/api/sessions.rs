@@ -48,6 +48,17 @@ async fn local_login_session_csrf_and_logout() {
     let body: Value = resp.json().await.expect("json");
     assert_eq!(error_of(&body).1, "wrong username or password");
 
+    // A form missing a field is a clear 400, not a crash.
+    let resp = b
+        .post(app.url("/auth/login"))
+        .form(&[("username", "alice"), ("csrf_token", &token)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.expect("json");
+    assert!(error_of(&body).1.contains("password"), "{body}");
+
     let resp = b
         .post(app.url("/auth/login"))
         .header("accept", "text/html")

@@ -303,7 +303,10 @@ fn client_config() -> anyhow::Result<ClientConfig> {
             .unwrap_or_else(|| "http://127.0.0.1:8080".into())
             .trim_end_matches('/')
             .to_owned(),
-        token: std::env::var("KILN_TOKEN").ok().or(file.token),
+        token: std::env::var("KILN_TOKEN")
+            .ok()
+            .or(file.token)
+            .filter(|t| !t.is_empty()),
     })
 }
 

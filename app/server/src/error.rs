@@ -1,7 +1,7 @@
 //! Core errors as HTTP: one status per variant and the one JSON envelope. Server-side failures
 //! are logged with their cause and answered with a generic message.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kiln_core::CoreError;
@@ -112,6 +112,15 @@ impl From<JsonRejection> for ApiError {
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
         ApiError(CoreError::validation("path", r.body_text()))
+    }
+}
+
+impl From<FormRejection> for ApiError {
+    fn from(r: FormRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError(CoreError::PayloadTooLarge("the form is too large".into()));
+        }
+        ApiError(CoreError::validation("form", r.body_text()))
     }
 }
 

@@ -93,6 +93,28 @@ pub fn validate_repo_sources(field: &str, sources: &[RepoSource]) -> CoreResult<
     Ok(())
 }
 
+/// Extra repos may not reuse the section ids of the base chroot's repos (that would replace a
+/// base repo, which repos may not change) or of the repo's own repository.
+fn validate_extra_ids(extra: &[RepoSource], base: &base_chroots::Model) -> CoreResult<()> {
+    let base_repos: Vec<RepoSource> =
+        serde_json::from_value(base.base_repos.clone()).unwrap_or_default();
+    for r in extra {
+        if base_repos.iter().any(|b| b.id == r.id) {
+            return Err(CoreError::validation(
+                "extra_repos",
+                format!("{} is a repository of the base chroot {}, which cannot be changed; use another id", r.id, base.name),
+            ));
+        }
+        if r.id.starts_with("kiln-") {
+            return Err(CoreError::validation(
+                "extra_repos",
+                format!("repository ids starting with kiln- are reserved ({})", r.id),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate_lists(
     add: &[String],
     remove: &[String],
@@ -315,6 +337,7 @@ pub async fn update(
         .unwrap_or(cur.buildroot_remove);
     let macros = patch.macros.clone().unwrap_or(cur.macros);
     validate_repo_sources("extra_repos", &extra)?;
+    validate_extra_ids(&extra, &base)?;
     validate_lists(&add, &remove, &macros)?;
     let mut active: mock_configs::ActiveModel = row.into();
     active.extra_repos = Set(json(&extra)?);

@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Form;
 use kiln_core::services::accounts;
 use kiln_core::CoreError;
 use kiln_proto::{LoginOptions, LoginProvider};
@@ -13,7 +12,7 @@ use tower_sessions::Session;
 
 use crate::auth::sign_in;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Form, Json, Path, Query};
 use crate::oidc::{PendingLogin, SESSION_PENDING};
 use crate::AppState;
 
