@@ -44,6 +44,7 @@ async fn releng_edits_mock_configs_and_rendered_shows_them() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{c}");
+    insta::assert_json_snapshot!("created_mock_config", c, {".created_at" => "[time]", ".updated_at" => "[time]"});
     assert_eq!(c["arch"], "x86_64");
     assert_eq!(c["include_own_repo"], true);
 

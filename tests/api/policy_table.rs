@@ -41,7 +41,7 @@ const SITE_ADMIN: &[Who] = &[Who::SiteAdmin];
 struct Case {
     action: &'static str,
     method: Method,
-    /// `{repo}` is replaced by the case's fresh `owner/repo`.
+    /// `{repo}` is replaced by the case's fresh `owner/repo`, `{agent}` by a fresh agent's name.
     path: &'static str,
     body: Option<Value>,
     allowed: &'static [Who],
@@ -194,7 +194,7 @@ fn cases() -> Vec<Case> {
             M::POST,
             "/api/v1/chroots",
             Some(
-                json!({"name": "{new}-1-x86_64", "base_repos": [{"id": "os", "baseurl": "https://x.example/"}]}),
+                json!({"name": "{new}-2-x86_64", "base_repos": [{"id": "os", "baseurl": "https://x.example/"}]}),
             ),
             SITE_ADMIN,
             S::CREATED,
@@ -308,7 +308,30 @@ async fn every_action_against_every_caller() {
                 ],
             )
             .await;
-            let path = case.path.replace("{repo}", &format!("owner/{repo}"));
+            let agent = format!("agent{n}");
+            let root_p = app.principal(&root).await;
+            let reg = kiln_core::services::agents::create_registration_token(&app.kiln, &root_p, &agent).await.expect("reg");
+            kiln_core::services::agents::register(
+                &app.kiln,
+                reg.expose(),
+                kiln_proto::agent::Register { name: agent.clone(), arches: vec!["x86_64".into()], capacity: 1, backend: "rpmbuild".into(), version: "t".into() },
+            )
+            .await
+            .expect("register");
+            kiln_core::services::chroots::create(
+                &app.kiln,
+                &root_p,
+                kiln_proto::ChrootCreate {
+                    name: format!("new{n}-1-x86_64"),
+                    base_repos: vec![kiln_proto::RepoSource { id: "os".into(), baseurl: "https://x.example/".into(), name: None, gpgkey: None, priority: None }],
+                    mock_template: None,
+                    dist_macro: None,
+                    enabled: None,
+                },
+            )
+            .await
+            .expect("chroot");
+            let path = case.path.replace("{repo}", &format!("owner/{repo}")).replace("{agent}", &agent).replace("{new}", &format!("new{n}"));
             let body = case.body.as_ref().map(|b| {
                 serde_json::from_str(&b.to_string().replace("{new}", &format!("new{n}")))
                     .expect("json")

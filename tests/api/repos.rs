@@ -17,6 +17,7 @@ async fn create_list_get_update_delete() {
     assert_eq!(s, StatusCode::CREATED, "{repo}");
     assert_eq!(repo["full_name"], "alice/tools");
     assert_eq!(repo["my_role"], "admin");
+    insta::assert_json_snapshot!("created_repo", repo, {".id" => "[id]", ".created_at" => "[time]", ".updated_at" => "[time]"});
     let created = repo["created_at"].as_str().expect("created_at");
     assert!(
         time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339)
