@@ -239,3 +239,62 @@ async fn s3_with_wrong_credentials_is_not_ready() {
     );
     assert!(store.put("a/b", body(vec![1])).await.is_err());
 }
+
+/// The whole server on S3 storage: ready while the S3 server answers, not ready when it stops;
+/// a deleted repo's objects leave the bucket in the background.
+#[tokio::test]
+async fn server_on_s3_storage() {
+    use kiln_tests::TestApp;
+    use reqwest::{Method, StatusCode};
+    let s3 = S3Server::start().await;
+    let s3_config = s3.config();
+    let Some(app) = TestApp::with_config(|c| {
+        c.storage.backend = kiln_core::config::StorageBackend::S3;
+        c.storage.s3 = s3_config;
+    })
+    .await
+    else {
+        return;
+    };
+    let (s, ready) = app.get("/readyz", None).await;
+    assert_eq!(s, StatusCode::OK, "{ready}");
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let (_, repo) = app.get("/api/v1/repos/alice/tools", None).await;
+    let id = repo["id"].as_i64().expect("id");
+    app.kiln
+        .storage
+        .put(&format!("repos/{id}/x.rpm"), body(vec![1, 2, 3]))
+        .await
+        .expect("put");
+    assert!(s3
+        .dir
+        .path()
+        .join(format!("kiln-test/install-a/repos/{id}/x.rpm"))
+        .exists());
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/repos/alice/tools",
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        kiln_core::services::cleanup::run_once(&app.kiln)
+            .await
+            .expect("cleanup"),
+        1
+    );
+    assert!(!s3
+        .dir
+        .path()
+        .join(format!("kiln-test/install-a/repos/{id}/x.rpm"))
+        .exists());
+
+    drop(s3);
+    let (s, ready) = app.get("/readyz", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready["checks"]["storage"], "unreachable");
+}

@@ -310,11 +310,20 @@ async fn every_action_against_every_caller() {
             .await;
             let agent = format!("agent{n}");
             let root_p = app.principal(&root).await;
-            let reg = kiln_core::services::agents::create_registration_token(&app.kiln, &root_p, &agent).await.expect("reg");
+            let reg =
+                kiln_core::services::agents::create_registration_token(&app.kiln, &root_p, &agent)
+                    .await
+                    .expect("reg");
             kiln_core::services::agents::register(
                 &app.kiln,
                 reg.expose(),
-                kiln_proto::agent::Register { name: agent.clone(), arches: vec!["x86_64".into()], capacity: 1, backend: "rpmbuild".into(), version: "t".into() },
+                kiln_proto::agent::Register {
+                    name: agent.clone(),
+                    arches: vec!["x86_64".into()],
+                    capacity: 1,
+                    backend: "rpmbuild".into(),
+                    version: "t".into(),
+                },
             )
             .await
             .expect("register");
@@ -323,7 +332,13 @@ async fn every_action_against_every_caller() {
                 &root_p,
                 kiln_proto::ChrootCreate {
                     name: format!("new{n}-1-x86_64"),
-                    base_repos: vec![kiln_proto::RepoSource { id: "os".into(), baseurl: "https://x.example/".into(), name: None, gpgkey: None, priority: None }],
+                    base_repos: vec![kiln_proto::RepoSource {
+                        id: "os".into(),
+                        baseurl: "https://x.example/".into(),
+                        name: None,
+                        gpgkey: None,
+                        priority: None,
+                    }],
                     mock_template: None,
                     dist_macro: None,
                     enabled: None,
@@ -331,7 +346,11 @@ async fn every_action_against_every_caller() {
             )
             .await
             .expect("chroot");
-            let path = case.path.replace("{repo}", &format!("owner/{repo}")).replace("{agent}", &agent).replace("{new}", &format!("new{n}"));
+            let path = case
+                .path
+                .replace("{repo}", &format!("owner/{repo}"))
+                .replace("{agent}", &agent)
+                .replace("{new}", &format!("new{n}"));
             let body = case.body.as_ref().map(|b| {
                 serde_json::from_str(&b.to_string().replace("{new}", &format!("new{n}")))
                     .expect("json")
