@@ -152,18 +152,7 @@ async fn site_admins_manage_base_chroots() {
     // Site-wide changes are in the site audit log, with who made them.
     let (s, log) = app.get("/api/v1/audit", Some(&root.token)).await;
     assert_eq!(s, StatusCode::OK);
-    let seen: Vec<(String, String, String)> = log
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|e| {
-            (
-                e["actor"].as_str().unwrap_or("").into(),
-                e["action"].as_str().unwrap_or("").into(),
-                e["target"].as_str().unwrap_or("").into(),
-            )
-        })
-        .collect();
+    let seen = kiln_tests::audit_entries(&log);
     for (action, target) in [
         ("chroot.create", "opensuse-leap-15.6-x86_64"),
         ("chroot.update", "fedora-43-x86_64"),

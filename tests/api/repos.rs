@@ -355,18 +355,7 @@ async fn audit_log_records_changes_for_admins() {
 
     let (s, log) = app.get("/api/v1/repos/alice/tools/audit", t).await;
     assert_eq!(s, StatusCode::OK);
-    let entries: Vec<(String, String, String)> = log
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|e| {
-            (
-                e["actor"].as_str().unwrap_or("").into(),
-                e["action"].as_str().unwrap_or("").into(),
-                e["target"].as_str().unwrap_or("").into(),
-            )
-        })
-        .collect();
+    let entries = kiln_tests::audit_entries(&log);
     let expected: Vec<(String, String, String)> = [
         ("member.remove", "bob"),
         ("repo.update", "alice/tools"),

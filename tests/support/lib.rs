@@ -253,6 +253,18 @@ pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
     u.to_string()
 }
 
+/// An audit log answer as (actor, action, target), newest first.
+pub fn audit_entries(log: &Value) -> Vec<(String, String, String)> {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    log.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| (text(&e["actor"]), text(&e["action"]), text(&e["target"])))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The first error's code and detail of an error envelope.
 pub fn error_of(body: &Value) -> (String, String) {
     let e = &body["errors"][0];
