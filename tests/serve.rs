@@ -58,6 +58,7 @@ fn start(dir: &std::path::Path, port: u16) -> (Child, Vec<String>) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("kiln serve did not start: {lines:?}");
 }
 
