@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_accounts_repos;
 mod m0002_agents;
+mod m0003_tasks;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_accounts_repos::Migration),
             Box::new(m0002_agents::Migration),
+            Box::new(m0003_tasks::Migration),
         ]
     }
 }

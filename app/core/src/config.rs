@@ -29,9 +29,38 @@ pub struct Config {
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub repos: RepoPolicyConfig,
+    pub builds: BuildsConfig,
     /// Run a builder agent beside the server: `auto` (when rpmbuild or mock is installed and
     /// `kiln-agent` sits next to `kiln`), `on` or `off`.
     pub local_agent: LocalAgent,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BuildsConfig {
+    /// Largest SRPM accepted, in bytes; enforced while the upload streams.
+    pub max_srpm_size: u64,
+    /// Most SRPMs in one submission.
+    pub max_srpms_per_submission: usize,
+    /// Seconds an agent's claim on a subtask lasts without a heartbeat.
+    pub lease_seconds: i64,
+    /// Attempts before a subtask whose agents keep disappearing fails as an infrastructure
+    /// error.
+    pub max_attempts: i32,
+    /// Seconds a build may run before the agent stops it.
+    pub build_timeout_seconds: u64,
+}
+
+impl Default for BuildsConfig {
+    fn default() -> Self {
+        BuildsConfig {
+            max_srpm_size: 2 * 1024 * 1024 * 1024,
+            max_srpms_per_submission: 100,
+            lease_seconds: 60,
+            max_attempts: 3,
+            build_timeout_seconds: 4 * 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -149,6 +178,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
             repos: RepoPolicyConfig::default(),
+            builds: BuildsConfig::default(),
             local_agent: LocalAgent::Auto,
         }
     }
@@ -245,6 +275,17 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("KILN_REPOS_CREATOR_GROUP", "repos.creator_group"),
     ("KILN_REPOS_MAX_PER_USER", "repos.max_per_user"),
     ("KILN_LOCAL_AGENT", "local_agent"),
+    ("KILN_BUILDS_MAX_SRPM_SIZE", "builds.max_srpm_size"),
+    (
+        "KILN_BUILDS_MAX_SRPMS_PER_SUBMISSION",
+        "builds.max_srpms_per_submission",
+    ),
+    ("KILN_BUILDS_LEASE_SECONDS", "builds.lease_seconds"),
+    ("KILN_BUILDS_MAX_ATTEMPTS", "builds.max_attempts"),
+    (
+        "KILN_BUILDS_BUILD_TIMEOUT_SECONDS",
+        "builds.build_timeout_seconds",
+    ),
 ];
 
 impl Config {

@@ -9,6 +9,7 @@ pub mod names;
 pub mod policy;
 pub mod secret;
 pub mod services;
+pub mod state;
 pub mod storage;
 
 use std::sync::Arc;
@@ -19,12 +20,41 @@ pub use policy::{Action, Principal, UserPrincipal};
 pub use sea_orm::DatabaseConnection;
 pub use storage::Storage;
 
-/// Everything a service needs: the database, object storage and configuration. Cheap to clone.
+/// Everything a service needs: the database, object storage, configuration and the in-process
+/// event hub. Cheap to clone.
 #[derive(Clone)]
 pub struct Kiln {
     pub db: DatabaseConnection,
     pub storage: Storage,
     pub config: Arc<Config>,
+    pub events: Arc<Events>,
+}
+
+/// Wake-ups inside one server process: new work for waiting agents, and changes (log lines,
+/// states) of a task for log followers. Both are hints; the database stays the truth, so
+/// waiters also re-check on a short timer (several server processes share one database).
+pub struct Events {
+    pub work: tokio::sync::Notify,
+    pub task_changed: tokio::sync::broadcast::Sender<i32>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            work: tokio::sync::Notify::new(),
+            task_changed: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl Events {
+    pub fn work_available(&self) {
+        self.work.notify_waiters();
+    }
+
+    pub fn changed(&self, task_id: i32) {
+        let _ = self.task_changed.send(task_id);
+    }
 }
 
 impl Kiln {
@@ -38,6 +68,7 @@ impl Kiln {
             db,
             storage,
             config: Arc::new(config),
+            events: Arc::new(Events::default()),
         };
         services::chroots::seed_catalogue(&kiln).await?;
         Ok(kiln)

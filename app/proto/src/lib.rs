@@ -329,10 +329,75 @@ pub mod agent {
         Disabled,
     }
 
-    /// `POST /api/v1/agent/heartbeat` with the agent's token: the answer says what to do.
+    /// `POST /api/v1/agent/heartbeat` body: the subtasks the agent is working on (their leases
+    /// are renewed).
+    #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+    pub struct Heartbeat {
+        #[serde(default)]
+        pub running: Vec<i32>,
+    }
+
+    /// The answer says what to do.
     #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
     pub struct HeartbeatReply {
         pub state: AgentState,
+        /// Subtasks to stop now (canceled by a user).
+        #[serde(default)]
+        pub cancel: Vec<i32>,
+    }
+
+    /// `POST /api/v1/agent/claim`: waits (up to `wait_seconds`) until there is work for this
+    /// agent; 204 when there is none.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct Claim {
+        #[serde(default = "default_wait")]
+        pub wait_seconds: u64,
+    }
+
+    fn default_wait() -> u64 {
+        30
+    }
+
+    /// A subtask handed to an agent.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct Job {
+        pub task_id: i32,
+        pub parent_id: i32,
+        pub attempt: i32,
+        /// Full name of the repo (`OWNER/REPO`).
+        pub repo: String,
+        pub arch: String,
+        pub mock_config: String,
+        /// The effective mock config (for the mock backend).
+        pub rendered_config: String,
+        /// `%dist` and the config's macros (for the rpmbuild backend).
+        pub macros: std::collections::BTreeMap<String, String>,
+        pub srpm_file_name: String,
+        pub srpm_sha256: String,
+        pub srpm_size: i64,
+        /// Seconds a build may take before it is stopped.
+        pub timeout_seconds: u64,
+    }
+
+    /// `POST /api/v1/agent/tasks/ID/finish`.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct Finish {
+        pub result: BuildResult,
+        #[serde(default)]
+        pub reason: Option<String>,
+    }
+
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+    #[serde(rename_all = "lowercase")]
+    pub enum BuildResult {
+        /// The build worked; its RPMs are uploaded.
+        Succeeded,
+        /// The build failed (the package's fault).
+        Failed,
+        /// The agent stopped it because it was canceled.
+        Canceled,
+        /// The agent could not do the work (infrastructure); it goes back to the queue.
+        HandedBack,
     }
 
     /// An agent as site admins see it.
@@ -350,4 +415,138 @@ pub mod agent {
         #[serde(with = "crate::rfc3339")]
         pub last_seen_at: time::OffsetDateTime,
     }
+}
+
+/// The state of a task (CONTRACT: `pending`, `running`, `succeeded`, `failed`, `canceled`,
+/// `skipped`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+    Skipped,
+}
+
+impl TaskState {
+    pub const ALL: [TaskState; 6] = [
+        TaskState::Pending,
+        TaskState::Running,
+        TaskState::Succeeded,
+        TaskState::Failed,
+        TaskState::Canceled,
+        TaskState::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Running => "running",
+            TaskState::Succeeded => "succeeded",
+            TaskState::Failed => "failed",
+            TaskState::Canceled => "canceled",
+            TaskState::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskState> {
+        TaskState::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// No further change happens on its own.
+    pub fn is_final(self) -> bool {
+        !matches!(self, TaskState::Pending | TaskState::Running)
+    }
+}
+
+/// What publishing a parent task's results is doing.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishState {
+    /// Builds are still running.
+    Waiting,
+    /// Will be published (the publisher arrives with the publishing issue).
+    Pending,
+    Published,
+    /// Scratch builds, and tasks with a failed or canceled build, publish nothing.
+    NotPublished,
+}
+
+/// A file a build produced.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Artifact {
+    pub id: i32,
+    pub file_name: String,
+    /// `rpm`, `srpm` or `log`.
+    pub kind: String,
+    pub name: Option<String>,
+    pub epoch: Option<i32>,
+    pub version: Option<String>,
+    pub release: Option<String>,
+    pub arch: Option<String>,
+    pub license: Option<String>,
+    pub size: i64,
+    pub sha256: String,
+    /// Where to download it.
+    pub url: String,
+}
+
+/// The package an SRPM builds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourcePackage {
+    pub name: String,
+    pub epoch: Option<i32>,
+    pub version: String,
+    pub release: String,
+    pub sha256: String,
+    pub size: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Subtask {
+    pub id: i32,
+    pub mock_config: String,
+    pub arch: String,
+    pub state: TaskState,
+    pub package: Option<SourcePackage>,
+    pub file_name: Option<String>,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+    pub attempt: i32,
+    pub agent: Option<String>,
+    #[serde(with = "rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub artifacts: Vec<Artifact>,
+}
+
+/// A parent task: one submission.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Task {
+    pub id: i32,
+    /// `OWNER/REPO`.
+    pub repo: String,
+    pub state: TaskState,
+    pub scratch: bool,
+    pub priority: i32,
+    pub submitter: Option<String>,
+    pub publish_state: PublishState,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub subtasks: Vec<Subtask>,
+}
+
+/// `POST /api/v1/tasks/ID/resubmit`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Resubmit {
+    /// Only the subtasks that failed or were canceled (default: all).
+    #[serde(default)]
+    pub only_failed: bool,
 }

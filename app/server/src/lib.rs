@@ -73,6 +73,7 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
         .with_expiry(Expiry::OnInactivity(time::Duration::hours(
             kiln.config.auth.session_hours,
         )));
+    tokio::spawn(kiln_core::services::tasks::lease_keeper(kiln.clone()));
     let oidc = Arc::new(oidc::Oidc::new(
         &kiln.config.auth.oidc,
         &kiln.config.public_url(),

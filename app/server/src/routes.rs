@@ -1,9 +1,12 @@
 //! Every route of the server, in one screen.
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::handlers::{agent, audit, chroots, health, login, me, members, mock_configs, repos};
+use crate::handlers::{
+    agent, audit, builds, chroots, health, login, me, members, mock_configs, repos,
+};
 use crate::AppState;
 
 pub fn api() -> Router<AppState> {
@@ -44,12 +47,32 @@ pub fn api() -> Router<AppState> {
             get(mock_configs::rendered),
         )
         .route("/repos/{owner}/{repo}/audit", get(audit::list))
+        .route(
+            "/repos/{owner}/{repo}/builds",
+            // Uploads stream to disk with their own size limit.
+            get(builds::list)
+                .post(builds::submit)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/tasks/{id}", get(builds::get))
+        .route("/tasks/{id}/log", get(builds::log))
+        .route("/tasks/{id}/cancel", post(builds::cancel))
+        .route("/tasks/{id}/resubmit", post(builds::resubmit))
+        .route("/tasks/{id}/artifacts/{file_name}", get(builds::artifact))
         .route("/audit", get(audit::list_site))
         .route("/agents", get(agent::list))
         .route("/agents/{name}", axum::routing::delete(agent::revoke))
         .route("/agents/{name}/state", axum::routing::put(agent::set_state))
         .route("/agent/register", post(agent::register))
         .route("/agent/heartbeat", post(agent::heartbeat))
+        .route("/agent/claim", post(agent::claim))
+        .route("/agent/tasks/{id}/source", get(agent::source))
+        .route("/agent/tasks/{id}/log", post(agent::log))
+        .route(
+            "/agent/tasks/{id}/artifacts/{file_name}",
+            axum::routing::put(agent::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/agent/tasks/{id}/finish", post(agent::finish))
         .fallback(login::not_found)
 }
 

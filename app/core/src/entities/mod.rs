@@ -3,11 +3,15 @@
 pub mod agent_registration_tokens;
 pub mod agents;
 pub mod api_tokens;
+pub mod artifacts;
 pub mod audit_log;
 pub mod base_chroots;
 pub mod identities;
 pub mod mock_configs;
 pub mod repo_members;
 pub mod repos;
+pub mod sources;
 pub mod storage_cleanup;
+pub mod task_logs;
+pub mod tasks;
 pub mod users;

@@ -176,12 +176,19 @@ pub async fn authenticate(kiln: &Kiln, token: &str) -> CoreResult<agents::Model>
         })
 }
 
-pub async fn heartbeat(kiln: &Kiln, agent: agents::Model) -> CoreResult<HeartbeatReply> {
+/// Records that the agent is alive, renews the leases of what it runs and tells it what to
+/// stop.
+pub async fn heartbeat(
+    kiln: &Kiln,
+    agent: agents::Model,
+    running: &[i32],
+) -> CoreResult<HeartbeatReply> {
     let state = parse_state(&agent.state);
+    let cancel = super::tasks::renew(kiln, &agent, running).await?;
     let mut active: agents::ActiveModel = agent.into();
     active.last_seen_at = Set(crate::now());
     active.update(&kiln.db).await?;
-    Ok(HeartbeatReply { state })
+    Ok(HeartbeatReply { state, cancel })
 }
 
 async fn find_by_name(db: &impl sea_orm::ConnectionTrait, name: &str) -> CoreResult<agents::Model> {

@@ -9,6 +9,8 @@ pub mod cleanup;
 pub mod members;
 pub mod mock_configs;
 pub mod repos;
+pub mod sources;
+pub mod tasks;
 pub mod tokens;
 
 use kiln_proto::Page;

@@ -3,11 +3,16 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
+use std::time::Duration;
+
 use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use kiln_core::entities::agents as agent_rows;
-use kiln_core::services::agents;
+use kiln_core::services::{agents, sources, tasks};
 use kiln_core::CoreError;
-use kiln_proto::agent::{Agent, AgentState, HeartbeatReply, Register, Registered};
+use kiln_proto::agent::{
+    Agent, AgentState, Claim, Finish, Heartbeat, HeartbeatReply, Register, Registered,
+};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
@@ -68,8 +73,131 @@ pub async fn register(
 pub async fn heartbeat(
     State(state): State<AppState>,
     AgentAuth(agent): AgentAuth,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<HeartbeatReply>> {
-    Ok(Json(agents::heartbeat(&state.kiln, agent).await?))
+    let hb: Heartbeat = if body.is_empty() {
+        Heartbeat::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError(CoreError::validation("body", e.to_string())))?
+    };
+    Ok(Json(
+        agents::heartbeat(&state.kiln, agent, &hb.running).await?,
+    ))
+}
+
+/// Long-poll: answers as soon as there is work for this agent (200 with the job), or with 204
+/// when the wait runs out.
+pub async fn claim(
+    State(state): State<AppState>,
+    AgentAuth(agent): AgentAuth,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let c: Claim = if body.is_empty() {
+        Claim { wait_seconds: 30 }
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError(CoreError::validation("body", e.to_string())))?
+    };
+    let kiln = &state.kiln;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(c.wait_seconds.min(60));
+    loop {
+        // Register for the wake-up before looking, so no submission slips between the two.
+        let notified = kiln.events.work.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(job) = tasks::claim(kiln, &agent).await? {
+            tracing::info!(agent = %agent.name, task = job.task_id, attempt = job.attempt, "claimed");
+            return Ok(axum::Json(job).into_response());
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            // Another server process may have queued work: look again now and then.
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tokio::time::sleep_until(deadline) => return Ok(StatusCode::NO_CONTENT.into_response()),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+    }
+}
+
+/// The SRPM of a subtask this agent holds.
+pub async fn source(
+    State(state): State<AppState>,
+    AgentAuth(agent): AgentAuth,
+    Path(id): Path<i32>,
+) -> ApiResult<Response> {
+    let src = tasks::source_of(&state.kiln, &agent, id).await?;
+    let obj = state
+        .kiln
+        .storage
+        .get(&src.storage_key, None)
+        .await?
+        .ok_or_else(|| ApiError(CoreError::Storage(format!("source {} missing", src.sha256))))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-rpm".to_owned()),
+            (header::CONTENT_LENGTH, obj.meta.size.to_string()),
+        ],
+        axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(obj.body)),
+    )
+        .into_response())
+}
+
+const MAX_LOG_CHUNK: usize = 1024 * 1024;
+
+pub async fn log(
+    State(state): State<AppState>,
+    AgentAuth(agent): AgentAuth,
+    Path(id): Path<i32>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    if body.len() > MAX_LOG_CHUNK {
+        return Err(ApiError(CoreError::PayloadTooLarge(
+            "send the log in chunks of at most 1 MiB".into(),
+        )));
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    tasks::append_log(&state.kiln, &agent, id, text).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct ArtifactPath {
+    pub id: i32,
+    pub file_name: String,
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    AgentAuth(agent): AgentAuth,
+    Path(p): Path<ArtifactPath>,
+    body: axum::body::Body,
+) -> ApiResult<(StatusCode, Json<kiln_proto::Artifact>)> {
+    let kiln = &state.kiln;
+    tasks::held_by(kiln, &agent, p.id).await?;
+    let staged = sources::stage(
+        kiln,
+        &p.file_name,
+        body.into_data_stream(),
+        kiln.config.builds.max_srpm_size * 4,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(tasks::store_artifact(kiln, &agent, p.id, staged).await?),
+    ))
+}
+
+pub async fn finish(
+    State(state): State<AppState>,
+    AgentAuth(agent): AgentAuth,
+    Path(id): Path<i32>,
+    Json(report): Json<Finish>,
+) -> ApiResult<StatusCode> {
+    tasks::finish(&state.kiln, &agent, id, report).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Agent>>> {

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod builds;
 pub mod chroots;
 pub mod health;
 pub mod login;

@@ -1,0 +1,42 @@
+use sea_orm::entity::prelude::*;
+
+/// A parent task (one submission: `kind = "build"`, no parent) or a subtask (`kind = "build"`
+/// with a parent: one SRPM on one mock config).
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "tasks")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    pub parent_id: Option<i32>,
+    pub kind: String,
+    pub repo_id: i32,
+    /// The repo's owner, for fair dispatch between owners.
+    pub owner_id: i32,
+    pub submitter_id: i32,
+    /// `kiln_proto::TaskState`.
+    pub state: String,
+    pub scratch: bool,
+    pub priority: i32,
+    pub source_id: Option<i32>,
+    /// The uploaded file's name as the client gave it (display only, never a path).
+    pub file_name: Option<String>,
+    pub mock_config_name: Option<String>,
+    /// The mock config as it was at submission: `{"config": MockConfig, "rendered": String,
+    /// "dist": String}`.
+    pub mock_config_snapshot: Option<Json>,
+    pub arch: Option<String>,
+    /// Why a subtask was skipped or failed.
+    pub reason: Option<String>,
+    pub attempt: i32,
+    pub agent_id: Option<i32>,
+    pub lease_expires_at: Option<TimeDateTimeWithTimeZone>,
+    pub cancel_requested: bool,
+    pub created_at: TimeDateTimeWithTimeZone,
+    pub started_at: Option<TimeDateTimeWithTimeZone>,
+    pub finished_at: Option<TimeDateTimeWithTimeZone>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,1088 @@
+//! The build pipeline's task tree: submissions (a parent task with one build subtask per SRPM
+//! and mock config), fair and atomic dispatch to agents, leases, logs, artifacts, cancel and
+//! resubmit. Every state change goes through `transition`, a conditional UPDATE that follows
+//! the state machine in `crate::state`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kiln_proto::agent::{BuildResult, Finish, Job};
+use kiln_proto::{Artifact, Page, PublishState, SourcePackage, Subtask, Task, TaskState};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::repos::{authorize_repo, RepoCtx};
+use super::sources::{self, Staged};
+use super::{mock_configs, PageRequest};
+use crate::entities::{agents, artifacts, repos, sources as source_rows, task_logs, tasks, users};
+use crate::error::{CoreError, CoreResult};
+use crate::policy::{authorize, Action, Principal};
+use crate::state::{can_transition, parent_state};
+use crate::Kiln;
+
+const BUILD: &str = "build";
+
+fn state_of(t: &tasks::Model) -> TaskState {
+    TaskState::parse(&t.state).unwrap_or(TaskState::Failed)
+}
+
+/// What a submission asks for.
+pub struct Submission {
+    pub srpms: Vec<Staged>,
+    /// Mock config names; empty: every enabled config of the repo.
+    pub mock_configs: Vec<String>,
+    pub scratch: bool,
+    pub priority: Option<i32>,
+}
+
+/// Checks, stores and queues a submission. Nothing is written unless everything is valid.
+pub async fn submit(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+    sub: Submission,
+) -> CoreResult<Task> {
+    let ctx = authorize_repo(kiln, principal, owner, repo, Action::SubmitBuild).await?;
+    let priority = sub.priority.unwrap_or(0);
+    if priority != 0 {
+        authorize(principal, Action::SetBuildPriority, ctx.role)
+            .map_err(|_| CoreError::Forbidden("setting a priority needs the releng role".into()))?;
+        if !(-100..=100).contains(&priority) {
+            return Err(CoreError::validation("priority", "must be -100 to 100"));
+        }
+    }
+    if sub.srpms.is_empty() {
+        return Err(CoreError::validation("srpm", "attach at least one SRPM"));
+    }
+    if sub.srpms.len() > kiln.config.builds.max_srpms_per_submission {
+        return Err(CoreError::validation(
+            "srpm",
+            format!(
+                "at most {} SRPMs per submission",
+                kiln.config.builds.max_srpms_per_submission
+            ),
+        ));
+    }
+    // The mock configs, with the snapshot each subtask keeps.
+    let configs = mock_configs::list(kiln, principal, owner, repo).await?;
+    let chosen: Vec<_> = if sub.mock_configs.is_empty() {
+        configs.into_iter().filter(|c| c.enabled).collect()
+    } else {
+        let mut out = Vec::new();
+        for name in &sub.mock_configs {
+            let c = configs.iter().find(|c| &c.name == name).ok_or_else(|| {
+                CoreError::validation(
+                    "chroot",
+                    format!("{} has no mock config {name}", ctx.full_name()),
+                )
+            })?;
+            if !c.enabled {
+                return Err(CoreError::validation(
+                    "chroot",
+                    format!("the mock config {name} is disabled"),
+                ));
+            }
+            if !out
+                .iter()
+                .any(|x: &kiln_proto::MockConfig| x.name == c.name)
+            {
+                out.push(c.clone());
+            }
+        }
+        out
+    };
+    if chosen.is_empty() {
+        return Err(CoreError::validation(
+            "chroot",
+            format!(
+                "{} has no enabled mock configs to build in",
+                ctx.full_name()
+            ),
+        ));
+    }
+    let mut snapshots = Vec::new();
+    for c in &chosen {
+        let rendered = mock_configs::rendered(kiln, principal, owner, repo, &c.name).await?;
+        let base = super::chroots::find(kiln, &c.base).await?;
+        snapshots.push((c.clone(), rendered, base.dist_macro.clone()));
+    }
+    // Every file is checked before anything is stored.
+    let mut infos = Vec::new();
+    for s in &sub.srpms {
+        sources::validate_file_name(&s.file_name)?;
+        infos.push(sources::inspect_async(s.path.to_path_buf(), s.file_name.clone()).await?);
+    }
+    let mut stored = Vec::new();
+    for (s, info) in sub.srpms.iter().zip(&infos) {
+        stored.push(sources::store(kiln, s, info).await?);
+    }
+    let submitter = principal.require_user()?.id;
+    let now = crate::now();
+    let txn = kiln.db.begin().await?;
+    let parent = tasks::ActiveModel {
+        parent_id: Set(None),
+        kind: Set(BUILD.into()),
+        repo_id: Set(ctx.repo.id),
+        owner_id: Set(ctx.repo.owner_id),
+        submitter_id: Set(submitter),
+        state: Set(TaskState::Pending.as_str().into()),
+        scratch: Set(sub.scratch),
+        priority: Set(priority),
+        attempt: Set(0),
+        cancel_requested: Set(false),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let mut any_pending = false;
+    for (s, source) in sub.srpms.iter().zip(&stored) {
+        for (config, rendered, dist) in &snapshots {
+            let skip = sources::skip_reason(source, &config.arch);
+            any_pending |= skip.is_none();
+            let mut macros: BTreeMap<String, String> = config.macros.clone();
+            macros.insert("dist".into(), dist.clone());
+            tasks::ActiveModel {
+                parent_id: Set(Some(parent.id)),
+                kind: Set(BUILD.into()),
+                repo_id: Set(ctx.repo.id),
+                owner_id: Set(ctx.repo.owner_id),
+                submitter_id: Set(submitter),
+                state: Set(if skip.is_some() {
+                    TaskState::Skipped
+                } else {
+                    TaskState::Pending
+                }
+                .as_str()
+                .into()),
+                scratch: Set(sub.scratch),
+                priority: Set(priority),
+                source_id: Set(Some(source.id)),
+                file_name: Set(Some(s.file_name.clone())),
+                mock_config_name: Set(Some(config.name.clone())),
+                mock_config_snapshot: Set(Some(serde_json::json!({
+                    "config": config,
+                    "rendered": rendered,
+                    "macros": macros,
+                }))),
+                arch: Set(Some(config.arch.clone())),
+                reason: Set(skip),
+                attempt: Set(0),
+                cancel_requested: Set(false),
+                created_at: Set(now),
+                finished_at: Set(None),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
+        }
+    }
+    update_parent(&txn, parent.id).await?;
+    txn.commit().await?;
+    tracing::info!(task = parent.id, repo = %ctx.full_name(), srpms = stored.len(), configs = snapshots.len(), "submitted");
+    if any_pending {
+        kiln.events.work_available();
+    }
+    get_in(kiln, parent.id).await
+}
+
+/// Recomputes a parent's state, start and end from its subtasks.
+async fn update_parent(db: &impl ConnectionTrait, parent_id: i32) -> CoreResult<()> {
+    let subs = tasks::Entity::find()
+        .filter(tasks::Column::ParentId.eq(parent_id))
+        .all(db)
+        .await?;
+    let states: Vec<TaskState> = subs.iter().map(state_of).collect();
+    let state = parent_state(&states);
+    let started = subs.iter().filter_map(|s| s.started_at).min();
+    let finished = if state.is_final() {
+        subs.iter()
+            .filter_map(|s| s.finished_at)
+            .max()
+            .or(Some(crate::now()))
+    } else {
+        None
+    };
+    tasks::Entity::update_many()
+        .col_expr(tasks::Column::State, Expr::value(state.as_str()))
+        .col_expr(tasks::Column::StartedAt, Expr::value(started))
+        .col_expr(tasks::Column::FinishedAt, Expr::value(finished))
+        .filter(tasks::Column::Id.eq(parent_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Moves a subtask from `from` to `to` if it is still in `from`; false if someone else moved
+/// it first.
+async fn transition(
+    db: &impl ConnectionTrait,
+    task: &tasks::Model,
+    from: TaskState,
+    to: TaskState,
+    reason: Option<String>,
+) -> CoreResult<bool> {
+    if !can_transition(from, to) {
+        return Err(CoreError::Conflict(format!(
+            "a {} task cannot become {}",
+            from.as_str(),
+            to.as_str()
+        )));
+    }
+    let mut q = tasks::Entity::update_many()
+        .col_expr(tasks::Column::State, Expr::value(to.as_str()))
+        .filter(tasks::Column::Id.eq(task.id))
+        .filter(tasks::Column::State.eq(from.as_str()));
+    if to.is_final() {
+        q = q
+            .col_expr(tasks::Column::FinishedAt, Expr::value(Some(crate::now())))
+            .col_expr(
+                tasks::Column::LeaseExpiresAt,
+                Expr::value(Option::<time::OffsetDateTime>::None),
+            );
+    }
+    if to == TaskState::Pending {
+        q = q
+            .col_expr(tasks::Column::AgentId, Expr::value(Option::<i32>::None))
+            .col_expr(
+                tasks::Column::LeaseExpiresAt,
+                Expr::value(Option::<time::OffsetDateTime>::None),
+            );
+    }
+    if let Some(r) = reason {
+        q = q.col_expr(tasks::Column::Reason, Expr::value(Some(r)));
+    }
+    let done = q.exec(db).await?.rows_affected == 1;
+    if done {
+        if let Some(p) = task.parent_id {
+            update_parent(db, p).await?;
+        }
+    }
+    Ok(done)
+}
+
+fn artifact_url(a: &artifacts::Model) -> String {
+    format!("/api/v1/tasks/{}/artifacts/{}", a.task_id, a.file_name)
+}
+
+fn artifact_wire(a: &artifacts::Model) -> Artifact {
+    Artifact {
+        id: a.id,
+        file_name: a.file_name.clone(),
+        kind: a.kind.clone(),
+        name: a.name.clone(),
+        epoch: a.epoch,
+        version: a.version.clone(),
+        release: a.release.clone(),
+        arch: a.arch.clone(),
+        license: a.license.clone(),
+        size: a.size,
+        sha256: a.sha256.clone(),
+        url: artifact_url(a),
+    }
+}
+
+/// The parent task `id` (or the parent of subtask `id`) as the API shows it.
+async fn get_in(kiln: &Kiln, id: i32) -> CoreResult<Task> {
+    let t = tasks::Entity::find_by_id(id)
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::not_found(format!("there is no task {id}")))?;
+    let parent = match t.parent_id {
+        Some(p) => tasks::Entity::find_by_id(p)
+            .one(&kiln.db)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("there is no task {p}")))?,
+        None => t,
+    };
+    Ok(wire_tasks(kiln, vec![parent])
+        .await?
+        .into_iter()
+        .next()
+        .expect("one task"))
+}
+
+/// Parents with their subtasks, sources, agents, artifacts; four queries however many tasks.
+async fn wire_tasks(kiln: &Kiln, parents: Vec<tasks::Model>) -> CoreResult<Vec<Task>> {
+    let ids: Vec<i32> = parents.iter().map(|p| p.id).collect();
+    let subs = tasks::Entity::find()
+        .filter(tasks::Column::ParentId.is_in(ids.clone()))
+        .order_by_asc(tasks::Column::Id)
+        .all(&kiln.db)
+        .await?;
+    let sub_ids: Vec<i32> = subs.iter().map(|s| s.id).collect();
+    let arts = artifacts::Entity::find()
+        .filter(artifacts::Column::TaskId.is_in(sub_ids))
+        .order_by_asc(artifacts::Column::FileName)
+        .all(&kiln.db)
+        .await?;
+    let source_ids: Vec<i32> = subs.iter().filter_map(|s| s.source_id).collect();
+    let srcs: HashMap<i32, source_rows::Model> = source_rows::Entity::find()
+        .filter(source_rows::Column::Id.is_in(source_ids))
+        .all(&kiln.db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    let agent_ids: Vec<i32> = subs.iter().filter_map(|s| s.agent_id).collect();
+    let agent_names: HashMap<i32, String> = agents::Entity::find()
+        .filter(agents::Column::Id.is_in(agent_ids))
+        .all(&kiln.db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect();
+    let repo_ids: Vec<i32> = parents.iter().map(|p| p.repo_id).collect();
+    let repo_rows = repos::Entity::find()
+        .filter(repos::Column::Id.is_in(repo_ids))
+        .find_also_related(users::Entity)
+        .all(&kiln.db)
+        .await?;
+    let repo_names: HashMap<i32, String> = repo_rows
+        .into_iter()
+        .filter_map(|(r, u)| Some((r.id, format!("{}/{}", u?.username, r.name))))
+        .collect();
+    let user_ids: Vec<i32> = parents.iter().map(|p| p.submitter_id).collect();
+    let user_names: HashMap<i32, String> = users::Entity::find()
+        .filter(users::Column::Id.is_in(user_ids))
+        .all(&kiln.db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect();
+    Ok(parents
+        .into_iter()
+        .map(|p| {
+            let mine: Vec<&tasks::Model> =
+                subs.iter().filter(|s| s.parent_id == Some(p.id)).collect();
+            let state = state_of(&p);
+            let publish_state = if !state.is_final() {
+                PublishState::Waiting
+            } else if state == TaskState::Succeeded && !p.scratch {
+                PublishState::Pending
+            } else {
+                PublishState::NotPublished
+            };
+            Task {
+                id: p.id,
+                repo: repo_names.get(&p.repo_id).cloned().unwrap_or_default(),
+                state,
+                scratch: p.scratch,
+                priority: p.priority,
+                submitter: user_names.get(&p.submitter_id).cloned(),
+                publish_state,
+                created_at: p.created_at,
+                started_at: p.started_at,
+                finished_at: p.finished_at,
+                subtasks: mine
+                    .into_iter()
+                    .map(|s| Subtask {
+                        id: s.id,
+                        mock_config: s.mock_config_name.clone().unwrap_or_default(),
+                        arch: s.arch.clone().unwrap_or_default(),
+                        state: state_of(s),
+                        package: s.source_id.and_then(|id| srcs.get(&id)).map(|src| {
+                            SourcePackage {
+                                name: src.name.clone(),
+                                epoch: src.epoch,
+                                version: src.version.clone(),
+                                release: src.release.clone(),
+                                sha256: src.sha256.clone(),
+                                size: src.size,
+                            }
+                        }),
+                        file_name: s.file_name.clone(),
+                        reason: s.reason.clone(),
+                        attempt: s.attempt,
+                        agent: s.agent_id.and_then(|a| agent_names.get(&a).cloned()),
+                        started_at: s.started_at,
+                        finished_at: s.finished_at,
+                        artifacts: arts
+                            .iter()
+                            .filter(|a| a.task_id == s.id)
+                            .map(artifact_wire)
+                            .collect(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect())
+}
+
+/// Loads a task and checks `action` in its repo.
+async fn authorize_task(
+    kiln: &Kiln,
+    principal: &Principal,
+    id: i32,
+    action: Action,
+) -> CoreResult<(tasks::Model, RepoCtx)> {
+    let t = tasks::Entity::find_by_id(id)
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::not_found(format!("there is no task {id}")))?;
+    let (repo, owner) = repos::Entity::find_by_id(t.repo_id)
+        .find_also_related(users::Entity)
+        .one(&kiln.db)
+        .await?
+        .and_then(|(r, u)| Some((r, u?)))
+        .ok_or_else(|| CoreError::not_found(format!("there is no task {id}")))?;
+    let ctx = authorize_repo(kiln, principal, &owner.username, &repo.name, action).await?;
+    Ok((t, ctx))
+}
+
+pub async fn get(kiln: &Kiln, principal: &Principal, id: i32) -> CoreResult<Task> {
+    authorize_task(kiln, principal, id, Action::ViewRepo).await?;
+    get_in(kiln, id).await
+}
+
+/// A repo's parent tasks, newest first.
+pub async fn list_for_repo(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+    page: PageRequest,
+) -> CoreResult<Page<Task>> {
+    let ctx = authorize_repo(kiln, principal, owner, repo, Action::ViewRepo).await?;
+    let q = tasks::Entity::find()
+        .filter(tasks::Column::RepoId.eq(ctx.repo.id))
+        .filter(tasks::Column::ParentId.is_null());
+    let total = q.clone().count(&kiln.db).await?;
+    let parents = q
+        .order_by_desc(tasks::Column::Id)
+        .offset((page.page - 1) * page.per_page)
+        .limit(page.per_page)
+        .all(&kiln.db)
+        .await?;
+    Ok(page.page_of(wire_tasks(kiln, parents).await?, total))
+}
+
+/// Cancels a parent task (all its unfinished subtasks) or one subtask. Pending work is
+/// canceled at once; running builds are stopped by their agents at the next heartbeat.
+pub async fn cancel(kiln: &Kiln, principal: &Principal, id: i32) -> CoreResult<Task> {
+    let (t, _) = authorize_task(kiln, principal, id, Action::CancelBuild).await?;
+    let targets = match t.parent_id {
+        Some(_) => vec![t.clone()],
+        None => {
+            tasks::Entity::find()
+                .filter(tasks::Column::ParentId.eq(t.id))
+                .all(&kiln.db)
+                .await?
+        }
+    };
+    let txn = kiln.db.begin().await?;
+    for s in &targets {
+        match state_of(s) {
+            TaskState::Pending => {
+                transition(
+                    &txn,
+                    s,
+                    TaskState::Pending,
+                    TaskState::Canceled,
+                    Some("canceled before it started".into()),
+                )
+                .await?;
+            }
+            TaskState::Running => {
+                tasks::Entity::update_many()
+                    .col_expr(tasks::Column::CancelRequested, Expr::value(true))
+                    .filter(tasks::Column::Id.eq(s.id))
+                    .exec(&txn)
+                    .await?;
+            }
+            _ => {}
+        }
+    }
+    txn.commit().await?;
+    for s in &targets {
+        kiln.events.changed(s.id);
+    }
+    get_in(kiln, id).await
+}
+
+/// Submits again: a new parent task with the same SRPMs and mock config snapshots, for all
+/// subtasks or only those that failed or were canceled.
+pub async fn resubmit(
+    kiln: &Kiln,
+    principal: &Principal,
+    id: i32,
+    only_failed: bool,
+) -> CoreResult<Task> {
+    let (t, ctx) = authorize_task(kiln, principal, id, Action::ResubmitBuild).await?;
+    let parent_id = t.parent_id.unwrap_or(t.id);
+    let parent = tasks::Entity::find_by_id(parent_id)
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::not_found("task"))?;
+    let subs = tasks::Entity::find()
+        .filter(tasks::Column::ParentId.eq(parent_id))
+        .order_by_asc(tasks::Column::Id)
+        .all(&kiln.db)
+        .await?;
+    let chosen: Vec<&tasks::Model> = subs
+        .iter()
+        .filter(|s| !only_failed || matches!(state_of(s), TaskState::Failed | TaskState::Canceled))
+        .filter(|s| state_of(s) != TaskState::Skipped)
+        .collect();
+    if chosen.is_empty() {
+        return Err(CoreError::validation(
+            "only_failed",
+            "there is nothing to resubmit",
+        ));
+    }
+    let submitter = principal.require_user()?.id;
+    let now = crate::now();
+    let txn = kiln.db.begin().await?;
+    let new_parent = tasks::ActiveModel {
+        parent_id: Set(None),
+        kind: Set(BUILD.into()),
+        repo_id: Set(ctx.repo.id),
+        owner_id: Set(ctx.repo.owner_id),
+        submitter_id: Set(submitter),
+        state: Set(TaskState::Pending.as_str().into()),
+        scratch: Set(parent.scratch),
+        priority: Set(parent.priority),
+        attempt: Set(0),
+        cancel_requested: Set(false),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    for s in chosen {
+        tasks::ActiveModel {
+            parent_id: Set(Some(new_parent.id)),
+            kind: Set(BUILD.into()),
+            repo_id: Set(s.repo_id),
+            owner_id: Set(s.owner_id),
+            submitter_id: Set(submitter),
+            state: Set(TaskState::Pending.as_str().into()),
+            scratch: Set(s.scratch),
+            priority: Set(s.priority),
+            source_id: Set(s.source_id),
+            file_name: Set(s.file_name.clone()),
+            mock_config_name: Set(s.mock_config_name.clone()),
+            mock_config_snapshot: Set(s.mock_config_snapshot.clone()),
+            arch: Set(s.arch.clone()),
+            attempt: Set(0),
+            cancel_requested: Set(false),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+    }
+    update_parent(&txn, new_parent.id).await?;
+    txn.commit().await?;
+    kiln.events.work_available();
+    get_in(kiln, new_parent.id).await
+}
+
+/// The arches an agent builds for: what it declared, plus i686 on x86_64.
+pub fn agent_arches(agent: &agents::Model) -> Vec<String> {
+    let mut arches: Vec<String> = serde_json::from_value(agent.arches.clone()).unwrap_or_default();
+    if arches.iter().any(|a| a == "x86_64") && !arches.iter().any(|a| a == "i686") {
+        arches.push("i686".into());
+    }
+    arches
+}
+
+/// Hands the next subtask this agent can build to it, if any: highest priority first, then the
+/// owner with the fewest builds running (so one owner's big batch does not starve others), then
+/// the oldest. The claim is one conditional UPDATE (with `FOR UPDATE SKIP LOCKED` on
+/// PostgreSQL), so no subtask ever goes to two agents.
+pub async fn claim(kiln: &Kiln, agent: &agents::Model) -> CoreResult<Option<Job>> {
+    if agent.state != "online" {
+        return Ok(None);
+    }
+    let running_here = tasks::Entity::find()
+        .filter(tasks::Column::AgentId.eq(agent.id))
+        .filter(tasks::Column::State.eq(TaskState::Running.as_str()))
+        .count(&kiln.db)
+        .await?;
+    if running_here >= agent.capacity.max(0) as u64 {
+        return Ok(None);
+    }
+    let arches = agent_arches(agent);
+    for _ in 0..8 {
+        // The head of each (owner, priority) queue.
+        let heads: Vec<(i32, i32, i32)> = tasks::Entity::find()
+            .select_only()
+            .column(tasks::Column::OwnerId)
+            .column(tasks::Column::Priority)
+            .column_as(tasks::Column::Id.min(), "head")
+            .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
+            .filter(tasks::Column::ParentId.is_not_null())
+            .filter(tasks::Column::Arch.is_in(arches.clone()))
+            .group_by(tasks::Column::OwnerId)
+            .group_by(tasks::Column::Priority)
+            .into_tuple()
+            .all(&kiln.db)
+            .await?;
+        if heads.is_empty() {
+            return Ok(None);
+        }
+        let owners: Vec<i32> = heads.iter().map(|h| h.0).collect();
+        let running: HashMap<i32, i64> = tasks::Entity::find()
+            .select_only()
+            .column(tasks::Column::OwnerId)
+            .column_as(tasks::Column::Id.count(), "n")
+            .filter(tasks::Column::State.eq(TaskState::Running.as_str()))
+            .filter(tasks::Column::OwnerId.is_in(owners))
+            .group_by(tasks::Column::OwnerId)
+            .into_tuple::<(i32, i64)>()
+            .all(&kiln.db)
+            .await?
+            .into_iter()
+            .collect();
+        let mut order = heads.clone();
+        order.sort_by_key(|(owner, prio, id)| {
+            (-prio, running.get(owner).copied().unwrap_or(0), *id)
+        });
+        let txn = kiln.db.begin().await?;
+        let mut picked = None;
+        for (_, _, id) in &order {
+            let mut q = tasks::Entity::find_by_id(*id)
+                .filter(tasks::Column::State.eq(TaskState::Pending.as_str()));
+            if crate::db::supports_row_locks(&txn) {
+                q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            }
+            if let Some(t) = q.one(&txn).await? {
+                picked = Some(t);
+                break;
+            }
+        }
+        let Some(t) = picked else {
+            txn.rollback().await?;
+            continue;
+        };
+        let now = crate::now();
+        let lease = now + time::Duration::seconds(kiln.config.builds.lease_seconds);
+        let claimed = tasks::Entity::update_many()
+            .col_expr(
+                tasks::Column::State,
+                Expr::value(TaskState::Running.as_str()),
+            )
+            .col_expr(tasks::Column::AgentId, Expr::value(Some(agent.id)))
+            .col_expr(
+                tasks::Column::Attempt,
+                Expr::col(tasks::Column::Attempt).add(1),
+            )
+            .col_expr(tasks::Column::LeaseExpiresAt, Expr::value(Some(lease)))
+            .col_expr(tasks::Column::StartedAt, Expr::value(Some(now)))
+            .filter(tasks::Column::Id.eq(t.id))
+            .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        if !claimed {
+            txn.rollback().await?;
+            continue;
+        }
+        if let Some(p) = t.parent_id {
+            update_parent(&txn, p).await?;
+        }
+        txn.commit().await?;
+        kiln.events.changed(t.id);
+        return Ok(Some(job_of(kiln, &t).await?));
+    }
+    Ok(None)
+}
+
+async fn job_of(kiln: &Kiln, t: &tasks::Model) -> CoreResult<Job> {
+    let source = source_rows::Entity::find_by_id(t.source_id.unwrap_or_default())
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::internal("subtask without source"))?;
+    let snapshot = t.mock_config_snapshot.clone().unwrap_or_default();
+    let repo = repos::Entity::find_by_id(t.repo_id)
+        .find_also_related(users::Entity)
+        .one(&kiln.db)
+        .await?;
+    let repo_name = repo
+        .and_then(|(r, u)| Some(format!("{}/{}", u?.username, r.name)))
+        .unwrap_or_default();
+    Ok(Job {
+        task_id: t.id,
+        parent_id: t.parent_id.unwrap_or(t.id),
+        attempt: t.attempt + 1,
+        repo: repo_name,
+        arch: t.arch.clone().unwrap_or_default(),
+        mock_config: t.mock_config_name.clone().unwrap_or_default(),
+        rendered_config: snapshot["rendered"].as_str().unwrap_or_default().to_owned(),
+        macros: serde_json::from_value(snapshot["macros"].clone()).unwrap_or_default(),
+        srpm_file_name: t
+            .file_name
+            .clone()
+            .unwrap_or_else(|| format!("{}.src.rpm", source.name)),
+        srpm_sha256: source.sha256,
+        srpm_size: source.size,
+        timeout_seconds: kiln.config.builds.build_timeout_seconds,
+    })
+}
+
+/// The subtask `id` if `agent` holds it, running.
+pub async fn held_by(kiln: &Kiln, agent: &agents::Model, id: i32) -> CoreResult<tasks::Model> {
+    tasks::Entity::find_by_id(id)
+        .filter(tasks::Column::AgentId.eq(agent.id))
+        .filter(tasks::Column::State.eq(TaskState::Running.as_str()))
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| {
+            CoreError::Conflict(format!(
+                "task {id} is not running on this agent (canceled, or its lease expired)"
+            ))
+        })
+}
+
+/// The SRPM of a subtask, for the agent that builds it.
+pub async fn source_of(
+    kiln: &Kiln,
+    agent: &agents::Model,
+    id: i32,
+) -> CoreResult<source_rows::Model> {
+    let t = held_by(kiln, agent, id).await?;
+    source_rows::Entity::find_by_id(t.source_id.unwrap_or_default())
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::internal("subtask without source"))
+}
+
+/// Renews the leases of what the agent says it runs; returns what it must stop.
+pub async fn renew(kiln: &Kiln, agent: &agents::Model, running: &[i32]) -> CoreResult<Vec<i32>> {
+    let lease = crate::now() + time::Duration::seconds(kiln.config.builds.lease_seconds);
+    tasks::Entity::update_many()
+        .col_expr(tasks::Column::LeaseExpiresAt, Expr::value(Some(lease)))
+        .filter(tasks::Column::AgentId.eq(agent.id))
+        .filter(tasks::Column::State.eq(TaskState::Running.as_str()))
+        .filter(tasks::Column::Id.is_in(running.to_vec()))
+        .exec(&kiln.db)
+        .await?;
+    let held: Vec<tasks::Model> = tasks::Entity::find()
+        .filter(tasks::Column::Id.is_in(running.to_vec()))
+        .all(&kiln.db)
+        .await?;
+    Ok(running
+        .iter()
+        .copied()
+        .filter(|id| {
+            held.iter().find(|t| t.id == *id).is_none_or(|t| {
+                t.agent_id != Some(agent.id)
+                    || state_of(t) != TaskState::Running
+                    || t.cancel_requested
+            })
+        })
+        .collect())
+}
+
+/// Appends to a running subtask's log.
+pub async fn append_log(
+    kiln: &Kiln,
+    agent: &agents::Model,
+    id: i32,
+    chunk: String,
+) -> CoreResult<()> {
+    held_by(kiln, agent, id).await?;
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    task_logs::ActiveModel {
+        task_id: Set(id),
+        chunk: Set(chunk),
+        created_at: Set(crate::now()),
+        ..Default::default()
+    }
+    .insert(&kiln.db)
+    .await?;
+    kiln.events.changed(id);
+    Ok(())
+}
+
+/// Log chunks after `after` (a chunk id) of a subtask, or of every subtask of a parent.
+pub async fn log_chunks(
+    kiln: &Kiln,
+    principal: &Principal,
+    id: i32,
+    after: i32,
+) -> CoreResult<(Vec<(i32, String)>, bool)> {
+    let (t, _) = authorize_task(kiln, principal, id, Action::ViewRepo).await?;
+    let (ids, names): (Vec<i32>, HashMap<i32, String>) = match t.parent_id {
+        Some(_) => (vec![t.id], HashMap::new()),
+        None => {
+            let subs = tasks::Entity::find()
+                .filter(tasks::Column::ParentId.eq(t.id))
+                .all(&kiln.db)
+                .await?;
+            (
+                subs.iter().map(|s| s.id).collect(),
+                subs.iter()
+                    .map(|s| (s.id, s.mock_config_name.clone().unwrap_or_default()))
+                    .collect(),
+            )
+        }
+    };
+    let rows = task_logs::Entity::find()
+        .filter(task_logs::Column::TaskId.is_in(ids.clone()))
+        .filter(task_logs::Column::Id.gt(after))
+        .order_by_asc(task_logs::Column::Id)
+        .limit(1000)
+        .all(&kiln.db)
+        .await?;
+    let chunks = rows
+        .into_iter()
+        .map(|r| {
+            let text = match names.get(&r.task_id) {
+                // A parent's log interleaves its subtasks', each line marked with its config.
+                Some(name) => r.chunk.lines().map(|l| format!("[{name}] {l}\n")).collect(),
+                None => r.chunk,
+            };
+            (r.id, text)
+        })
+        .collect();
+    let finished = tasks::Entity::find()
+        .filter(tasks::Column::Id.is_in(ids))
+        .all(&kiln.db)
+        .await?
+        .iter()
+        .all(|s| state_of(s).is_final());
+    Ok((chunks, finished))
+}
+
+/// Stores a file an agent uploads for a running subtask, reading the RPM header for its
+/// NEVRA and license.
+pub async fn store_artifact(
+    kiln: &Kiln,
+    agent: &agents::Model,
+    id: i32,
+    staged: sources::Staged,
+) -> CoreResult<Artifact> {
+    let t = held_by(kiln, agent, id).await?;
+    let name = staged.file_name.clone();
+    let ok_name = !name.is_empty()
+        && name.len() <= 255
+        && !name.contains(['/', '\\'])
+        && !name.starts_with('.')
+        && !name.chars().any(|c| c.is_control() || c.is_whitespace())
+        && (name.ends_with(".rpm") || name.ends_with(".log"));
+    if !ok_name {
+        return Err(CoreError::validation(
+            "file_name",
+            format!("{name:?} is not an RPM or log file name"),
+        ));
+    }
+    let mut row = artifacts::ActiveModel {
+        task_id: Set(t.id),
+        parent_id: Set(t.parent_id.unwrap_or(t.id)),
+        repo_id: Set(t.repo_id),
+        source_id: Set(t.source_id),
+        agent_id: Set(Some(agent.id)),
+        submitter_id: Set(t.submitter_id),
+        file_name: Set(name.clone()),
+        kind: Set("log".into()),
+        size: Set(staged.size as i64),
+        sha256: Set(staged.sha256.clone()),
+        created_at: Set(crate::now()),
+        ..Default::default()
+    };
+    if name.ends_with(".rpm") {
+        let path = staged.path.to_path_buf();
+        let meta = tokio::task::spawn_blocking(move || rpm::PackageMetadata::open(path))
+            .await
+            .map_err(|_| {
+                CoreError::validation("file", format!("{name}: the RPM header is damaged"))
+            })?
+            .map_err(|e| {
+                CoreError::validation("file", format!("{name}: not a readable RPM ({e})"))
+            })?;
+        row.kind = Set(if meta.is_source_package() {
+            "srpm"
+        } else {
+            "rpm"
+        }
+        .into());
+        row.name = Set(meta.get_name().ok().map(str::to_owned));
+        row.epoch = Set(meta.get_epoch().ok().map(|e| e as i32));
+        row.version = Set(meta.get_version().ok().map(str::to_owned));
+        row.release = Set(meta.get_release().ok().map(str::to_owned));
+        row.arch = Set(Some(if meta.is_source_package() {
+            "src".to_owned()
+        } else {
+            meta.get_arch().unwrap_or("").to_owned()
+        }));
+        row.license = Set(meta.get_license().ok().map(str::to_owned));
+    }
+    let key = format!(
+        "repos/{}/builds/{}/{}/{}",
+        t.repo_id,
+        t.parent_id.unwrap_or(t.id),
+        t.id,
+        name
+    );
+    row.storage_key = Set(key.clone());
+    let file = tokio::fs::File::open(&staged.path)
+        .await
+        .map_err(|e| CoreError::Storage(format!("reopening upload: {e}")))?;
+    kiln.storage.put(&key, Box::pin(file)).await?;
+    let txn = kiln.db.begin().await?;
+    artifacts::Entity::delete_many()
+        .filter(artifacts::Column::TaskId.eq(t.id))
+        .filter(artifacts::Column::FileName.eq(&name))
+        .exec(&txn)
+        .await?;
+    let saved = row.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(artifact_wire(&saved))
+}
+
+/// An artifact's row, for downloading.
+pub async fn artifact(
+    kiln: &Kiln,
+    principal: &Principal,
+    id: i32,
+    file_name: &str,
+) -> CoreResult<artifacts::Model> {
+    authorize_task(kiln, principal, id, Action::ViewRepo).await?;
+    artifacts::Entity::find()
+        .filter(artifacts::Column::TaskId.eq(id))
+        .filter(artifacts::Column::FileName.eq(file_name))
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::not_found(format!("task {id} has no file {file_name}")))
+}
+
+/// An agent reports the end of a build.
+pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish) -> CoreResult<()> {
+    let t = held_by(kiln, agent, id).await?;
+    let reason = report
+        .reason
+        .map(|r| r.chars().take(2000).collect::<String>());
+    let txn = kiln.db.begin().await?;
+    match report.result {
+        BuildResult::Succeeded => {
+            let rpms = artifacts::Entity::find()
+                .filter(artifacts::Column::TaskId.eq(id))
+                .filter(artifacts::Column::Kind.eq("rpm"))
+                .count(&txn)
+                .await?;
+            if rpms == 0 {
+                transition(
+                    &txn,
+                    &t,
+                    TaskState::Running,
+                    TaskState::Failed,
+                    Some("the build produced no binary RPMs".into()),
+                )
+                .await?;
+            } else {
+                transition(&txn, &t, TaskState::Running, TaskState::Succeeded, None).await?;
+            }
+        }
+        BuildResult::Failed => {
+            transition(
+                &txn,
+                &t,
+                TaskState::Running,
+                TaskState::Failed,
+                Some(reason.unwrap_or_else(|| "the build failed".into())),
+            )
+            .await?;
+        }
+        BuildResult::Canceled => {
+            transition(
+                &txn,
+                &t,
+                TaskState::Running,
+                TaskState::Canceled,
+                Some("canceled while building".into()),
+            )
+            .await?;
+        }
+        BuildResult::HandedBack => {
+            requeue_or_fail(
+                &txn,
+                kiln,
+                &t,
+                reason.unwrap_or_else(|| "handed back by its agent".into()),
+            )
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    kiln.events.changed(id);
+    if let Some(p) = t.parent_id {
+        kiln.events.changed(p);
+    }
+    if report.result == BuildResult::HandedBack {
+        kiln.events.work_available();
+    }
+    Ok(())
+}
+
+/// Back to the queue, unless it has had its attempts: then it fails as an infrastructure
+/// error (distinct from a build failure).
+async fn requeue_or_fail(
+    db: &impl ConnectionTrait,
+    kiln: &Kiln,
+    t: &tasks::Model,
+    why: String,
+) -> CoreResult<()> {
+    if t.attempt >= kiln.config.builds.max_attempts {
+        transition(
+            db,
+            t,
+            TaskState::Running,
+            TaskState::Failed,
+            Some(format!(
+                "infrastructure error after {} attempts: {why}",
+                t.attempt
+            )),
+        )
+        .await?;
+    } else {
+        transition(
+            db,
+            t,
+            TaskState::Running,
+            TaskState::Pending,
+            Some(format!("attempt {} lost: {why}", t.attempt)),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Requeues subtasks whose agent stopped renewing their lease; returns how many.
+pub async fn expire_leases(kiln: &Kiln) -> CoreResult<usize> {
+    let now = crate::now();
+    let expired = tasks::Entity::find()
+        .filter(tasks::Column::State.eq(TaskState::Running.as_str()))
+        .filter(tasks::Column::LeaseExpiresAt.lt(now))
+        .all(&kiln.db)
+        .await?;
+    for t in &expired {
+        let txn = kiln.db.begin().await?;
+        requeue_or_fail(&txn, kiln, t, "its agent stopped answering".into()).await?;
+        txn.commit().await?;
+        tracing::warn!(task = t.id, attempt = t.attempt, "lease expired");
+        kiln.events.changed(t.id);
+    }
+    if !expired.is_empty() {
+        kiln.events.work_available();
+    }
+    Ok(expired.len())
+}
+
+/// Runs `expire_leases` every few seconds.
+pub async fn lease_keeper(kiln: Kiln) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        if let Err(e) = expire_leases(&kiln).await {
+            tracing::warn!(error = %e, "lease expiry pass failed");
+        }
+    }
+}

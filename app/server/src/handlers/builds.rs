@@ -1,0 +1,333 @@
+//! Submitting builds (multipart SRPM upload) and reading tasks: state, logs (live as
+//! server-sent events), artifacts; cancel and resubmit.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Multipart, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use kiln_core::services::tasks::Submission;
+use kiln_core::services::{repos, sources, tasks, PageRequest};
+use kiln_core::{Action, CoreError};
+use kiln_proto::{Page, Resubmit, Task};
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, Json, OwnerRepoPath, Path, Query};
+use crate::AppState;
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError(CoreError::PayloadTooLarge("the upload is too large".into()));
+    }
+    ApiError(CoreError::validation(
+        "body",
+        format!("the multipart body is not valid: {}", e.body_text()),
+    ))
+}
+
+async fn small_text(field: axum::extract::multipart::Field<'_>, name: &str) -> ApiResult<String> {
+    let text = field.text().await.map_err(multipart_error)?;
+    if text.len() > 200 {
+        return Err(ApiError(CoreError::validation(name, "is too long")));
+    }
+    Ok(text.trim().to_owned())
+}
+
+/// `POST /api/v1/repos/OWNER/REPO/builds`: `srpm` file parts, optional `chroot` parts (mock
+/// config names), `scratch`, `priority`.
+pub async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    OwnerRepoPath(p): OwnerRepoPath,
+    mut multipart: Multipart,
+) -> ApiResult<(StatusCode, Json<Task>)> {
+    let kiln = &state.kiln;
+    // Refuse before reading a byte of the upload.
+    repos::authorize_repo(
+        kiln,
+        &caller.principal,
+        &p.owner,
+        &p.repo,
+        Action::SubmitBuild,
+    )
+    .await?;
+    let max = kiln.config.builds.max_srpm_size;
+    let mut sub = Submission {
+        srpms: Vec::new(),
+        mock_configs: Vec::new(),
+        scratch: false,
+        priority: None,
+    };
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name().unwrap_or_default() {
+            "srpm" => {
+                let file_name = field.file_name().map(str::to_owned).ok_or_else(|| {
+                    ApiError(CoreError::validation(
+                        "srpm",
+                        "each srpm part needs a file name",
+                    ))
+                })?;
+                sources::validate_file_name(&file_name)?;
+                if sub.srpms.len() >= kiln.config.builds.max_srpms_per_submission {
+                    return Err(ApiError(CoreError::validation(
+                        "srpm",
+                        "too many SRPMs in one submission",
+                    )));
+                }
+                sub.srpms
+                    .push(sources::stage(kiln, &file_name, Box::pin(field), max).await?);
+            }
+            "chroot" | "mock_config" => sub.mock_configs.push(small_text(field, "chroot").await?),
+            "scratch" => {
+                let v = small_text(field, "scratch").await?;
+                sub.scratch = match v.as_str() {
+                    "1" | "true" | "on" | "yes" => true,
+                    "0" | "false" | "off" | "no" | "" => false,
+                    _ => {
+                        return Err(ApiError(CoreError::validation(
+                            "scratch",
+                            "must be true or false",
+                        )))
+                    }
+                };
+            }
+            "priority" => {
+                let v = small_text(field, "priority").await?;
+                let n: i32 = v.parse().map_err(|_| {
+                    ApiError(CoreError::validation("priority", "must be a whole number"))
+                })?;
+                sub.priority = Some(n);
+            }
+            other => {
+                return Err(ApiError(CoreError::validation(
+                    "body",
+                    format!(
+                        "unexpected part {other:?}: send srpm, chroot, scratch and priority parts"
+                    ),
+                )))
+            }
+        }
+    }
+    let task = tasks::submit(kiln, &caller.principal, &p.owner, &p.repo, sub).await?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    OwnerRepoPath(p): OwnerRepoPath,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Page<Task>>> {
+    Ok(Json(
+        tasks::list_for_repo(
+            &state.kiln,
+            &caller.principal,
+            &p.owner,
+            &p.repo,
+            PageRequest::new(q.page, q.per_page),
+        )
+        .await?,
+    ))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i32>,
+) -> ApiResult<Json<Task>> {
+    Ok(Json(tasks::get(&state.kiln, &caller.principal, id).await?))
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i32>,
+) -> ApiResult<Json<Task>> {
+    Ok(Json(
+        tasks::cancel(&state.kiln, &caller.principal, id).await?,
+    ))
+}
+
+pub async fn resubmit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i32>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Task>)> {
+    let r: Resubmit = if body.is_empty() {
+        Resubmit::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError(CoreError::validation("body", e.to_string())))?
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(tasks::resubmit(&state.kiln, &caller.principal, id, r.only_failed).await?),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    #[serde(default)]
+    pub follow: Option<String>,
+}
+
+/// The whole log as text, or (`?follow=1`) a server-sent event stream: `log` events with new
+/// text as it arrives, then one `end` event when every build concerned has finished.
+pub async fn log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i32>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Response> {
+    let kiln = state.kiln.clone();
+    let principal = caller.principal.clone();
+    // Check access (and existence) before answering anything.
+    let (first, _) = tasks::log_chunks(&kiln, &principal, id, 0).await?;
+    let follow = matches!(q.follow.as_deref(), Some("1" | "true" | "yes"));
+    if !follow {
+        let mut text = String::new();
+        let mut last = 0;
+        let mut chunks = first;
+        loop {
+            if chunks.is_empty() {
+                break;
+            }
+            for (cid, c) in &chunks {
+                last = *cid;
+                text.push_str(c);
+            }
+            chunks = tasks::log_chunks(&kiln, &principal, id, last).await?.0;
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+    }
+    Ok(Sse::new(follow_stream(kiln, principal, id))
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+fn follow_stream(
+    kiln: kiln_core::Kiln,
+    principal: kiln_core::Principal,
+    id: i32,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    async_stream(move |tx| async move {
+        let mut changes = kiln.events.task_changed.subscribe();
+        let mut last = 0;
+        loop {
+            let (chunks, finished) = match tasks::log_chunks(&kiln, &principal, id, last).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx
+                        .send(Event::default().event("error").data(e.to_string()))
+                        .await;
+                    return;
+                }
+            };
+            for (cid, text) in &chunks {
+                last = *cid;
+                if tx
+                    .send(
+                        Event::default()
+                            .event("log")
+                            .id(cid.to_string())
+                            .data(text.trim_end_matches('\n')),
+                    )
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            if finished && chunks.is_empty() {
+                let state = tasks::get(&kiln, &principal, id)
+                    .await
+                    .map(|t| t.state.as_str().to_owned())
+                    .unwrap_or_default();
+                let _ = tx.send(Event::default().event("end").data(state)).await;
+                return;
+            }
+            if chunks.len() >= 1000 {
+                continue;
+            }
+            // Wait for a change of this task (or any, if the hub lagged), or re-check soon:
+            // another server process may have written the log.
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while let Ok(_changed) = changes.recv().await {
+                    return;
+                }
+            })
+            .await;
+        }
+    })
+}
+
+/// A stream fed by a task through a channel.
+fn async_stream<F, Fut>(f: F) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ArtifactPath {
+    pub id: i32,
+    pub file_name: String,
+}
+
+/// Downloads a build's file.
+pub async fn artifact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<ArtifactPath>,
+) -> ApiResult<Response> {
+    let a = tasks::artifact(&state.kiln, &caller.principal, p.id, &p.file_name).await?;
+    let obj = state
+        .kiln
+        .storage
+        .get(&a.storage_key, None)
+        .await?
+        .ok_or_else(|| {
+            ApiError(CoreError::not_found(format!(
+                "{} is missing from storage",
+                a.file_name
+            )))
+        })?;
+    let content_type = if a.kind == "log" {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/x-rpm"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_LENGTH, obj.meta.size.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", a.file_name),
+            ),
+        ],
+        Body::from_stream(tokio_util::io::ReaderStream::new(obj.body)),
+    )
+        .into_response())
+}
