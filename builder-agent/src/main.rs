@@ -1,14 +1,25 @@
 //! `kiln-agent`: a builder agent. It registers with a Kiln server using a registration token
-//! (keeping the credential it gets in its work directory, so a restart does not register again),
-//! then heartbeats until stopped. Claiming and building arrive with the build pipeline.
+//! (keeping the credential it gets in its work directory, so a restart does not register
+//! again), then claims subtasks through a long-poll, builds them and reports, `capacity` at a
+//! time, heartbeating meanwhile. SIGTERM: no new work; running builds get a grace period, then
+//! are handed back to the queue.
 
+mod build;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use kiln_proto::agent::{AgentState, HeartbeatReply, Register, Registered};
+use kiln_proto::agent::{
+    AgentState, Claim, Finish, Heartbeat, HeartbeatReply, Job, Register, Registered,
+};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use build::{Backend, Options, Stop};
 
 #[derive(Parser, Debug)]
 #[command(name = "kiln-agent", version, about = "Kiln builder agent")]
@@ -22,7 +33,8 @@ struct Args {
     /// Agent name (default: the host name).
     #[arg(long)]
     name: Option<String>,
-    /// Architectures this agent builds for (repeatable; default: the host's).
+    /// Architectures this agent builds for (repeatable; default: the host's; x86_64 also
+    /// takes i686 work).
     #[arg(long = "arch")]
     arches: Vec<String>,
     /// Builds at once.
@@ -34,6 +46,12 @@ struct Args {
     /// Where builds and the agent's credential live.
     #[arg(long, default_value = "./kiln-agent")]
     work_dir: PathBuf,
+    /// HTTP proxy for buildroot downloads (for example a local squid).
+    #[arg(long, env = "KILN_AGENT_PROXY")]
+    proxy: Option<String>,
+    /// Seconds running builds may go on after SIGTERM before they are handed back.
+    #[arg(long, default_value_t = 30)]
+    grace_seconds: u64,
     /// Stop when standard input closes (used by `kiln serve`, so its local agent never
     /// outlives it).
     #[arg(long, hide = true)]
@@ -66,9 +84,144 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
 }
 
+/// The server's agent API.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    server: String,
+    token: String,
+}
+
+async fn check(resp: reqwest::Response, what: &str) -> anyhow::Result<reqwest::Response> {
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    bail!("{what}: the server answered {status}: {text}")
+}
+
+impl Client {
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/agent/{path}", self.server)
+    }
+
+    async fn heartbeat(&self, running: Vec<i32>) -> anyhow::Result<HeartbeatReply> {
+        let resp = self
+            .http
+            .post(self.url("heartbeat"))
+            .bearer_auth(&self.token)
+            .json(&Heartbeat { running })
+            .send()
+            .await?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+            bail!("the server no longer accepts this agent's credential (revoked?)");
+        }
+        Ok(check(resp, "heartbeat").await?.json().await?)
+    }
+
+    async fn claim(&self, wait_seconds: u64) -> anyhow::Result<Option<Job>> {
+        let resp = self
+            .http
+            .post(self.url("claim"))
+            .bearer_auth(&self.token)
+            .json(&Claim { wait_seconds })
+            .timeout(Duration::from_secs(wait_seconds + 30))
+            .send()
+            .await?;
+        if resp.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        Ok(Some(check(resp, "claim").await?.json().await?))
+    }
+
+    async fn get_source(&self, task: i32) -> anyhow::Result<reqwest::Response> {
+        let resp = self
+            .http
+            .get(self.url(&format!("tasks/{task}/source")))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        check(resp, "downloading the SRPM").await
+    }
+
+    async fn log(&self, task: i32, text: String) -> anyhow::Result<()> {
+        let resp = self
+            .http
+            .post(self.url(&format!("tasks/{task}/log")))
+            .bearer_auth(&self.token)
+            .body(text)
+            .send()
+            .await?;
+        check(resp, "sending log lines").await.map(|_| ())
+    }
+
+    /// Uploads a result file, retrying while the server is unreachable.
+    async fn upload(&self, task: i32, name: &str, path: &Path) -> anyhow::Result<()> {
+        let mut delay = Duration::from_millis(500);
+        let mut last = None;
+        for _ in 0..8 {
+            match self.upload_once(task, name, path).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.to_string().contains("answered 4") => return Err(e),
+                Err(e) => {
+                    tracing::warn!(task, file = name, error = %format!("{e:#}"), "upload failed; retrying");
+                    last = Some(e);
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(15));
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("upload failed")))
+    }
+
+    async fn upload_once(&self, task: i32, name: &str, path: &Path) -> anyhow::Result<()> {
+        let file = tokio::fs::File::open(path).await?;
+        let len = file.metadata().await?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let resp = self
+            .http
+            .put(self.url(&format!("tasks/{task}/artifacts/{name}")))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(body)
+            .send()
+            .await?;
+        check(resp, "uploading").await.map(|_| ())
+    }
+
+    /// Reports a result, retrying while the server is unreachable (it may be restarting);
+    /// a 4xx (the task is no longer ours) is final.
+    async fn finish(&self, task: i32, report: &Finish) -> anyhow::Result<()> {
+        let mut delay = Duration::from_millis(500);
+        for _ in 0..12 {
+            match self
+                .http
+                .post(self.url(&format!("tasks/{task}/finish")))
+                .bearer_auth(&self.token)
+                .json(report)
+                .send()
+                .await
+            {
+                Ok(resp) if resp.status().is_client_error() || resp.status().is_success() => {
+                    return check(resp, "reporting the result").await.map(|_| ());
+                }
+                Ok(resp) => {
+                    tracing::warn!(task, status = %resp.status(), "reporting the result; retrying")
+                }
+                Err(e) => tracing::warn!(task, error = %e, "reporting the result; retrying"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(15));
+        }
+        bail!("could not report the result of task {task}")
+    }
+}
+
 async fn register(
     http: &reqwest::Client,
     args: &Args,
+    backend: &str,
     cred_path: &Path,
 ) -> anyhow::Result<Credential> {
     let Some(reg) = &args.registration_token else {
@@ -82,13 +235,7 @@ async fn register(
             args.arches.clone()
         },
         capacity: args.capacity,
-        backend: args.backend.clone().unwrap_or_else(|| {
-            if on_path("mock") {
-                "mock".into()
-            } else {
-                "rpmbuild".into()
-            }
-        }),
+        backend: backend.to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let resp = http
@@ -98,12 +245,7 @@ async fn register(
         .send()
         .await
         .with_context(|| format!("reaching {}", args.server))?;
-    if !resp.status().is_success() {
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        bail!("registration refused ({status}): {text}");
-    }
-    let r: Registered = resp.json().await?;
+    let r: Registered = check(resp, "registration refused").await?.json().await?;
     let cred = Credential {
         server: args.server.clone(),
         agent_id: r.agent_id,
@@ -116,40 +258,130 @@ async fn register(
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(cred_path, std::fs::Permissions::from_mode(0o600))?;
     }
-    tracing::info!(agent_id = cred.agent_id, name = %body.name, arches = ?body.arches, backend = %body.backend, "registered");
+    tracing::info!(agent_id = cred.agent_id, name = %body.name, arches = ?body.arches, backend, "registered");
     Ok(cred)
 }
 
-async fn heartbeat(http: &reqwest::Client, cred: &Credential) -> anyhow::Result<HeartbeatReply> {
-    let resp = http
-        .post(format!("{}/api/v1/agent/heartbeat", cred.server))
-        .bearer_auth(&cred.token)
-        .send()
-        .await?;
-    if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
-        bail!("the server no longer accepts this agent's credential (revoked?)");
+/// The builds in hand: their stop switches.
+type Running = Arc<Mutex<HashMap<i32, watch::Sender<Stop>>>>;
+
+fn running_ids(running: &Running) -> Vec<i32> {
+    running
+        .lock()
+        .map(|m| m.keys().copied().collect())
+        .unwrap_or_default()
+}
+
+fn stop_all(running: &Running, why: Stop) {
+    if let Ok(m) = running.lock() {
+        for tx in m.values() {
+            let _ = tx.send(why);
+        }
     }
-    if !resp.status().is_success() {
-        bail!("heartbeat answered {}", resp.status());
+}
+
+async fn worker(
+    client: Client,
+    opts: Arc<Options>,
+    running: Running,
+    mut shutdown: watch::Receiver<bool>,
+    slot: u32,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let job = tokio::select! {
+            job = client.claim(25) => job,
+            _ = shutdown.changed() => return,
+        };
+        match job {
+            Ok(Some(job)) => {
+                let (tx, rx) = watch::channel(Stop::Run);
+                let id = job.task_id;
+                if let Ok(mut m) = running.lock() {
+                    m.insert(id, tx);
+                }
+                tracing::info!(slot, task = id, config = %job.mock_config, srpm = %job.srpm_file_name, "claimed");
+                if let Err(e) = build::run(&client, &opts, job, rx).await {
+                    tracing::warn!(task = id, error = %format!("{e:#}"), "could not report the build");
+                }
+                if let Ok(mut m) = running.lock() {
+                    m.remove(&id);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "claiming failed; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
     }
-    Ok(resp.json().await?)
 }
 
 async fn run(mut args: Args) -> anyhow::Result<()> {
     args.server = args.server.trim_end_matches('/').to_owned();
     std::fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("creating {}", args.work_dir.display()))?;
+    let backend_name = args.backend.clone().unwrap_or_else(|| {
+        if on_path("mock") {
+            "mock".into()
+        } else {
+            "rpmbuild".into()
+        }
+    });
+    let backend = match backend_name.as_str() {
+        "mock" => Backend::Mock,
+        "rpmbuild" => Backend::Rpmbuild,
+        other => bail!("unknown backend {other:?}: use mock or rpmbuild"),
+    };
     let cred_path = args.work_dir.join("credential.json");
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .connect_timeout(Duration::from_secs(15))
         .build()?;
     let cred = match std::fs::read(&cred_path)
         .ok()
         .and_then(|b| serde_json::from_slice::<Credential>(&b).ok())
     {
         Some(c) if c.server == args.server => c,
-        _ => register(&http, &args, &cred_path).await?,
+        _ => register(&http, &args, &backend_name, &cred_path).await?,
     };
+    let client = Client {
+        http,
+        server: args.server.clone(),
+        token: cred.token.clone(),
+    };
+    let opts = Arc::new(Options {
+        backend,
+        work_dir: std::fs::canonicalize(&args.work_dir)?,
+        proxy: args.proxy.clone(),
+        use_bwrap: backend == Backend::Rpmbuild && on_path("bwrap"),
+    });
+    let running: Running = Arc::default();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    // The first heartbeat says whether this agent may take work at all.
+    let mut state = client
+        .heartbeat(vec![])
+        .await
+        .map(|r| r.state)
+        .unwrap_or(AgentState::Online);
+    let mut workers = tokio::task::JoinSet::new();
+    let start_workers = |workers: &mut tokio::task::JoinSet<()>| {
+        for slot in 0..args.capacity.max(1) {
+            workers.spawn(worker(
+                client.clone(),
+                opts.clone(),
+                running.clone(),
+                shutdown_rx.clone(),
+                slot,
+            ));
+        }
+    };
+    if state == AgentState::Online {
+        start_workers(&mut workers);
+    }
+
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let (parent_gone_tx, mut parent_gone) = tokio::sync::oneshot::channel::<()>();
     if args.exit_with_stdin {
@@ -164,38 +396,63 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
         std::mem::forget(parent_gone_tx);
     }
     let mut tick = tokio::time::interval(Duration::from_secs(cred.heartbeat_seconds));
-    loop {
+    let why = loop {
         tokio::select! {
             _ = tick.tick() => {
-                match heartbeat(&http, &cred).await {
+                match client.heartbeat(running_ids(&running)).await {
                     Ok(reply) => {
-                        if reply.state != AgentState::Online {
-                            tracing::info!(state = ?reply.state, "server asks this agent to take no new work");
+                        if let Ok(m) = running.lock() {
+                            for id in &reply.cancel {
+                                if let Some(tx) = m.get(id) {
+                                    tracing::info!(task = id, "stopping: canceled");
+                                    let _ = tx.send(Stop::Cancel);
+                                }
+                            }
+                        }
+                        if reply.state != state {
+                            tracing::info!(state = ?reply.state, "the server changed this agent's state");
+                            if reply.state == AgentState::Online && workers.is_empty() {
+                                let _ = shutdown_tx.send(false);
+                                start_workers(&mut workers);
+                            } else if reply.state != AgentState::Online {
+                                let _ = shutdown_tx.send(true);
+                            }
+                            state = reply.state;
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "heartbeat failed");
+                        tracing::warn!(error = %format!("{e:#}"), "heartbeat failed");
                         if e.to_string().contains("no longer accepts") {
                             let _ = std::fs::remove_file(&cred_path);
+                            stop_all(&running, Stop::HandBack);
                             return Err(e);
                         }
                     }
                 }
             }
-            _ = term.recv() => {
-                tracing::info!("SIGTERM: no work in hand; stopping");
-                return Ok(());
-            }
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("interrupted; stopping");
-                return Ok(());
-            }
-            _ = &mut parent_gone => {
-                tracing::info!("the server that started this agent is gone; stopping");
-                return Ok(());
-            }
+            _ = workers.join_next(), if !workers.is_empty() => {}
+            _ = term.recv() => break "SIGTERM",
+            _ = tokio::signal::ctrl_c() => break "interrupt",
+            _ = &mut parent_gone => break "the server that started this agent is gone",
         }
+    };
+    // No new work; let running builds finish within the grace period, then hand them back.
+    let _ = shutdown_tx.send(true);
+    let busy = running_ids(&running);
+    tracing::info!(reason = why, running = busy.len(), "stopping");
+    if !busy.is_empty() {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.grace_seconds);
+        while !running_ids(&running).is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let _ = client.heartbeat(running_ids(&running)).await;
+        }
+        stop_all(&running, Stop::HandBack);
     }
+    let wait = tokio::time::timeout(Duration::from_secs(30), async {
+        while workers.join_next().await.is_some() {}
+    });
+    let _ = wait.await;
+    Ok(())
 }
 
 #[tokio::main]

@@ -47,8 +47,10 @@ pub async fn create_registration_token(
     Ok(secret)
 }
 
-/// Seconds between heartbeats.
-pub const HEARTBEAT_SECONDS: u64 = 10;
+/// Seconds between heartbeats: three to a lease, so one lost heartbeat loses nothing.
+pub fn heartbeat_seconds(kiln: &Kiln) -> u64 {
+    (kiln.config.builds.lease_seconds / 3).max(1) as u64
+}
 
 fn state_str(s: AgentState) -> &'static str {
     match s {
@@ -158,7 +160,7 @@ pub async fn register(
     Ok(Registered {
         agent_id: row.id,
         token: secret.expose().to_owned(),
-        heartbeat_seconds: HEARTBEAT_SECONDS,
+        heartbeat_seconds: heartbeat_seconds(kiln),
     })
 }
 

@@ -24,9 +24,15 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError(CoreError::PayloadTooLarge("the upload is too large".into()));
     }
+    let text = e.body_text();
+    let hint = if text.contains("headers") {
+        " (a part's headers are malformed: file names may not contain control characters)"
+    } else {
+        ""
+    };
     ApiError(CoreError::validation(
         "body",
-        format!("the multipart body is not valid: {}", e.body_text()),
+        format!("the multipart body is not valid: {text}{hint}"),
     ))
 }
 

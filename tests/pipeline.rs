@@ -1,0 +1,726 @@
+//! The build pipeline end to end: real `kiln-agent` processes on the rpmbuild backend build
+//! SRPMs made from `tests/fixtures` specs; success, failure, skipped arches, cancel, a lost
+//! agent, live logs; and bad uploads that must leave nothing behind.
+
+use std::time::Duration;
+
+use kiln_proto::Role;
+use kiln_tests::pipeline::{
+    have_rpmbuild, srpm, submit, submit_files, wait_final, wait_for, Agent,
+};
+use kiln_tests::{error_of, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::Digest;
+
+async fn app() -> Option<TestApp> {
+    if !have_rpmbuild() {
+        return None;
+    }
+    TestApp::with_config(|c| {
+        c.builds.lease_seconds = 3;
+        c.builds.max_srpm_size = 1024 * 1024;
+    })
+    .await
+}
+
+fn sub<'a>(task: &'a Value, config: &str, package: &str) -> &'a Value {
+    task["subtasks"]
+        .as_array()
+        .and_then(|s| {
+            s.iter()
+                .find(|s| s["mock_config"] == config && s["package"]["name"] == package)
+        })
+        .unwrap_or_else(|| panic!("no subtask {package} on {config} in {task:#}"))
+}
+
+#[tokio::test]
+async fn noarch_and_c_packages_build_and_keep_their_origin() {
+    let Some(app) = app().await else { return };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let noarch = srpm("kiln-hello", &out);
+    let c = srpm("kiln-hello-c", &out);
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 2).await;
+
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&noarch, &c], &[]).await;
+    assert_eq!(task["repo"], "alice/tools");
+    assert_eq!(task["scratch"], false);
+    assert_eq!(task["subtasks"].as_array().map(|s| s.len()), Some(2));
+    assert_eq!(task["publish_state"], "waiting");
+    let id = task["id"].as_i64().expect("id");
+
+    let done = wait_final(&app, id, 60).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(done["publish_state"], "pending");
+    assert!(done["started_at"].is_string() && done["finished_at"].is_string());
+
+    let hello = sub(&done, "fedora-44-x86_64", "kiln-hello");
+    assert_eq!(hello["state"], "succeeded");
+    assert_eq!(hello["agent"], "builder-1");
+    assert_eq!(hello["attempt"], 1);
+    let rpm = hello["artifacts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["kind"] == "rpm"))
+        .expect("the binary rpm");
+    assert_eq!(rpm["file_name"], "kiln-hello-1.0-1.fc44.noarch.rpm");
+    assert_eq!(
+        (
+            rpm["name"].as_str(),
+            rpm["version"].as_str(),
+            rpm["release"].as_str(),
+            rpm["arch"].as_str()
+        ),
+        (
+            Some("kiln-hello"),
+            Some("1.0"),
+            Some("1.fc44"),
+            Some("noarch")
+        )
+    );
+    assert_eq!(rpm["license"], "MIT");
+    let names: Vec<&str> = hello["artifacts"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|a| a["file_name"].as_str())
+        .collect();
+    assert!(names.contains(&"build.log"), "{names:?}");
+    // The source is the SRPM that was uploaded.
+    let uploaded = std::fs::read(&noarch).expect("read");
+    assert_eq!(
+        hello["package"]["sha256"].as_str(),
+        Some(hex::encode(sha2::Sha256::digest(&uploaded)).as_str())
+    );
+    assert_eq!(
+        hello["file_name"].as_str(),
+        noarch.file_name().and_then(|n| n.to_str())
+    );
+
+    // The download is the file the agent built, byte for byte.
+    let resp = app
+        .http
+        .get(app.url(rpm["url"].as_str().expect("url")))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/x-rpm");
+    let bytes = resp.bytes().await.expect("bytes");
+    assert_eq!(bytes.len() as i64, rpm["size"].as_i64().expect("size"));
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        rpm["sha256"].as_str().expect("sha")
+    );
+
+    let cpkg = sub(&done, "fedora-44-x86_64", "kiln-hello-c");
+    let crpm = cpkg["artifacts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["kind"] == "rpm"))
+        .expect("rpm");
+    assert_eq!(crpm["arch"], "x86_64");
+    assert_eq!(crpm["license"], "GPL-2.0-or-later");
+
+    // The log holds rpmbuild's output.
+    let log = app
+        .http
+        .get(app.url(&format!("/api/v1/tasks/{}/log", hello["id"])))
+        .send()
+        .await
+        .expect("log")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        log.contains("Wrote:") && log.contains("kiln-hello-1.0-1.fc44.noarch.rpm"),
+        "{log}"
+    );
+
+    // Origin: each artifact knows its subtask, parent, submitter, source and agent, and the
+    // subtask keeps the mock config it was built with.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let row = kiln_core::entities::artifacts::Entity::find()
+        .filter(
+            kiln_core::entities::artifacts::Column::Id.eq(rpm["id"].as_i64().expect("id") as i32),
+        )
+        .one(&app.kiln.db)
+        .await
+        .expect("db")
+        .expect("row");
+    assert_eq!(row.parent_id as i64, id);
+    assert_eq!(row.submitter_id, alice.id);
+    assert!(row.source_id.is_some() && row.agent_id.is_some());
+    let subtask = kiln_core::entities::tasks::Entity::find_by_id(row.task_id)
+        .one(&app.kiln.db)
+        .await
+        .expect("db")
+        .expect("task");
+    let snapshot = subtask.mock_config_snapshot.expect("snapshot");
+    assert_eq!(snapshot["config"]["name"], "fedora-44-x86_64");
+    assert!(snapshot["rendered"]
+        .as_str()
+        .is_some_and(|r| r.contains("config_opts['root']")));
+}
+
+#[tokio::test]
+async fn a_failing_build_fails_with_its_log_and_publishes_nothing() {
+    let Some(app) = app().await else { return };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let broken = srpm("kiln-broken", &out);
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&broken], &[]).await;
+    let done = wait_final(&app, task["id"].as_i64().expect("id"), 60).await;
+    assert_eq!(done["state"], "failed", "{done:#}");
+    assert_eq!(done["publish_state"], "not_published");
+    let s = &done["subtasks"][0];
+    assert_eq!(s["state"], "failed");
+    assert!(
+        s["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("rpmbuild exited")),
+        "{s}"
+    );
+    assert!(
+        s["artifacts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["file_name"] == "build.log")),
+        "logs are kept after a failure"
+    );
+    let log = app
+        .http
+        .get(app.url(&format!("/api/v1/tasks/{}/log", done["id"])))
+        .send()
+        .await
+        .expect("log")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        log.contains("[fedora-44-x86_64] kiln-broken: about to fail on purpose"),
+        "{log}"
+    );
+
+    // Resubmitting only the failed part makes a new task.
+    let (st, again) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tasks/{}/resubmit", done["id"]),
+            Some(&alice.token),
+            Some(json!({"only_failed": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{again}");
+    assert_ne!(again["id"], done["id"]);
+    let again = wait_final(&app, again["id"].as_i64().expect("id"), 60).await;
+    assert_eq!(again["state"], "failed");
+}
+
+#[tokio::test]
+async fn excluded_arches_are_skipped_with_the_reason() {
+    let Some(app) = app().await else { return };
+    let root = app.user("root", true).await;
+    let alice = app.user("alice", false).await;
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/chroots",
+            Some(&root.token),
+            Some(json!({"name": "fedora-44-i686", "base_repos": [{"id": "fedora", "baseurl": "https://dl.example.org/fedora/44/i386/"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    app.repo(&alice, "tools", &[]).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/mock-configs",
+            Some(&alice.token),
+            Some(json!({"name": "fedora-44-i686", "base": "fedora-44-i686"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let c = srpm("kiln-hello-c", &out);
+    let noarch = srpm("kiln-hello", &out);
+    // An x86_64 agent also takes i686 work.
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 2).await;
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&c, &noarch], &[]).await;
+    let skipped = sub(&task, "fedora-44-i686", "kiln-hello-c");
+    assert_eq!(skipped["state"], "skipped");
+    assert_eq!(
+        skipped["reason"],
+        "ExclusiveArch (x86_64 aarch64) does not include i686"
+    );
+    let done = wait_final(&app, task["id"].as_i64().expect("id"), 60).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(
+        sub(&done, "fedora-44-i686", "kiln-hello")["state"],
+        "succeeded"
+    );
+    assert_eq!(
+        sub(&done, "fedora-44-x86_64", "kiln-hello-c")["state"],
+        "succeeded"
+    );
+}
+
+#[tokio::test]
+async fn cancel_reaches_a_running_build_within_seconds() {
+    let Some(app) = app().await else { return };
+    let alice = app.user("alice", false).await;
+    let pkg = app.user("pkg", false).await;
+    app.repo(&alice, "tools", &[(&pkg, Role::Packager)]).await;
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let slow = srpm("kiln-slow", &out);
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    let task = submit_files(&app, &pkg.token, "alice/tools", &[&slow], &[]).await;
+    let id = task["id"].as_i64().expect("id");
+    wait_for(&app, id, 30, |t| t["subtasks"][0]["state"] == "running").await;
+    // Some log lines arrive while it runs.
+    let sid = task["subtasks"][0]["id"].as_i64().expect("sid");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = app
+            .http
+            .get(app.url(&format!("/api/v1/tasks/{sid}/log")))
+            .send()
+            .await
+            .expect("log")
+            .text()
+            .await
+            .expect("text");
+        if log.contains("kiln-slow: tick 2") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no live log lines: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tasks/{id}/cancel"),
+            Some(&pkg.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let started = std::time::Instant::now();
+    let done = wait_final(&app, id, 15).await;
+    assert_eq!(done["state"], "canceled", "{done:#}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "cancel took {:?}",
+        started.elapsed()
+    );
+    // Anonymous users and outsiders may not cancel.
+    let outsider = app.user("outsider", false).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tasks/{id}/cancel"),
+            Some(&outsider.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_killed_agents_build_is_finished_by_another_exactly_once() {
+    let Some(app) = app().await else { return };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    // Short enough to finish soon on the second agent, long enough to kill the first mid-build.
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/tools/mock-configs/fedora-44-x86_64",
+            Some(&alice.token),
+            Some(json!({"macros": {"slow_seconds": "4"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let slow = srpm("kiln-slow", &out);
+    let mut first = Agent::start(&app, "doomed", &["x86_64"], 1).await;
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&slow], &[]).await;
+    let id = task["id"].as_i64().expect("id");
+    wait_for(&app, id, 30, |t| {
+        t["subtasks"][0]["state"] == "running" && t["subtasks"][0]["agent"] == "doomed"
+    })
+    .await;
+    first.kill();
+    let _second = Agent::start(&app, "rescuer", &["x86_64"], 1).await;
+    let done = wait_final(&app, id, 60).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let s = &done["subtasks"][0];
+    assert_eq!(s["agent"], "rescuer");
+    assert_eq!(s["attempt"], 2);
+    // Each file once.
+    let names: Vec<&str> = s["artifacts"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|a| a["file_name"].as_str())
+        .collect();
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(names.len(), unique.len(), "{names:?}");
+    assert!(
+        names.contains(&"kiln-slow-0.1-1.fc44.noarch.rpm"),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn follow_streams_the_log_as_server_sent_events() {
+    let Some(app) = app().await else { return };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/tools/mock-configs/fedora-44-x86_64",
+            Some(&alice.token),
+            Some(json!({"macros": {"slow_seconds": "3"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let slow = srpm("kiln-slow", &out);
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&slow], &[]).await;
+    let sid = task["subtasks"][0]["id"].as_i64().expect("sid");
+    // Follow before any agent exists: the stream waits, then carries the build as it happens.
+    let mut resp = app
+        .http
+        .get(app.url(&format!("/api/v1/tasks/{sid}/log?follow=1")))
+        .send()
+        .await
+        .expect("follow");
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(30), resp.chunk())
+        .await
+        .expect("stream stalled")
+    {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if text.contains("event: end") || std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    assert!(text.contains("event: log"), "{text}");
+    assert!(text.contains("kiln-slow: tick 3"), "{text}");
+    assert!(text.contains("event: end\ndata: succeeded"), "{text}");
+}
+
+#[tokio::test]
+async fn bad_uploads_are_refused_and_leave_nothing() {
+    let Some(app) = app().await else { return };
+    let alice = app.user("alice", false).await;
+    let pkg = app.user("pkg", false).await;
+    app.repo(&alice, "tools", &[(&pkg, Role::Packager)]).await;
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let good = std::fs::read(srpm("kiln-hello", &out)).expect("srpm");
+    // A binary RPM: build one.
+    let top = app.dir.path().join("bin-top");
+    let status = std::process::Command::new("rpmbuild")
+        .arg("-bb")
+        .arg(kiln_tests::repo_root().join("tests/fixtures/kiln-hello.spec"))
+        .args(["--define", &format!("_topdir {}", top.display())])
+        .args(["--define", &format!("_dbpath {}/db", top.display())])
+        .env("HOME", &top)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("rpmbuild -bb");
+    assert!(status.success());
+    let binary =
+        std::fs::read(top.join("RPMS/noarch/kiln-hello-1.0-1.noarch.rpm")).expect("binary rpm");
+    let random: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let mut header_bomb = good[..96].to_vec();
+    header_bomb.extend_from_slice(&[
+        0x8e, 0xad, 0xe8, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff,
+    ]);
+    let big = vec![7u8; 2 * 1024 * 1024];
+
+    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "truncated.src.rpm",
+            good[..good.len() / 3].to_vec(),
+            StatusCode::BAD_REQUEST,
+            "truncated.src.rpm",
+        ),
+        (
+            "empty.src.rpm",
+            vec![],
+            StatusCode::BAD_REQUEST,
+            "shorter than an RPM lead",
+        ),
+        (
+            "random.src.rpm",
+            random,
+            StatusCode::BAD_REQUEST,
+            "not an RPM file",
+        ),
+        (
+            "kiln-hello-1.0-1.noarch.src.rpm",
+            binary,
+            StatusCode::BAD_REQUEST,
+            "binary RPM, not a source RPM",
+        ),
+        (
+            "bomb.src.rpm",
+            header_bomb,
+            StatusCode::BAD_REQUEST,
+            "impossible size",
+        ),
+        (
+            "huge.src.rpm",
+            big,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger than",
+        ),
+        (
+            "../../etc/passwd.src.rpm",
+            good.clone(),
+            StatusCode::BAD_REQUEST,
+            "not a path",
+        ),
+        (
+            "evil\u{7}name.src.rpm",
+            good.clone(),
+            StatusCode::BAD_REQUEST,
+            "control characters",
+        ),
+        (
+            "evil\nname.src.rpm",
+            good.clone(),
+            StatusCode::BAD_REQUEST,
+            "control characters",
+        ),
+        (
+            "x".repeat(300).leak(),
+            good.clone(),
+            StatusCode::BAD_REQUEST,
+            "1 to 255 bytes",
+        ),
+        (
+            "hello.tar.gz",
+            good.clone(),
+            StatusCode::BAD_REQUEST,
+            "ends in .src.rpm",
+        ),
+    ];
+    for (name, bytes, status, why) in cases {
+        // A good file first, then the bad one: the whole submission is refused.
+        let (s, body) = submit(
+            &app,
+            &pkg.token,
+            "alice/tools",
+            &[("kiln-hello-1.0-1.src.rpm", good.clone()), (name, bytes)],
+            &[],
+        )
+        .await;
+        assert_eq!(s, status, "{name}: {body}");
+        let detail = error_of(&body).1;
+        assert!(detail.contains(why), "{name}: {detail}");
+    }
+    for (fields, why) in [
+        (
+            vec![("chroot", "no-such-config")],
+            "has no mock config no-such-config",
+        ),
+        (vec![("scratch", "perhaps")], "scratch"),
+        (vec![("priority", "5")], "releng"),
+        (vec![("colour", "blue")], "unexpected part"),
+    ] {
+        let (s, body) = submit(
+            &app,
+            &pkg.token,
+            "alice/tools",
+            &[("kiln-hello-1.0-1.src.rpm", good.clone())],
+            &fields,
+        )
+        .await;
+        assert!(s.is_client_error(), "{fields:?}: {s} {body}");
+        assert!(error_of(&body).1.contains(why), "{fields:?}: {body}");
+    }
+    let (s, body) = submit(&app, &pkg.token, "alice/tools", &[], &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let outsider = app.user("outsider", false).await;
+    let (s, _) = submit(
+        &app,
+        &outsider.token,
+        "alice/tools",
+        &[("kiln-hello-1.0-1.src.rpm", good.clone())],
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Nothing was written: no tasks, no sources, no objects, no temporary files.
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(
+        kiln_core::entities::tasks::Entity::find()
+            .count(&app.kiln.db)
+            .await
+            .expect("count"),
+        0
+    );
+    assert_eq!(
+        kiln_core::entities::sources::Entity::find()
+            .count(&app.kiln.db)
+            .await
+            .expect("count"),
+        0
+    );
+    assert!(app
+        .kiln
+        .storage
+        .list("sources/")
+        .await
+        .expect("list")
+        .is_empty());
+    let tmp: Vec<_> = std::fs::read_dir(app.kiln.config.data_dir.join("tmp"))
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(tmp.is_empty(), "temporary files left: {tmp:?}");
+
+    // The same SRPM twice is stored once.
+    let (s, _) = submit(
+        &app,
+        &pkg.token,
+        "alice/tools",
+        &[("kiln-hello-1.0-1.src.rpm", good.clone())],
+        &[("scratch", "true")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, t2) = submit(
+        &app,
+        &pkg.token,
+        "alice/tools",
+        &[("renamed.src.rpm", good.clone())],
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(t2["subtasks"][0]["file_name"], "renamed.src.rpm");
+    assert_eq!(
+        kiln_core::entities::sources::Entity::find()
+            .count(&app.kiln.db)
+            .await
+            .expect("count"),
+        1
+    );
+    assert_eq!(
+        app.kiln.storage.list("sources/").await.expect("list").len(),
+        1
+    );
+    let (_, list) = app.get("/api/v1/repos/alice/tools/builds", None).await;
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["items"][1]["scratch"], true, "newest first");
+}
+
+#[tokio::test]
+async fn dispatch_is_fair_between_owners_and_honours_priority() {
+    let Some(app) = app().await else { return };
+    let alice = app.user("alice", false).await;
+    let bob = app.user("bob", false).await;
+    app.repo(&alice, "big", &[]).await;
+    app.repo(&bob, "small", &[]).await;
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let hello = srpm("kiln-hello", &out);
+    let bytes = std::fs::read(&hello).expect("read");
+    // Alice queues a batch of 10, then Bob one build, then Alice one urgent build.
+    let files: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|i| (format!("batch{i}.src.rpm"), bytes.clone()))
+        .collect();
+    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let (s, _) = submit(&app, &alice.token, "alice/big", &refs, &[]).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = submit(
+        &app,
+        &bob.token,
+        "bob/small",
+        &[("bob.src.rpm", bytes.clone())],
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = submit(
+        &app,
+        &alice.token,
+        "alice/big",
+        &[("urgent.src.rpm", bytes.clone())],
+        &[("priority", "10")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "an admin may set a priority");
+
+    // Claim as an agent would, without building.
+    let root = kiln_core::Principal::User(kiln_core::UserPrincipal {
+        id: 0,
+        username: "t".into(),
+        is_site_admin: true,
+        groups: vec![],
+    });
+    let reg = kiln_core::services::agents::create_registration_token(&app.kiln, &root, "fake")
+        .await
+        .expect("reg");
+    kiln_core::services::agents::register(
+        &app.kiln,
+        reg.expose(),
+        kiln_proto::agent::Register {
+            name: "fake".into(),
+            arches: vec!["x86_64".into()],
+            capacity: 100,
+            backend: "rpmbuild".into(),
+            version: "t".into(),
+        },
+    )
+    .await
+    .expect("register");
+    use sea_orm::EntityTrait;
+    let agent = kiln_core::entities::agents::Entity::find()
+        .one(&app.kiln.db)
+        .await
+        .expect("db")
+        .expect("agent");
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let job = kiln_core::services::tasks::claim(&app.kiln, &agent)
+            .await
+            .expect("claim")
+            .expect("a job");
+        order.push(job.srpm_file_name);
+    }
+    assert_eq!(
+        order,
+        [
+            "urgent.src.rpm",
+            "bob.src.rpm",
+            "batch0.src.rpm",
+            "batch1.src.rpm"
+        ],
+        "priority first, then the owner with fewer running builds"
+    );
+}

@@ -1,0 +1,235 @@
+//! Build pipeline helpers: SRPMs made from the spec files in `tests/fixtures`, real
+//! `kiln-agent` processes, multipart submissions, waiting for tasks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::{repo_root, workspace_binary, TestApp};
+
+/// Builds the SRPM of `tests/fixtures/NAME.spec` into `out`; returns its path.
+pub fn srpm(name: &str, out: &Path) -> PathBuf {
+    let top = tempfile::tempdir().expect("topdir");
+    let spec = repo_root()
+        .join("tests/fixtures")
+        .join(format!("{name}.spec"));
+    let status = Command::new("rpmbuild")
+        .arg("-bs")
+        .arg(&spec)
+        .args(["--define", &format!("_topdir {}", top.path().display())])
+        .args(["--define", &format!("_srcrpmdir {}", out.display())])
+        .args(["--define", &format!("_dbpath {}/db", top.path().display())])
+        .env("HOME", top.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("rpmbuild (install rpm)");
+    assert!(status.success(), "rpmbuild -bs {name}");
+    std::fs::read_dir(out)
+        .expect("out")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{name}-")) && n.ends_with(".src.rpm"))
+        })
+        .expect("the SRPM")
+}
+
+/// Whether rpmbuild is here; outside CI its absence skips the pipeline tests.
+pub fn have_rpmbuild() -> bool {
+    let ok = Command::new("rpmbuild")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if crate::in_ci() {
+            panic!("rpmbuild is required in CI (tests/run installs rpm)");
+        }
+        eprintln!("NOTICE: skipping a pipeline test: rpmbuild is not installed");
+    }
+    ok
+}
+
+/// A real `kiln-agent` process.
+pub struct Agent {
+    pub name: String,
+    pub child: Child,
+    pub work: PathBuf,
+}
+
+impl Agent {
+    pub async fn start(app: &TestApp, name: &str, arches: &[&str], capacity: u32) -> Agent {
+        let root = kiln_core::Principal::User(kiln_core::UserPrincipal {
+            id: 0,
+            username: "tests".into(),
+            is_site_admin: true,
+            groups: vec![],
+        });
+        let reg = kiln_core::services::agents::create_registration_token(&app.kiln, &root, name)
+            .await
+            .expect("registration token");
+        let work = app.dir.path().join(format!("agent-{name}"));
+        std::fs::create_dir_all(&work).expect("work dir");
+        let log =
+            std::fs::File::create(app.dir.path().join(format!("agent-{name}.log"))).expect("log");
+        let mut cmd = Command::new(workspace_binary("kiln-agent"));
+        cmd.args([
+            "--server",
+            &app.base,
+            "--name",
+            name,
+            "--capacity",
+            &capacity.to_string(),
+            "--backend",
+            "rpmbuild",
+            "--grace-seconds",
+            "1",
+        ])
+        .arg("--work-dir")
+        .arg(&work)
+        .env("KILN_AGENT_REGISTRATION_TOKEN", reg.expose())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+        for a in arches {
+            cmd.args(["--arch", a]);
+        }
+        let child = cmd.spawn().expect("start kiln-agent");
+        Agent {
+            name: name.to_owned(),
+            child,
+            work,
+        }
+    }
+
+    /// SIGKILL: the agent vanishes mid-work, as a crashed machine would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        panic!("kiln-agent {} did not stop on SIGTERM", self.name);
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `POST /api/v1/repos/OWNER/REPO/builds` with the given files and fields.
+pub async fn submit(
+    app: &TestApp,
+    token: &str,
+    repo: &str,
+    files: &[(&str, Vec<u8>)],
+    fields: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, bytes) in files {
+        form = form.part(
+            "srpm",
+            reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()),
+        );
+    }
+    for (k, v) in fields {
+        form = form.text(k.to_string(), v.to_string());
+    }
+    let resp = app
+        .http
+        .post(app.url(&format!("/api/v1/repos/{repo}/builds")))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("submit");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Submits SRPM files from disk.
+pub async fn submit_files(
+    app: &TestApp,
+    token: &str,
+    repo: &str,
+    paths: &[&Path],
+    fields: &[(&str, &str)],
+) -> Value {
+    let files: Vec<(String, Vec<u8>)> = paths
+        .iter()
+        .map(|p| {
+            (
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("x.src.rpm")
+                    .to_owned(),
+                std::fs::read(p).expect("read srpm"),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let (s, body) = submit(app, token, repo, &refs, fields).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    body
+}
+
+/// Polls a task until `done` says so (or fails after `secs`).
+pub async fn wait_for(app: &TestApp, id: i64, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (_, t) = app.get(&format!("/api/v1/tasks/{id}"), None).await;
+        if done(&t) {
+            return t;
+        }
+        if Instant::now() > deadline {
+            let mut logs = String::new();
+            for e in std::fs::read_dir(app.dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "log") {
+                    logs.push_str(&format!(
+                        "--- {}\n{}\n",
+                        p.display(),
+                        std::fs::read_to_string(&p).unwrap_or_default()
+                    ));
+                }
+            }
+            panic!("task {id} did not get there in {secs} s: {t:#}\n{logs}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the task has finished (any final state).
+pub async fn wait_final(app: &TestApp, id: i64, secs: u64) -> Value {
+    wait_for(app, id, secs, |t| {
+        matches!(
+            t["state"].as_str(),
+            Some("succeeded" | "failed" | "canceled" | "skipped")
+        )
+    })
+    .await
+}
