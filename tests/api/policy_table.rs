@@ -34,6 +34,7 @@ const SIGNED_IN: &[Who] = &[
     Who::Admin,
     Who::SiteAdmin,
 ];
+const PACKAGER_UP: &[Who] = &[Who::Packager, Who::Releng, Who::Admin, Who::SiteAdmin];
 const RELENG_UP: &[Who] = &[Who::Releng, Who::Admin, Who::SiteAdmin];
 const ADMIN_UP: &[Who] = &[Who::Admin, Who::SiteAdmin];
 const SITE_ADMIN: &[Who] = &[Who::SiteAdmin];
@@ -216,6 +217,55 @@ fn cases() -> Vec<Case> {
             S::OK,
         ),
         c(
+            "list builds",
+            M::GET,
+            "/api/v1/repos/{repo}/builds",
+            None,
+            EVERYONE,
+            S::OK,
+        ),
+        // An empty submission: callers the policy lets through get the validation error.
+        c(
+            "submit build",
+            M::POST,
+            "/api/v1/repos/{repo}/builds",
+            None,
+            PACKAGER_UP,
+            S::BAD_REQUEST,
+        ),
+        c(
+            "get task",
+            M::GET,
+            "/api/v1/tasks/{task}",
+            None,
+            EVERYONE,
+            S::OK,
+        ),
+        c(
+            "task log",
+            M::GET,
+            "/api/v1/tasks/{task}/log",
+            None,
+            EVERYONE,
+            S::OK,
+        ),
+        c(
+            "cancel task",
+            M::POST,
+            "/api/v1/tasks/{task}/cancel",
+            None,
+            PACKAGER_UP,
+            S::OK,
+        ),
+        c(
+            "resubmit task",
+            M::POST,
+            "/api/v1/tasks/{task}/resubmit",
+            None,
+            PACKAGER_UP,
+            S::CREATED,
+        ),
+        c(
             "list agents",
             M::GET,
             "/api/v1/agents",
@@ -241,6 +291,41 @@ fn cases() -> Vec<Case> {
             S::CREATED,
         ),
     ]
+}
+
+/// A parent task with one pending subtask in `owner/repo`, as a submission leaves it.
+async fn queued_task(app: &kiln_tests::TestApp, owner: &TestUser, repo: &str) -> i32 {
+    use kiln_core::entities::{repos, tasks};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let r = repos::Entity::find()
+        .filter(repos::Column::OwnerId.eq(owner.id))
+        .filter(repos::Column::Name.eq(repo))
+        .one(&app.kiln.db)
+        .await
+        .expect("db")
+        .expect("repo");
+    let row = |parent: Option<i32>| tasks::ActiveModel {
+        parent_id: Set(parent),
+        kind: Set("build".into()),
+        repo_id: Set(r.id),
+        owner_id: Set(r.owner_id),
+        submitter_id: Set(owner.id),
+        state: Set("pending".into()),
+        scratch: Set(false),
+        priority: Set(0),
+        mock_config_name: Set(parent.map(|_| "fedora-44-x86_64".to_owned())),
+        arch: Set(parent.map(|_| "x86_64".to_owned())),
+        attempt: Set(0),
+        cancel_requested: Set(false),
+        created_at: Set(kiln_core::now()),
+        ..Default::default()
+    };
+    let parent = row(None).insert(&app.kiln.db).await.expect("parent");
+    row(Some(parent.id))
+        .insert(&app.kiln.db)
+        .await
+        .expect("subtask");
+    parent.id
 }
 
 #[tokio::test]
@@ -346,8 +431,10 @@ async fn every_action_against_every_caller() {
             )
             .await
             .expect("chroot");
+            let task = queued_task(&app, &owner, &repo).await;
             let path = case
                 .path
+                .replace("{task}", &task.to_string())
                 .replace("{repo}", &format!("owner/{repo}"))
                 .replace("{agent}", &agent)
                 .replace("{new}", &format!("new{n}"));

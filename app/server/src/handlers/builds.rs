@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Multipart, State};
+use axum::extract::{FromRequest, Multipart, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -50,7 +50,7 @@ pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
     OwnerRepoPath(p): OwnerRepoPath,
-    mut multipart: Multipart,
+    request: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<Task>)> {
     let kiln = &state.kiln;
     // Refuse before reading a byte of the upload.
@@ -62,6 +62,12 @@ pub async fn submit(
         Action::SubmitBuild,
     )
     .await?;
+    let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
+        ApiError(CoreError::validation(
+            "body",
+            format!("send the SRPMs as multipart/form-data: {}", e.body_text()),
+        ))
+    })?;
     let max = kiln.config.builds.max_srpm_size;
     let mut sub = Submission {
         srpms: Vec::new(),
