@@ -724,3 +724,96 @@ async fn dispatch_is_fair_between_owners_and_honours_priority() {
         "priority first, then the owner with fewer running builds"
     );
 }
+
+/// The packager client: `kiln build … --wait` shows progress and exits non-zero when a build
+/// fails; `kiln watch` follows the log.
+#[tokio::test]
+async fn the_cli_builds_waits_and_watches() {
+    let Some(app) = app().await else { return };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let hello = srpm("kiln-hello", &out);
+    let broken = srpm("kiln-broken", &out);
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 2).await;
+    let kiln = |args: Vec<String>| {
+        tokio::process::Command::new(kiln_tests::workspace_binary("kiln"))
+            .args(args)
+            .env_clear()
+            .env("HOME", app.dir.path())
+            .env("KILN_URL", &app.base)
+            .env("KILN_TOKEN", &alice.token)
+            .output()
+    };
+    let p = |p: &std::path::Path| p.display().to_string();
+    let ok = kiln(vec![
+        "build".into(),
+        "alice/tools".into(),
+        p(&hello),
+        "--wait".into(),
+    ])
+    .await
+    .expect("kiln build");
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("uploading kiln-hello-1.0-1.src.rpm: 100%"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("[fedora-44-x86_64] kiln-hello: succeeded"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .is_some_and(|l| l.ends_with(": succeeded")),
+        "{stdout}"
+    );
+
+    let bad = kiln(vec![
+        "build".into(),
+        "alice/tools".into(),
+        p(&broken),
+        "--wait".into(),
+    ])
+    .await
+    .expect("kiln build");
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        !bad.status.success(),
+        "a failed build exits non-zero: {stdout}"
+    );
+    assert!(
+        stdout.contains("kiln-broken: failed (rpmbuild exited"),
+        "{stdout}"
+    );
+    let id: i64 = stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("task id");
+
+    let watched = kiln(vec!["watch".into(), id.to_string()])
+        .await
+        .expect("kiln watch");
+    let log = String::from_utf8_lossy(&watched.stdout);
+    assert!(!watched.status.success());
+    assert!(
+        log.contains("kiln-broken: about to fail on purpose"),
+        "{log}"
+    );
+
+    let missing = kiln(vec![
+        "build".into(),
+        "alice/tools".into(),
+        "/nonexistent.src.rpm".into(),
+    ])
+    .await
+    .expect("kiln build");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("opening /nonexistent.src.rpm"));
+}

@@ -38,6 +38,25 @@ enum Command {
     /// Repos, through the HTTP API.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// Upload SRPMs and build them in OWNER/REPO (KILN_URL, KILN_TOKEN).
+    Build {
+        /// OWNER/REPO
+        repo: String,
+        /// SRPM files.
+        #[arg(required = true)]
+        srpms: Vec<PathBuf>,
+        /// Mock configs to build in (repeatable; default: all enabled).
+        #[arg(long = "chroot")]
+        chroots: Vec<String>,
+        /// Build, but never publish.
+        #[arg(long)]
+        scratch: bool,
+        /// Wait for the builds, showing their progress; exit non-zero if one fails.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Follow a task's build log until it ends; exit non-zero unless it succeeded.
+    Watch { task: i32 },
 }
 
 #[derive(Subcommand)]
@@ -152,6 +171,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             admin(&kiln, cmd).await
         }
         Command::Repo(cmd) => repo(cmd).await,
+        Command::Build {
+            repo,
+            srpms,
+            chroots,
+            scratch,
+            wait,
+        } => crate::client::build(&repo, &srpms, &chroots, scratch, wait).await,
+        Command::Watch { task } => crate::client::watch(task).await,
     }
 }
 
@@ -269,12 +296,12 @@ async fn admin(kiln: &Kiln, cmd: AdminCommand) -> anyhow::Result<()> {
 }
 
 /// The client's server URL and token.
-struct ClientConfig {
-    url: String,
-    token: Option<String>,
+pub(crate) struct ClientConfig {
+    pub(crate) url: String,
+    pub(crate) token: Option<String>,
 }
 
-fn client_config() -> anyhow::Result<ClientConfig> {
+pub(crate) fn client_config() -> anyhow::Result<ClientConfig> {
     #[derive(serde::Deserialize, Default)]
     struct File {
         url: Option<String>,
@@ -310,7 +337,7 @@ fn client_config() -> anyhow::Result<ClientConfig> {
     })
 }
 
-async fn api_error(resp: reqwest::Response) -> anyhow::Error {
+pub(crate) async fn api_error(resp: reqwest::Response) -> anyhow::Error {
     let status = resp.status();
     match resp.json::<kiln_proto::ErrorBody>().await {
         Ok(body) => anyhow::anyhow!(

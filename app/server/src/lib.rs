@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cli;
+mod client;
 pub mod error;
 pub mod extract;
 pub mod handlers;
