@@ -34,7 +34,7 @@ fn sub<'a>(task: &'a Value, config: &str, package: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no subtask {package} on {config} in {task:#}"))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn noarch_and_c_packages_build_and_keep_their_origin() {
     let Some(app) = app().await else { return };
     let alice = app.user("alice", false).await;
@@ -164,7 +164,7 @@ async fn noarch_and_c_packages_build_and_keep_their_origin() {
         .is_some_and(|r| r.contains("config_opts['root']")));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_build_fails_with_its_log_and_publishes_nothing() {
     let Some(app) = app().await else { return };
     let alice = app.user("alice", false).await;
@@ -220,7 +220,7 @@ async fn a_failing_build_fails_with_its_log_and_publishes_nothing() {
     assert_eq!(again["state"], "failed");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn excluded_arches_are_skipped_with_the_reason() {
     let Some(app) = app().await else { return };
     let root = app.user("root", true).await;
@@ -269,7 +269,7 @@ async fn excluded_arches_are_skipped_with_the_reason() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_reaches_a_running_build_within_seconds() {
     let Some(app) = app().await else { return };
     let alice = app.user("alice", false).await;
@@ -334,7 +334,7 @@ async fn cancel_reaches_a_running_build_within_seconds() {
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_agents_build_is_finished_by_another_exactly_once() {
     let Some(app) = app().await else { return };
     let alice = app.user("alice", false).await;
@@ -383,7 +383,7 @@ async fn a_killed_agents_build_is_finished_by_another_exactly_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_streams_the_log_as_server_sent_events() {
     let Some(app) = app().await else { return };
     let alice = app.user("alice", false).await;
@@ -427,7 +427,7 @@ async fn follow_streams_the_log_as_server_sent_events() {
     assert!(text.contains("event: end\ndata: succeeded"), "{text}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_are_refused_and_leave_nothing() {
     let Some(app) = app().await else { return };
     let alice = app.user("alice", false).await;
@@ -639,7 +639,7 @@ async fn bad_uploads_are_refused_and_leave_nothing() {
     assert_eq!(list["items"][1]["scratch"], true, "newest first");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dispatch_is_fair_between_owners_and_honours_priority() {
     let Some(app) = app().await else { return };
     let alice = app.user("alice", false).await;
@@ -727,7 +727,7 @@ async fn dispatch_is_fair_between_owners_and_honours_priority() {
 
 /// The packager client: `kiln build … --wait` shows progress and exits non-zero when a build
 /// fails; `kiln watch` follows the log.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_builds_waits_and_watches() {
     let Some(app) = app().await else { return };
     let alice = app.user("alice", false).await;
@@ -816,4 +816,151 @@ async fn the_cli_builds_waits_and_watches() {
     .expect("kiln build");
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("opening /nonexistent.src.rpm"));
+}
+
+/// Many agents claiming at once through two independent connection pools (two servers' worth)
+/// never get the same subtask, and every subtask is handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_never_hand_a_subtask_out_twice() {
+    // Leases long enough that none expires (and is rightly handed out again) during the test.
+    let Some(app) = TestApp::with_config(|c| c.builds.lease_seconds = 600).await else {
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let (_, repo) = app.get("/api/v1/repos/alice/tools", None).await;
+    let repo_id = repo["id"].as_i64().expect("id") as i32;
+    let n = 300;
+    kiln_tests::pipeline::queue_subtasks(&app.kiln, repo_id, alice.id, n, "x86_64").await;
+    let second = kiln_core::Kiln::open((*app.kiln.config).clone())
+        .await
+        .expect("second server's pool");
+    let mut claimers = Vec::new();
+    for i in 0..16 {
+        let kiln = if i % 2 == 0 {
+            app.kiln.clone()
+        } else {
+            second.clone()
+        };
+        claimers.push((
+            kiln.clone(),
+            kiln_tests::pipeline::fake_agent(&kiln, &format!("claimer{i}"), 256).await,
+        ));
+    }
+    let mut handles = Vec::new();
+    for (kiln, agent) in claimers {
+        handles.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut idle = 0;
+            while idle < 3 {
+                match kiln_core::services::tasks::claim(&kiln, &agent)
+                    .await
+                    .expect("claim")
+                {
+                    Some(job) => {
+                        got.push(job.task_id);
+                        idle = 0;
+                    }
+                    None => idle += 1,
+                }
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.expect("claimer"));
+    }
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), total, "a subtask was handed out twice");
+    assert_eq!(total, n, "every subtask was handed out");
+}
+
+/// A subtask whose agents keep disappearing fails as an infrastructure error, not a build
+/// failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_agents_use_up_the_attempts_then_it_fails_as_infrastructure() {
+    let Some(app) = TestApp::with_config(|c| {
+        c.builds.lease_seconds = 1;
+        c.builds.max_attempts = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let (_, repo) = app.get("/api/v1/repos/alice/tools", None).await;
+    let parent = kiln_tests::pipeline::queue_subtasks(
+        &app.kiln,
+        repo["id"].as_i64().expect("id") as i32,
+        alice.id,
+        1,
+        "x86_64",
+    )
+    .await;
+    let agent = kiln_tests::pipeline::fake_agent(&app.kiln, "vanishing", 1).await;
+    for attempt in 1..=2 {
+        let job = kiln_core::services::tasks::claim(&app.kiln, &agent)
+            .await
+            .expect("claim")
+            .expect("job");
+        assert_eq!(job.attempt, attempt);
+        // The agent never heartbeats again; the lease keeper notices.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        kiln_core::services::tasks::expire_leases(&app.kiln)
+            .await
+            .expect("expire");
+    }
+    let t = wait_final(&app, parent as i64, 10).await;
+    assert_eq!(t["state"], "failed");
+    let reason = t["subtasks"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("infrastructure error after 2 attempts"),
+        "{reason}"
+    );
+    assert!(kiln_core::services::tasks::claim(&app.kiln, &agent)
+        .await
+        .expect("claim")
+        .is_none());
+}
+
+/// SIGTERM while building: the agent waits its grace period, then hands the build back; it is
+/// queued again and another agent builds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_running_work_back() {
+    let Some(app) = app().await else { return };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/tools/mock-configs/fedora-44-x86_64",
+            Some(&alice.token),
+            Some(json!({"macros": {"slow_seconds": "6"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let slow = srpm("kiln-slow", &out);
+    let mut first = Agent::start(&app, "leaving", &["x86_64"], 1).await;
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&slow], &[]).await;
+    let id = task["id"].as_i64().expect("id");
+    wait_for(&app, id, 30, |t| t["subtasks"][0]["state"] == "running").await;
+    let status = first.terminate();
+    assert!(status.success(), "a clean stop");
+    let t = wait_for(&app, id, 10, |t| t["subtasks"][0]["state"] == "pending").await;
+    assert!(
+        t["subtasks"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("the agent was stopped")),
+        "{t:#}"
+    );
+    let _second = Agent::start(&app, "staying", &["x86_64"], 1).await;
+    let done = wait_final(&app, id, 60).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(done["subtasks"][0]["agent"], "staying");
 }

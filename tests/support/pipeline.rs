@@ -60,6 +60,7 @@ pub struct Agent {
     pub name: String,
     pub child: Child,
     pub work: PathBuf,
+    pub log: PathBuf,
 }
 
 impl Agent {
@@ -75,8 +76,8 @@ impl Agent {
             .expect("registration token");
         let work = app.dir.path().join(format!("agent-{name}"));
         std::fs::create_dir_all(&work).expect("work dir");
-        let log =
-            std::fs::File::create(app.dir.path().join(format!("agent-{name}.log"))).expect("log");
+        let log_path = app.dir.path().join(format!("agent-{name}.log"));
+        let log = std::fs::File::create(&log_path).expect("log");
         let mut cmd = Command::new(workspace_binary("kiln-agent"));
         cmd.args([
             "--server",
@@ -104,6 +105,7 @@ impl Agent {
             name: name.to_owned(),
             child,
             work,
+            log: log_path,
         }
     }
 
@@ -126,7 +128,11 @@ impl Agent {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.kill();
-        panic!("kiln-agent {} did not stop on SIGTERM", self.name);
+        panic!(
+            "kiln-agent {} did not stop on SIGTERM:\n{}",
+            self.name,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 }
 
@@ -232,4 +238,103 @@ pub async fn wait_final(app: &TestApp, id: i64, secs: u64) -> Value {
         )
     })
     .await
+}
+
+/// Queues `n` pending build subtasks (under one parent) straight in the database, for tests and
+/// benchmarks of dispatch that need no real SRPM.
+pub async fn queue_subtasks(
+    kiln: &kiln_core::Kiln,
+    repo_id: i32,
+    owner_id: i32,
+    n: usize,
+    arch: &str,
+) -> i32 {
+    use kiln_core::entities::{sources, tasks};
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let now = kiln_core::now();
+    let sha = format!("{:064x}", rand::random::<u64>());
+    let source = sources::ActiveModel {
+        sha256: Set(sha.clone()),
+        storage_key: Set(format!("sources/{}/{sha}.src.rpm", &sha[..2])),
+        size: Set(1),
+        name: Set("queued".into()),
+        epoch: Set(None),
+        version: Set("1".into()),
+        release: Set("1".into()),
+        exclusive_arch: Set(serde_json::json!([])),
+        exclude_arch: Set(serde_json::json!([])),
+        build_archs: Set(serde_json::json!([])),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&kiln.db)
+    .await
+    .expect("source");
+    let row = |parent: Option<i32>| tasks::ActiveModel {
+        parent_id: Set(parent),
+        kind: Set("build".into()),
+        repo_id: Set(repo_id),
+        owner_id: Set(owner_id),
+        submitter_id: Set(owner_id),
+        state: Set("pending".into()),
+        scratch: Set(true),
+        priority: Set(0),
+        source_id: Set(parent.map(|_| source.id)),
+        file_name: Set(parent.map(|_| "queued-1-1.src.rpm".to_owned())),
+        mock_config_name: Set(parent.map(|_| "fedora-44-x86_64".to_owned())),
+        mock_config_snapshot: Set(
+            parent.map(|_| serde_json::json!({"rendered": "", "macros": {"dist": ".fc44"}}))
+        ),
+        arch: Set(parent.map(|_| arch.to_owned())),
+        attempt: Set(0),
+        cancel_requested: Set(false),
+        created_at: Set(now),
+        ..Default::default()
+    };
+    let parent = row(None).insert(&kiln.db).await.expect("parent");
+    let rows: Vec<tasks::ActiveModel> = (0..n).map(|_| row(Some(parent.id))).collect();
+    for chunk in rows.chunks(500) {
+        tasks::Entity::insert_many(chunk.to_vec())
+            .exec(&kiln.db)
+            .await
+            .expect("subtasks");
+    }
+    parent.id
+}
+
+/// Registers an agent row (no process) and returns it, for driving claims directly.
+pub async fn fake_agent(
+    kiln: &kiln_core::Kiln,
+    name: &str,
+    capacity: u32,
+) -> kiln_core::entities::agents::Model {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let root = kiln_core::Principal::User(kiln_core::UserPrincipal {
+        id: 0,
+        username: "t".into(),
+        is_site_admin: true,
+        groups: vec![],
+    });
+    let reg = kiln_core::services::agents::create_registration_token(kiln, &root, name)
+        .await
+        .expect("reg");
+    kiln_core::services::agents::register(
+        kiln,
+        reg.expose(),
+        kiln_proto::agent::Register {
+            name: name.into(),
+            arches: vec!["x86_64".into()],
+            capacity,
+            backend: "rpmbuild".into(),
+            version: "t".into(),
+        },
+    )
+    .await
+    .expect("register");
+    kiln_core::entities::agents::Entity::find()
+        .filter(kiln_core::entities::agents::Column::Name.eq(name))
+        .one(&kiln.db)
+        .await
+        .expect("db")
+        .expect("agent")
 }

@@ -642,6 +642,44 @@ pub async fn claim(kiln: &Kiln, agent: &agents::Model) -> CoreResult<Option<Job>
         order.sort_by_key(|(owner, prio, id)| {
             (-prio, running.get(owner).copied().unwrap_or(0), *id)
         });
+        if !crate::db::supports_row_locks(&kiln.db) {
+            // SQLite: one conditional UPDATE in autocommit takes the write lock at once (a
+            // read-then-write transaction could not wait for it), so exactly one claimer wins.
+            let now = crate::now();
+            let lease = now + time::Duration::seconds(kiln.config.builds.lease_seconds);
+            for (_, _, id) in &order {
+                let claimed = tasks::Entity::update_many()
+                    .col_expr(
+                        tasks::Column::State,
+                        Expr::value(TaskState::Running.as_str()),
+                    )
+                    .col_expr(tasks::Column::AgentId, Expr::value(Some(agent.id)))
+                    .col_expr(
+                        tasks::Column::Attempt,
+                        Expr::col(tasks::Column::Attempt).add(1),
+                    )
+                    .col_expr(tasks::Column::LeaseExpiresAt, Expr::value(Some(lease)))
+                    .col_expr(tasks::Column::StartedAt, Expr::value(Some(now)))
+                    .filter(tasks::Column::Id.eq(*id))
+                    .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
+                    .exec(&kiln.db)
+                    .await?
+                    .rows_affected
+                    == 1;
+                if claimed {
+                    let t = tasks::Entity::find_by_id(*id)
+                        .one(&kiln.db)
+                        .await?
+                        .ok_or_else(|| CoreError::internal("claimed task vanished"))?;
+                    if let Some(p) = t.parent_id {
+                        update_parent(&kiln.db, p).await?;
+                    }
+                    kiln.events.changed(t.id);
+                    return Ok(Some(job_of(kiln, &t, t.attempt).await?));
+                }
+            }
+            continue;
+        }
         let txn = kiln.db.begin().await?;
         let mut picked = None;
         for (_, _, id) in &order {
@@ -688,12 +726,13 @@ pub async fn claim(kiln: &Kiln, agent: &agents::Model) -> CoreResult<Option<Job>
         }
         txn.commit().await?;
         kiln.events.changed(t.id);
-        return Ok(Some(job_of(kiln, &t).await?));
+        return Ok(Some(job_of(kiln, &t, t.attempt + 1).await?));
     }
     Ok(None)
 }
 
-async fn job_of(kiln: &Kiln, t: &tasks::Model) -> CoreResult<Job> {
+/// The job for subtask `t` on its `attempt`.
+async fn job_of(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreResult<Job> {
     let source = source_rows::Entity::find_by_id(t.source_id.unwrap_or_default())
         .one(&kiln.db)
         .await?
@@ -709,7 +748,7 @@ async fn job_of(kiln: &Kiln, t: &tasks::Model) -> CoreResult<Job> {
     Ok(Job {
         task_id: t.id,
         parent_id: t.parent_id.unwrap_or(t.id),
-        attempt: t.attempt + 1,
+        attempt,
         repo: repo_name,
         arch: t.arch.clone().unwrap_or_default(),
         mock_config: t.mock_config_name.clone().unwrap_or_default(),
