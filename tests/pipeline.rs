@@ -964,3 +964,184 @@ async fn sigterm_hands_running_work_back() {
     assert_eq!(done["state"], "succeeded", "{done:#}");
     assert_eq!(done["subtasks"][0]["agent"], "staying");
 }
+
+/// A server killed (SIGKILL) with a build running and others queued loses nothing: after the
+/// restart the running build's results arrive, the queue is worked off, each build succeeds
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_loses_no_queued_or_running_work() {
+    if !have_rpmbuild() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let mut env = vec![
+        ("KILN_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+        ("KILN_LOCAL_AGENT".to_owned(), "off".to_owned()),
+        ("KILN_BUILDS_LEASE_SECONDS".to_owned(), "15".to_owned()),
+    ];
+    if kiln_tests::db_kind() == kiln_tests::DbKind::Postgres {
+        let Some(url) = kiln_tests::fresh_pg_database().await else {
+            return;
+        };
+        env.push(("KILN_DATABASE_URL".to_owned(), url));
+    }
+    let mut server = kiln_tests::pipeline::ServerProcess::start(dir.path(), env);
+    std::fs::write(dir.path().join("pw"), "a-long-password\n").expect("pw");
+    server.admin(&[
+        "admin",
+        "create-user",
+        "--username",
+        "alice",
+        "--password-file",
+        "pw",
+    ]);
+    let token = server.admin(&[
+        "admin",
+        "create-token",
+        "--username",
+        "alice",
+        "--name",
+        "t",
+    ]);
+    let reg = server.admin(&["admin", "agent-token", "--name", "fleet"]);
+    let http = reqwest::Client::new();
+    let url = server.url.clone();
+    let r = http
+        .post(format!("{url}/api/v1/repos"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "tools", "chroots": ["fedora-44-x86_64"]}))
+        .send()
+        .await
+        .expect("create repo");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = http
+        .patch(format!(
+            "{url}/api/v1/repos/alice/tools/mock-configs/fedora-44-x86_64"
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"macros": {"slow_seconds": "4"}}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), StatusCode::OK);
+    let out = dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let slow = std::fs::read(srpm("kiln-slow", &out)).expect("slow");
+    let hello = std::fs::read(srpm("kiln-hello", &out)).expect("hello");
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "srpm",
+            reqwest::multipart::Part::bytes(slow).file_name("kiln-slow-0.1-1.src.rpm"),
+        )
+        .part(
+            "srpm",
+            reqwest::multipart::Part::bytes(hello.clone()).file_name("kiln-hello-1.0-1.src.rpm"),
+        )
+        .part(
+            "srpm",
+            reqwest::multipart::Part::bytes(hello).file_name("kiln-hello-copy.src.rpm"),
+        );
+    let task: Value = http
+        .post(format!("{url}/api/v1/repos/alice/tools/builds"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("submit")
+        .json()
+        .await
+        .expect("json");
+    let id = task["id"].as_i64().expect("id");
+    let agent_dir = dir.path().join("agent");
+    let mut agent = std::process::Command::new(kiln_tests::workspace_binary("kiln-agent"))
+        .args([
+            "--server",
+            &url,
+            "--name",
+            "survivor",
+            "--capacity",
+            "1",
+            "--backend",
+            "rpmbuild",
+            "--arch",
+            "x86_64",
+        ])
+        .arg("--work-dir")
+        .arg(&agent_dir)
+        .env("KILN_AGENT_REGISTRATION_TOKEN", &reg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("agent.log")).expect("log"))
+        .spawn()
+        .expect("agent");
+    let get = |http: reqwest::Client, url: String, token: String| async move {
+        http.get(format!("{url}/api/v1/tasks/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?
+            .json::<Value>()
+            .await
+            .ok()
+    };
+    // Wait until the slow build runs (and the others wait), then kill the server.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = get(http.clone(), url.clone(), token.clone())
+            .await
+            .expect("task");
+        let states: Vec<&str> = t["subtasks"]
+            .as_array()
+            .expect("subs")
+            .iter()
+            .filter_map(|s| s["state"].as_str())
+            .collect();
+        if states.contains(&"running") && states.contains(&"pending") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never running: {t:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.restart();
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        if let Some(t) = get(http.clone(), url.clone(), token.clone()).await {
+            if t["state"]
+                .as_str()
+                .is_some_and(|s| s != "pending" && s != "running")
+            {
+                break t;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not finished after the restart:\n{}\n{}",
+            std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default(),
+            std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    for s in done["subtasks"].as_array().expect("subs") {
+        assert_eq!(s["state"], "succeeded", "{s}");
+        let names: Vec<&str> = s["artifacts"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|a| a["file_name"].as_str())
+            .collect();
+        assert_eq!(
+            names.iter().filter(|n| n.ends_with(".noarch.rpm")).count(),
+            1,
+            "{names:?}"
+        );
+    }
+}

@@ -338,3 +338,94 @@ pub async fn fake_agent(
         .expect("db")
         .expect("agent")
 }
+
+/// A `kiln serve` process (for tests that restart or kill the server).
+pub struct ServerProcess {
+    pub url: String,
+    pub env: Vec<(String, String)>,
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl ServerProcess {
+    /// Starts a server in `dir` with `env` (KILN_* variables) and waits until it answers.
+    pub fn start(dir: &Path, env: Vec<(String, String)>) -> ServerProcess {
+        let url = env
+            .iter()
+            .find(|(k, _)| k == "KILN_LISTEN")
+            .map(|(_, v)| format!("http://{v}"))
+            .expect("KILN_LISTEN");
+        let mut s = ServerProcess {
+            url,
+            env,
+            dir: dir.to_owned(),
+            child: None,
+        };
+        s.restart();
+        s
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(workspace_binary("kiln"));
+        c.current_dir(&self.dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        c
+    }
+
+    /// (Re)starts the process and waits for /readyz.
+    pub fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .expect("log");
+        let child = self
+            .command()
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("kiln serve");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let addr = self.url.trim_start_matches("http://").to_owned();
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "kiln serve did not start: {}",
+            std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        );
+    }
+
+    /// SIGKILL: the server dies without any chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Runs `kiln ARGS` with the server's configuration; returns stdout.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().expect("kiln");
+        assert!(
+            out.status.success(),
+            "kiln {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
