@@ -1145,3 +1145,66 @@ async fn a_server_restart_loses_no_queued_or_running_work() {
         );
     }
 }
+
+/// The mock backend, with a FAKE mock (tests/fixtures/fake-mock/mock; Fedora's mock cannot run
+/// on Debian): the agent writes the rendered config, runs mock with it and a result dir, and
+/// uploads the RPMs and mock's logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mock_backend_runs_mock_with_the_rendered_config() {
+    let Some(app) = app().await else { return };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let hello = srpm("kiln-hello", &out);
+    let fake = kiln_tests::repo_root().join("tests/fixtures/fake-mock");
+    let _agent = Agent::start_with(&app, "mocker", &["x86_64"], 1, "mock", Some(&fake)).await;
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&hello], &[]).await;
+    let done = wait_final(&app, task["id"].as_i64().expect("id"), 60).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let s = &done["subtasks"][0];
+    let file = |name: &str| {
+        s["artifacts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["file_name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}: {s:#}"))
+    };
+    assert_eq!(
+        file("kiln-hello-1.0-1.fc44.noarch.rpm")["release"],
+        "1.fc44"
+    );
+    for log in ["build.log", "state.log", "root.log", "mock-output.log"] {
+        file(log);
+    }
+    let fetch = |name: &str| {
+        let url = app.url(file(name)["url"].as_str().expect("url"));
+        let http = app.http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .expect("get")
+                .text()
+                .await
+                .expect("text")
+        }
+    };
+    let config = fetch("root.log").await;
+    assert!(
+        config.contains("config_opts['root'] = 'kiln-alice-tools-fedora-44-x86_64'"),
+        "{config}"
+    );
+    assert!(
+        config.contains(&format!(
+            "baseurl={}/repos/alice/tools/fedora-44-x86_64/",
+            app.kiln.config.public_url()
+        )),
+        "{config}"
+    );
+    let output = fetch("mock-output.log").await;
+    assert!(
+        output.contains("FAKE MOCK") && output.contains("--resultdir"),
+        "{output}"
+    );
+}

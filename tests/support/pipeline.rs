@@ -65,6 +65,19 @@ pub struct Agent {
 
 impl Agent {
     pub async fn start(app: &TestApp, name: &str, arches: &[&str], capacity: u32) -> Agent {
+        Self::start_with(app, name, arches, capacity, "rpmbuild", None).await
+    }
+
+    /// An agent with the given backend, and `path_first` put in front of PATH (for the fake
+    /// mock).
+    pub async fn start_with(
+        app: &TestApp,
+        name: &str,
+        arches: &[&str],
+        capacity: u32,
+        backend: &str,
+        path_first: Option<&Path>,
+    ) -> Agent {
         let root = kiln_core::Principal::User(kiln_core::UserPrincipal {
             id: 0,
             username: "tests".into(),
@@ -87,7 +100,7 @@ impl Agent {
             "--capacity",
             &capacity.to_string(),
             "--backend",
-            "rpmbuild",
+            backend,
             "--grace-seconds",
             "1",
         ])
@@ -99,6 +112,14 @@ impl Agent {
         .stderr(log);
         for a in arches {
             cmd.args(["--arch", a]);
+        }
+        if let Some(first) = path_first {
+            let path = format!(
+                "{}:{}",
+                first.display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            cmd.env("PATH", path);
         }
         let child = cmd.spawn().expect("start kiln-agent");
         Agent {
