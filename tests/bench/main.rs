@@ -7,7 +7,27 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+mod pipeline;
+
 use kiln_tests::{DbKind, TestApp};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(clap::Subcommand)]
+enum Bench {
+    /// The repo page API and the repo list under concurrent load.
+    Api(Args),
+    /// Dispatch latency: submission to an idle, waiting agent receiving the build.
+    Dispatch(pipeline::DispatchArgs),
+    /// Claim throughput: many agents draining a large queue (no double claims).
+    Claims(pipeline::ClaimArgs),
+    /// A large SRPM upload: throughput against a file copy, and the server's memory growth.
+    Upload(pipeline::UploadArgs),
+}
 
 #[derive(Parser)]
 struct Args {
@@ -25,15 +45,15 @@ struct Args {
     repos: usize,
 }
 
-struct Figures {
-    requests: usize,
-    errors: usize,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
+pub struct Figures {
+    pub requests: usize,
+    pub errors: usize,
+    pub elapsed: Duration,
+    pub latencies: Vec<Duration>,
 }
 
 impl Figures {
-    fn pct(&self, p: f64) -> f64 {
+    pub fn pct(&self, p: f64) -> f64 {
         if self.latencies.is_empty() {
             return f64::NAN;
         }
@@ -132,15 +152,34 @@ async fn bench(kind: DbKind, args: &Args) {
     }
 }
 
-#[tokio::main]
-async fn main() {
-    let args = Args::parse();
-    let kinds = match args.db.as_str() {
+fn kinds(db: &str) -> Vec<DbKind> {
+    match db {
         "sqlite" => vec![DbKind::Sqlite],
         "postgres" => vec![DbKind::Postgres],
         _ => vec![DbKind::Sqlite, DbKind::Postgres],
-    };
-    for kind in kinds {
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    match Cli::parse().bench {
+        Bench::Api(args) => api(args).await,
+        Bench::Dispatch(a) => {
+            for kind in kinds(&a.db) {
+                pipeline::dispatch(kind, &a).await;
+            }
+        }
+        Bench::Claims(a) => {
+            for kind in kinds(&a.db) {
+                pipeline::claims(kind, &a).await;
+            }
+        }
+        Bench::Upload(a) => pipeline::upload(&a).await,
+    }
+}
+
+async fn api(args: Args) {
+    for kind in kinds(&args.db) {
         bench(kind, &args).await;
     }
 }

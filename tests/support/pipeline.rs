@@ -425,6 +425,11 @@ impl ServerProcess {
         );
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// SIGKILL: the server dies without any chance to clean up.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -449,4 +454,31 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Registers an agent row and returns its credential, for driving the agent API over HTTP.
+pub async fn fake_agent_token(kiln: &kiln_core::Kiln, name: &str, capacity: u32) -> String {
+    let root = kiln_core::Principal::User(kiln_core::UserPrincipal {
+        id: 0,
+        username: "t".into(),
+        is_site_admin: true,
+        groups: vec![],
+    });
+    let reg = kiln_core::services::agents::create_registration_token(kiln, &root, name)
+        .await
+        .expect("reg");
+    kiln_core::services::agents::register(
+        kiln,
+        reg.expose(),
+        kiln_proto::agent::Register {
+            name: name.into(),
+            arches: vec!["x86_64".into()],
+            capacity,
+            backend: "rpmbuild".into(),
+            version: "t".into(),
+        },
+    )
+    .await
+    .expect("register")
+    .token
 }
