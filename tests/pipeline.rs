@@ -1208,3 +1208,55 @@ async fn the_mock_backend_runs_mock_with_the_rendered_config() {
         "{output}"
     );
 }
+
+/// A drained agent takes no new work until a site admin brings it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_agent_takes_no_new_work() {
+    let Some(app) = app().await else { return };
+    let root = app.user("root", true).await;
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let hello = srpm("kiln-hello", &out);
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    // Wait for it to register, then drain it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, _) = app
+            .call(
+                Method::PUT,
+                "/api/v1/agents/builder-1/state",
+                Some(&root.token),
+                Some(json!({"state": "draining"})),
+            )
+            .await;
+        if s == StatusCode::OK {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&hello], &[]).await;
+    let id = task["id"].as_i64().expect("id");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, t) = app.get(&format!("/api/v1/tasks/{id}"), None).await;
+    assert_eq!(
+        t["subtasks"][0]["state"], "pending",
+        "a draining agent claimed work"
+    );
+    let (s, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/agents/builder-1/state",
+            Some(&root.token),
+            Some(json!({"state": "online"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let done = wait_final(&app, id, 60).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+}

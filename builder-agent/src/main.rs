@@ -262,6 +262,16 @@ async fn register(
     Ok(cred)
 }
 
+/// What the claiming workers do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Run,
+    /// The server drained or disabled this agent.
+    Pause,
+    /// The agent is stopping.
+    Stop,
+}
+
 /// The builds in hand: their stop switches.
 type Running = Arc<Mutex<HashMap<i32, watch::Sender<Stop>>>>;
 
@@ -284,16 +294,25 @@ async fn worker(
     client: Client,
     opts: Arc<Options>,
     running: Running,
-    mut shutdown: watch::Receiver<bool>,
+    mut mode: watch::Receiver<Mode>,
     slot: u32,
 ) {
     loop {
-        if *shutdown.borrow() {
-            return;
+        let now = *mode.borrow_and_update();
+        match now {
+            Mode::Stop => return,
+            Mode::Pause => {
+                // Drained or disabled: wait for the server to say otherwise.
+                if mode.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Mode::Run => {}
         }
         let job = tokio::select! {
             job = client.claim(25) => job,
-            _ = shutdown.changed() => return,
+            _ = mode.changed() => continue,
         };
         match job {
             Ok(Some(job)) => {
@@ -358,7 +377,7 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
         use_bwrap: backend == Backend::Rpmbuild && on_path("bwrap"),
     });
     let running: Running = Arc::default();
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (mode_tx, mode_rx) = watch::channel(Mode::Run);
 
     // The first heartbeat says whether this agent may take work at all.
     let mut state = client
@@ -366,20 +385,20 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
         .await
         .map(|r| r.state)
         .unwrap_or(AgentState::Online);
+    if state != AgentState::Online {
+        let _ = mode_tx.send(Mode::Pause);
+    }
     let mut workers = tokio::task::JoinSet::new();
-    let start_workers = |workers: &mut tokio::task::JoinSet<()>| {
+    {
         for slot in 0..args.capacity.max(1) {
             workers.spawn(worker(
                 client.clone(),
                 opts.clone(),
                 running.clone(),
-                shutdown_rx.clone(),
+                mode_rx.clone(),
                 slot,
             ));
         }
-    };
-    if state == AgentState::Online {
-        start_workers(&mut workers);
     }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -411,12 +430,7 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
                         }
                         if reply.state != state {
                             tracing::info!(state = ?reply.state, "the server changed this agent's state");
-                            if reply.state == AgentState::Online && workers.is_empty() {
-                                let _ = shutdown_tx.send(false);
-                                start_workers(&mut workers);
-                            } else if reply.state != AgentState::Online {
-                                let _ = shutdown_tx.send(true);
-                            }
+                            let _ = mode_tx.send(if reply.state == AgentState::Online { Mode::Run } else { Mode::Pause });
                             state = reply.state;
                         }
                     }
@@ -437,7 +451,7 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
         }
     };
     // No new work; let running builds finish within the grace period, then hand them back.
-    let _ = shutdown_tx.send(true);
+    let _ = mode_tx.send(Mode::Stop);
     let busy = running_ids(&running);
     tracing::info!(reason = why, running = busy.len(), "stopping");
     if !busy.is_empty() {

@@ -149,9 +149,20 @@ impl MigrationTrait for Migration {
                     .name("tasks_dispatch")
                     .table(Tasks::Table)
                     .col(Tasks::State)
-                    .col(Tasks::Arch)
+                    .col(Tasks::OwnerId)
                     .col(Tasks::Priority)
+                    .col(Tasks::Arch)
                     .col(Tasks::Id)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("tasks_agent")
+                    .table(Tasks::Table)
+                    .col(Tasks::AgentId)
+                    .col(Tasks::State)
                     .to_owned(),
             )
             .await?;

@@ -111,6 +111,14 @@ impl TestApp {
 
     /// A server on the given database.
     pub async fn on(kind: DbKind, edit: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        // Server warnings and errors show in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("KILN_TEST_LOG")
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .try_init();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = test_config(&dir, kind).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

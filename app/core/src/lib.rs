@@ -28,6 +28,56 @@ pub struct Kiln {
     pub storage: Storage,
     pub config: Arc<Config>,
     pub events: Arc<Events>,
+    /// SQLite has one writer; write transactions take turns here so that none has to upgrade
+    /// a read snapshot, which SQLite refuses instead of waiting.
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction (see `Kiln::begin`).
+pub struct WriteTxn {
+    txn: sea_orm::DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), sea_orm::DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sea_orm::DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+#[async_trait::async_trait]
+impl sea_orm::ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> sea_orm::DbBackend {
+        self.txn.get_database_backend()
+    }
+    async fn execute(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        self.txn.execute(stmt).await
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+    async fn query_one(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
+        self.txn.query_one(stmt).await
+    }
+    async fn query_all(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+        self.txn.query_all(stmt).await
+    }
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
 }
 
 /// Wake-ups inside one server process: new work for waiting agents, and changes (log lines,
@@ -69,9 +119,31 @@ impl Kiln {
             storage,
             config: Arc::new(config),
             events: Arc::new(Events::default()),
+            sqlite_writer: Arc::default(),
         };
         services::chroots::seed_catalogue(&kiln).await?;
         Ok(kiln)
+    }
+}
+
+impl Kiln {
+    /// Begins a write transaction (on SQLite, after the previous one of this process ended).
+    pub async fn begin(&self) -> Result<WriteTxn, sea_orm::DbErr> {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let turn = if self.db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            Some(self.sqlite_writer.clone().lock_owned().await)
+        } else {
+            None
+        };
+        let txn = self.db.begin().await?;
+        if turn.is_some() {
+            // Take SQLite's write lock now, as BEGIN IMMEDIATE would (sea-orm only issues
+            // BEGIN): a transaction that reads first and writes later fails at once when another
+            // writer committed in between, while one that writes first waits its turn.
+            txn.execute_unprepared("UPDATE users SET id = id WHERE 1 = 0")
+                .await?;
+        }
+        Ok(WriteTxn { txn, _turn: turn })
     }
 }
 

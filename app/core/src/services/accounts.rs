@@ -6,7 +6,7 @@ use argon2::password_hash::{
 };
 use argon2::Argon2;
 use kiln_proto::User;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::entities::{identities, users};
 use crate::error::{CoreError, CoreResult};
@@ -193,7 +193,7 @@ pub async fn login_oidc(
 ) -> CoreResult<users::Model> {
     let groups = serde_json::json!(claims.groups);
     let make_admin = site_admin_group.is_some_and(|g| claims.groups.iter().any(|x| x == g));
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let existing = identities::Entity::find()
         .filter(identities::Column::Provider.eq(provider))
         .filter(identities::Column::Subject.eq(&claims.subject))

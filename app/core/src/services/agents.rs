@@ -2,9 +2,7 @@
 //! hashed. Agents trade one for their own credential when they register.
 
 use kiln_proto::agent::{Agent, AgentState, HeartbeatReply, Register, Registered};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::audit;
 use crate::entities::{agent_registration_tokens, agents};
@@ -22,7 +20,7 @@ pub async fn create_registration_token(
     authorize(principal, Action::ManageAgents, None)?;
     validate_name("name", name)?;
     let secret = new_token(AGENT_REGISTRATION_PREFIX);
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let row = agent_registration_tokens::ActiveModel {
         name: Set(name.to_owned()),
         token_hash: Set(hash_token(secret.expose())),
@@ -127,7 +125,7 @@ pub async fn register(
         .ok_or_else(|| CoreError::Unauthorized("the registration token is not valid".into()))?;
     validate_register(&input)?;
     let secret = new_token(AGENT_PREFIX);
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     if agents::Entity::find()
         .filter(agents::Column::Name.eq(&input.name))
         .one(&txn)
@@ -218,7 +216,7 @@ pub async fn set_state(
     state: AgentState,
 ) -> CoreResult<Agent> {
     authorize(principal, Action::ManageAgents, None)?;
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let row = find_by_name(&txn, name).await?;
     let mut active: agents::ActiveModel = row.into();
     active.state = Set(state_str(state).into());
@@ -239,7 +237,7 @@ pub async fn set_state(
 /// Revokes an agent: its credential stops working at once.
 pub async fn revoke(kiln: &Kiln, principal: &Principal, name: &str) -> CoreResult<()> {
     authorize(principal, Action::ManageAgents, None)?;
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let row = find_by_name(&txn, name).await?;
     agents::Entity::delete_by_id(row.id).exec(&txn).await?;
     audit::record(

@@ -5,7 +5,6 @@
 use kiln_proto::{Chroot, ChrootCreate, ChrootPatch, RepoSource};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 
 use super::audit;
@@ -130,7 +129,7 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: ChrootCreate) -> 
         .dist_macro
         .unwrap_or_else(|| default_dist(&distro, &release));
     validate_input(&input.base_repos, &template, &dist)?;
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     if base_chroots::Entity::find()
         .filter(base_chroots::Column::Name.eq(&input.name))
         .one(&txn)
@@ -177,7 +176,7 @@ pub async fn update(
 ) -> CoreResult<Chroot> {
     authorize(principal, Action::ManageChroots, None)?;
     parse_chroot_name(name)?;
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let row = find_in(&txn, name).await?;
     let current = to_wire(&row);
     let base_repos = patch.base_repos.clone().unwrap_or(current.base_repos);
@@ -208,7 +207,7 @@ pub async fn update(
 pub async fn delete(kiln: &Kiln, principal: &Principal, name: &str) -> CoreResult<()> {
     authorize(principal, Action::ManageChroots, None)?;
     parse_chroot_name(name)?;
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let row = find_in(&txn, name).await?;
     let used = mock_configs::Entity::find()
         .filter(mock_configs::Column::BaseChrootId.eq(row.id))
@@ -318,7 +317,7 @@ pub async fn seed_catalogue(kiln: &Kiln) -> CoreResult<()> {
     if base_chroots::Entity::find().count(&kiln.db).await? > 0 {
         return Ok(());
     }
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     for c in catalogue() {
         let (distro, release, arch) = parse_chroot_name(&c.name)?;
         base_chroots::ActiveModel {

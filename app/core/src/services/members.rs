@@ -4,7 +4,7 @@
 use kiln_proto::{Member, Role};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::audit;
@@ -77,7 +77,7 @@ pub async fn put(
     role: Role,
 ) -> CoreResult<Member> {
     validate_name("username", username)?;
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let ctx = authorize_repo_in(&txn, principal, owner, repo, Action::ManageMembers).await?;
     lock_repo(&txn, &ctx).await?;
     let user = users::Entity::find()
@@ -139,7 +139,7 @@ pub async fn remove(
     username: &str,
 ) -> CoreResult<()> {
     validate_name("username", username)?;
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let ctx = authorize_repo_in(&txn, principal, owner, repo, Action::ManageMembers).await?;
     lock_repo(&txn, &ctx).await?;
     let not_member =

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use kiln_proto::{MockConfig, MockConfigCreate, MockConfigPatch, RepoSource};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 
 use super::audit;
@@ -310,7 +309,7 @@ pub async fn create(
     repo: &str,
     input: MockConfigCreate,
 ) -> CoreResult<MockConfig> {
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let ctx = authorize_repo_in(&txn, principal, owner, repo, Action::ManageMockConfigs).await?;
     let out = insert_in(&txn, principal, &ctx.repo, &ctx.full_name(), input).await?;
     txn.commit().await?;
@@ -325,7 +324,7 @@ pub async fn update(
     name: &str,
     patch: MockConfigPatch,
 ) -> CoreResult<MockConfig> {
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let ctx = authorize_repo_in(&txn, principal, owner, repo, Action::ManageMockConfigs).await?;
     let (row, base) = find_in(&txn, &ctx, name).await?;
     let cur = to_wire(&row, &base);
@@ -372,7 +371,7 @@ pub async fn delete(
     repo: &str,
     name: &str,
 ) -> CoreResult<()> {
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let ctx = authorize_repo_in(&txn, principal, owner, repo, Action::ManageMockConfigs).await?;
     let (row, _) = find_in(&txn, &ctx, name).await?;
     mock_configs::Entity::delete_by_id(row.id)

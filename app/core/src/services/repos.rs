@@ -5,7 +5,7 @@
 use kiln_proto::{Page, Repo, RepoCreate, RepoPatch, Role};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::{audit, mock_configs, PageRequest};
@@ -126,7 +126,7 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> Co
     }
     validate_name("name", &input.name)?;
     validate_text("description", &input.description, 4000)?;
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     if let (Some(max), false) = (policy.max_per_user, user.is_site_admin) {
         let owned = repos::Entity::find()
             .filter(repos::Column::OwnerId.eq(user.id))
@@ -266,7 +266,7 @@ pub async fn update(
     name: &str,
     patch: RepoPatch,
 ) -> CoreResult<Repo> {
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let ctx = authorize_repo_in(&txn, principal, owner, name, Action::UpdateRepo).await?;
     let mut active: repos::ActiveModel = ctx.repo.clone().into();
     if let Some(d) = &patch.description {
@@ -294,7 +294,7 @@ pub fn storage_prefix(repo_id: i32) -> String {
 }
 
 pub async fn delete(kiln: &Kiln, principal: &Principal, owner: &str, name: &str) -> CoreResult<()> {
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let ctx = authorize_repo_in(&txn, principal, owner, name, Action::DeleteRepo).await?;
     // Explicit rather than trusting ON DELETE CASCADE, which SQLite only honours when foreign
     // keys are switched on for the connection.

@@ -10,7 +10,7 @@ use kiln_proto::{Artifact, Page, PublishState, SourcePackage, Subtask, Task, Tas
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::repos::{authorize_repo, RepoCtx};
@@ -121,7 +121,7 @@ pub async fn submit(
     }
     let submitter = principal.require_user()?.id;
     let now = crate::now();
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let parent = tasks::ActiveModel {
         parent_id: Set(None),
         kind: Set(BUILD.into()),
@@ -191,18 +191,29 @@ pub async fn submit(
 
 /// Recomputes a parent's state, start and end from its subtasks.
 async fn update_parent(db: &impl ConnectionTrait, parent_id: i32) -> CoreResult<()> {
-    let subs = tasks::Entity::find()
+    // Aggregates, not rows: a parent may have hundreds of subtasks.
+    let present: Vec<String> = tasks::Entity::find()
+        .select_only()
+        .column(tasks::Column::State)
         .filter(tasks::Column::ParentId.eq(parent_id))
+        .group_by(tasks::Column::State)
+        .into_tuple()
         .all(db)
         .await?;
-    let states: Vec<TaskState> = subs.iter().map(state_of).collect();
+    let states: Vec<TaskState> = present.iter().filter_map(|s| TaskState::parse(s)).collect();
     let state = parent_state(&states);
-    let started = subs.iter().filter_map(|s| s.started_at).min();
+    let (started, last_finished): (Option<time::OffsetDateTime>, Option<time::OffsetDateTime>) =
+        tasks::Entity::find()
+            .select_only()
+            .column_as(tasks::Column::StartedAt.min(), "started")
+            .column_as(tasks::Column::FinishedAt.max(), "finished")
+            .filter(tasks::Column::ParentId.eq(parent_id))
+            .into_tuple()
+            .one(db)
+            .await?
+            .unwrap_or((None, None));
     let finished = if state.is_final() {
-        subs.iter()
-            .filter_map(|s| s.finished_at)
-            .max()
-            .or(Some(crate::now()))
+        last_finished.or(Some(crate::now()))
     } else {
         None
     };
@@ -473,7 +484,7 @@ pub async fn cancel(kiln: &Kiln, principal: &Principal, id: i32) -> CoreResult<T
                 .await?
         }
     };
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     for s in &targets {
         match state_of(s) {
             TaskState::Pending => {
@@ -535,7 +546,7 @@ pub async fn resubmit(
     }
     let submitter = principal.require_user()?.id;
     let now = crate::now();
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let new_parent = tasks::ActiveModel {
         parent_id: Set(None),
         kind: Set(BUILD.into()),
@@ -595,6 +606,11 @@ pub fn agent_arches(agent: &agents::Model) -> Vec<String> {
 /// the oldest. The claim is one conditional UPDATE (with `FOR UPDATE SKIP LOCKED` on
 /// PostgreSQL), so no subtask ever goes to two agents.
 pub async fn claim(kiln: &Kiln, agent: &agents::Model) -> CoreResult<Option<Job>> {
+    // The agent's state as it is now: a long-poll may have started before a drain.
+    let Some(agent) = agents::Entity::find_by_id(agent.id).one(&kiln.db).await? else {
+        return Ok(None);
+    };
+    let agent = &agent;
     if agent.state != "online" {
         return Ok(None);
     }
@@ -608,7 +624,7 @@ pub async fn claim(kiln: &Kiln, agent: &agents::Model) -> CoreResult<Option<Job>
     }
     let arches = agent_arches(agent);
     for _ in 0..8 {
-        // The head of each (owner, priority) queue.
+        // The queues: one per (owner, priority), with its oldest subtask.
         let heads: Vec<(i32, i32, i32)> = tasks::Entity::find()
             .select_only()
             .column(tasks::Column::OwnerId)
@@ -642,93 +658,73 @@ pub async fn claim(kiln: &Kiln, agent: &agents::Model) -> CoreResult<Option<Job>
         order.sort_by_key(|(owner, prio, id)| {
             (-prio, running.get(owner).copied().unwrap_or(0), *id)
         });
-        if !crate::db::supports_row_locks(&kiln.db) {
-            // SQLite: one conditional UPDATE in autocommit takes the write lock at once (a
-            // read-then-write transaction could not wait for it), so exactly one claimer wins.
-            let now = crate::now();
-            let lease = now + time::Duration::seconds(kiln.config.builds.lease_seconds);
-            for (_, _, id) in &order {
-                let claimed = tasks::Entity::update_many()
-                    .col_expr(
-                        tasks::Column::State,
-                        Expr::value(TaskState::Running.as_str()),
-                    )
-                    .col_expr(tasks::Column::AgentId, Expr::value(Some(agent.id)))
-                    .col_expr(
-                        tasks::Column::Attempt,
-                        Expr::col(tasks::Column::Attempt).add(1),
-                    )
-                    .col_expr(tasks::Column::LeaseExpiresAt, Expr::value(Some(lease)))
-                    .col_expr(tasks::Column::StartedAt, Expr::value(Some(now)))
-                    .filter(tasks::Column::Id.eq(*id))
-                    .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
-                    .exec(&kiln.db)
-                    .await?
-                    .rows_affected
-                    == 1;
-                if claimed {
-                    let t = tasks::Entity::find_by_id(*id)
-                        .one(&kiln.db)
-                        .await?
-                        .ok_or_else(|| CoreError::internal("claimed task vanished"))?;
-                    if let Some(p) = t.parent_id {
-                        update_parent(&kiln.db, p).await?;
-                    }
-                    kiln.events.changed(t.id);
-                    return Ok(Some(job_of(kiln, &t, t.attempt).await?));
+        for (owner, prio, _) in &order {
+            if let Some(t) = claim_from_queue(kiln, agent, *owner, *prio, &arches).await? {
+                if let Some(p) = t.parent_id {
+                    // The first claim starts the parent.
+                    tasks::Entity::update_many()
+                        .col_expr(
+                            tasks::Column::State,
+                            Expr::value(TaskState::Running.as_str()),
+                        )
+                        .col_expr(tasks::Column::StartedAt, Expr::value(t.started_at))
+                        .filter(tasks::Column::Id.eq(p))
+                        .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
+                        .exec(&kiln.db)
+                        .await?;
                 }
-            }
-            continue;
-        }
-        let txn = kiln.db.begin().await?;
-        let mut picked = None;
-        for (_, _, id) in &order {
-            let mut q = tasks::Entity::find_by_id(*id)
-                .filter(tasks::Column::State.eq(TaskState::Pending.as_str()));
-            if crate::db::supports_row_locks(&txn) {
-                q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-            }
-            if let Some(t) = q.one(&txn).await? {
-                picked = Some(t);
-                break;
+                kiln.events.changed(t.id);
+                return Ok(Some(job_of(kiln, &t, t.attempt).await?));
             }
         }
-        let Some(t) = picked else {
-            txn.rollback().await?;
-            continue;
-        };
-        let now = crate::now();
-        let lease = now + time::Duration::seconds(kiln.config.builds.lease_seconds);
-        let claimed = tasks::Entity::update_many()
-            .col_expr(
-                tasks::Column::State,
-                Expr::value(TaskState::Running.as_str()),
-            )
-            .col_expr(tasks::Column::AgentId, Expr::value(Some(agent.id)))
-            .col_expr(
-                tasks::Column::Attempt,
-                Expr::col(tasks::Column::Attempt).add(1),
-            )
-            .col_expr(tasks::Column::LeaseExpiresAt, Expr::value(Some(lease)))
-            .col_expr(tasks::Column::StartedAt, Expr::value(Some(now)))
-            .filter(tasks::Column::Id.eq(t.id))
-            .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
-            .exec(&txn)
-            .await?
-            .rows_affected
-            == 1;
-        if !claimed {
-            txn.rollback().await?;
-            continue;
-        }
-        if let Some(p) = t.parent_id {
-            update_parent(&txn, p).await?;
-        }
-        txn.commit().await?;
-        kiln.events.changed(t.id);
-        return Ok(Some(job_of(kiln, &t, t.attempt + 1).await?));
     }
     Ok(None)
+}
+
+/// Claims the oldest pending subtask of one (owner, priority) queue in one statement:
+/// `UPDATE … WHERE id = (SELECT … LIMIT 1 [FOR UPDATE SKIP LOCKED]) AND state = 'pending'
+/// RETURNING *`. SQLite runs it under its single writer lock; PostgreSQL skips rows other
+/// claimers hold, so concurrent agents take different subtasks instead of queueing on one.
+async fn claim_from_queue(
+    kiln: &Kiln,
+    agent: &agents::Model,
+    owner: i32,
+    priority: i32,
+    arches: &[String],
+) -> CoreResult<Option<tasks::Model>> {
+    use sea_orm::sea_query::{Order, Query};
+    let mut next = Query::select();
+    next.column(tasks::Column::Id)
+        .from(tasks::Entity)
+        .and_where(tasks::Column::State.eq(TaskState::Pending.as_str()))
+        .and_where(tasks::Column::OwnerId.eq(owner))
+        .and_where(tasks::Column::Priority.eq(priority))
+        .and_where(tasks::Column::ParentId.is_not_null())
+        .and_where(tasks::Column::Arch.is_in(arches.to_vec()))
+        .order_by(tasks::Column::Id, Order::Asc)
+        .limit(1);
+    if crate::db::supports_row_locks(&kiln.db) {
+        next.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let now = crate::now();
+    let lease = now + time::Duration::seconds(kiln.config.builds.lease_seconds);
+    let claimed = tasks::Entity::update_many()
+        .col_expr(
+            tasks::Column::State,
+            Expr::value(TaskState::Running.as_str()),
+        )
+        .col_expr(tasks::Column::AgentId, Expr::value(Some(agent.id)))
+        .col_expr(
+            tasks::Column::Attempt,
+            Expr::col(tasks::Column::Attempt).add(1),
+        )
+        .col_expr(tasks::Column::LeaseExpiresAt, Expr::value(Some(lease)))
+        .col_expr(tasks::Column::StartedAt, Expr::value(Some(now)))
+        .filter(tasks::Column::Id.in_subquery(next))
+        .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
+        .exec_with_returning(&kiln.db)
+        .await?;
+    Ok(claimed.into_iter().next())
 }
 
 /// The job for subtask `t` on its `attempt`.
@@ -966,7 +962,7 @@ pub async fn store_artifact(
         .await
         .map_err(|e| CoreError::Storage(format!("reopening upload: {e}")))?;
     kiln.storage.put(&key, Box::pin(file)).await?;
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     artifacts::Entity::delete_many()
         .filter(artifacts::Column::TaskId.eq(t.id))
         .filter(artifacts::Column::FileName.eq(&name))
@@ -999,7 +995,7 @@ pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish)
     let reason = report
         .reason
         .map(|r| r.chars().take(2000).collect::<String>());
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     match report.result {
         BuildResult::Succeeded => {
             let rpms = artifacts::Entity::find()
@@ -1103,7 +1099,7 @@ pub async fn expire_leases(kiln: &Kiln) -> CoreResult<usize> {
         .all(&kiln.db)
         .await?;
     for t in &expired {
-        let txn = kiln.db.begin().await?;
+        let txn = kiln.begin().await?;
         requeue_or_fail(&txn, kiln, t, "its agent stopped answering".into()).await?;
         txn.commit().await?;
         tracing::warn!(task = t.id, attempt = t.attempt, "lease expired");

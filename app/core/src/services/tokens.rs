@@ -2,9 +2,7 @@
 //! with a short display prefix, revoked by their owner.
 
 use kiln_proto::{TokenCreate, TokenCreated, TokenInfo};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::audit;
 use crate::entities::{api_tokens, users};
@@ -54,7 +52,7 @@ pub async fn create_for_user(
         }
     }
     let secret = new_token(PAT_PREFIX);
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let row = api_tokens::ActiveModel {
         user_id: Set(user_id),
         name: Set(name.to_owned()),
@@ -105,7 +103,7 @@ pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<TokenInf
 pub async fn revoke(kiln: &Kiln, principal: &Principal, id: i32) -> CoreResult<()> {
     authorize(principal, Action::ManageOwnTokens, None)?;
     let user = principal.require_user()?;
-    let txn = kiln.db.begin().await?;
+    let txn = kiln.begin().await?;
     let token = api_tokens::Entity::find_by_id(id)
         .filter(api_tokens::Column::UserId.eq(user.id))
         .filter(api_tokens::Column::RevokedAt.is_null())

@@ -68,6 +68,22 @@ pub async fn submit(
             format!("send the SRPMs as multipart/form-data: {}", e.body_text()),
         ))
     })?;
+    let sub = match read_submission(kiln, &mut multipart).await {
+        Ok(sub) => sub,
+        Err(e) => {
+            drain(&mut multipart).await;
+            return Err(e);
+        }
+    };
+    let task = tasks::submit(kiln, &caller.principal, &p.owner, &p.repo, sub).await?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+/// Reads the parts of a submission, staging SRPMs to disk as they arrive.
+async fn read_submission(
+    kiln: &kiln_core::Kiln,
+    multipart: &mut Multipart,
+) -> ApiResult<Submission> {
     let max = kiln.config.builds.max_srpm_size;
     let mut sub = Submission {
         srpms: Vec::new(),
@@ -125,8 +141,21 @@ pub async fn submit(
             }
         }
     }
-    let task = tasks::submit(kiln, &caller.principal, &p.owner, &p.repo, sub).await?;
-    Ok((StatusCode::CREATED, Json(task)))
+    Ok(sub)
+}
+
+/// Reads and discards what is left of a refused upload (up to a bound), so that the client
+/// receives the error instead of a connection closed under it.
+async fn drain(multipart: &mut Multipart) {
+    let mut left: u64 = 256 * 1024 * 1024;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            left = left.saturating_sub(chunk.len() as u64);
+            if left == 0 {
+                return;
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
