@@ -27,7 +27,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false);
+        .sqlx_logging(std::env::var_os("KILN_SQL_LOG").is_some());
     let db = Database::connect(opts)
         .await
         .map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;

@@ -681,10 +681,12 @@ pub async fn claim(kiln: &Kiln, agent: &agents::Model) -> CoreResult<Option<Job>
     Ok(None)
 }
 
-/// Claims the oldest pending subtask of one (owner, priority) queue in one statement:
-/// `UPDATE … WHERE id = (SELECT … LIMIT 1 [FOR UPDATE SKIP LOCKED]) AND state = 'pending'
-/// RETURNING *`. SQLite runs it under its single writer lock; PostgreSQL skips rows other
-/// claimers hold, so concurrent agents take different subtasks instead of queueing on one.
+/// Claims the oldest pending subtask of one (owner, priority) queue. PostgreSQL: in one
+/// transaction, `SELECT … LIMIT 1 FOR UPDATE SKIP LOCKED` (concurrent claimers skip rows others
+/// hold instead of queueing on one) and a conditional UPDATE. SQLite: one
+/// `UPDATE … WHERE id IN (SELECT … LIMIT 1) AND state = 'pending' RETURNING *` under its single
+/// writer lock. (Not the one-statement form on PostgreSQL: its planner may re-run a locking
+/// subquery per row and claim several subtasks at once.)
 async fn claim_from_queue(
     kiln: &Kiln,
     agent: &agents::Model,
@@ -693,35 +695,57 @@ async fn claim_from_queue(
     arches: &[String],
 ) -> CoreResult<Option<tasks::Model>> {
     use sea_orm::sea_query::{Order, Query};
+    use sea_orm::TransactionTrait;
+    let now = crate::now();
+    let lease = now + time::Duration::seconds(kiln.config.builds.lease_seconds);
+    let claim = |id_filter: sea_orm::sea_query::SimpleExpr| {
+        tasks::Entity::update_many()
+            .col_expr(
+                tasks::Column::State,
+                Expr::value(TaskState::Running.as_str()),
+            )
+            .col_expr(tasks::Column::AgentId, Expr::value(Some(agent.id)))
+            .col_expr(
+                tasks::Column::Attempt,
+                Expr::col(tasks::Column::Attempt).add(1),
+            )
+            .col_expr(tasks::Column::LeaseExpiresAt, Expr::value(Some(lease)))
+            .col_expr(tasks::Column::StartedAt, Expr::value(Some(now)))
+            .filter(id_filter)
+            .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
+    };
+    let queue = sea_orm::Condition::all()
+        .add(tasks::Column::State.eq(TaskState::Pending.as_str()))
+        .add(tasks::Column::OwnerId.eq(owner))
+        .add(tasks::Column::Priority.eq(priority))
+        .add(tasks::Column::ParentId.is_not_null())
+        .add(tasks::Column::Arch.is_in(arches.to_vec()));
+    if crate::db::supports_row_locks(&kiln.db) {
+        let txn = kiln.db.begin().await?;
+        let Some(next) = tasks::Entity::find()
+            .filter(queue)
+            .order_by_asc(tasks::Column::Id)
+            .limit(1)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .one(&txn)
+            .await?
+        else {
+            txn.rollback().await?;
+            return Ok(None);
+        };
+        let claimed = claim(tasks::Column::Id.eq(next.id))
+            .exec_with_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        return Ok(claimed.into_iter().next());
+    }
     let mut next = Query::select();
     next.column(tasks::Column::Id)
         .from(tasks::Entity)
-        .and_where(tasks::Column::State.eq(TaskState::Pending.as_str()))
-        .and_where(tasks::Column::OwnerId.eq(owner))
-        .and_where(tasks::Column::Priority.eq(priority))
-        .and_where(tasks::Column::ParentId.is_not_null())
-        .and_where(tasks::Column::Arch.is_in(arches.to_vec()))
+        .cond_where(queue)
         .order_by(tasks::Column::Id, Order::Asc)
         .limit(1);
-    if crate::db::supports_row_locks(&kiln.db) {
-        next.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let now = crate::now();
-    let lease = now + time::Duration::seconds(kiln.config.builds.lease_seconds);
-    let claimed = tasks::Entity::update_many()
-        .col_expr(
-            tasks::Column::State,
-            Expr::value(TaskState::Running.as_str()),
-        )
-        .col_expr(tasks::Column::AgentId, Expr::value(Some(agent.id)))
-        .col_expr(
-            tasks::Column::Attempt,
-            Expr::col(tasks::Column::Attempt).add(1),
-        )
-        .col_expr(tasks::Column::LeaseExpiresAt, Expr::value(Some(lease)))
-        .col_expr(tasks::Column::StartedAt, Expr::value(Some(now)))
-        .filter(tasks::Column::Id.in_subquery(next))
-        .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
+    let claimed = claim(tasks::Column::Id.in_subquery(next))
         .exec_with_returning(&kiln.db)
         .await?;
     Ok(claimed.into_iter().next())
