@@ -142,7 +142,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // The dispatcher's question: pending build subtasks by arch, by priority, oldest first.
+        // The dispatcher's questions: which owners have pending work, at which priority, oldest
+        // first (the arch is checked on the rows found).
         manager
             .create_index(
                 Index::create()
@@ -151,7 +152,6 @@ impl MigrationTrait for Migration {
                     .col(Tasks::State)
                     .col(Tasks::OwnerId)
                     .col(Tasks::Priority)
-                    .col(Tasks::Arch)
                     .col(Tasks::Id)
                     .to_owned(),
             )
