@@ -93,6 +93,23 @@ async fn behaviour(store: &dyn ObjectStore) {
         Some(other.clone())
     );
 
+    // A local file, stored (linked or copied) and still in place afterwards.
+    let dir = tempfile::tempdir().expect("dir");
+    let local = dir.path().join("local.bin");
+    let content = data(300_000, 5);
+    std::fs::write(&local, &content).expect("write");
+    let meta = store
+        .put_file("repos/1/from-file.bin", &local)
+        .await
+        .expect("put_file");
+    assert_eq!(meta.size, 300_000);
+    assert_eq!(
+        read_all(store, "repos/1/from-file.bin", None).await,
+        Some(content.clone())
+    );
+    assert_eq!(std::fs::read(&local).expect("still there"), content);
+    store.delete("repos/1/from-file.bin").await.expect("delete");
+
     // Empty object.
     store
         .put("repos/1/empty", body(vec![]))

@@ -178,7 +178,10 @@ impl Client {
     async fn upload_once(&self, task: i32, name: &str, path: &Path) -> anyhow::Result<()> {
         let file = tokio::fs::File::open(path).await?;
         let len = file.metadata().await?.len();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            256 * 1024,
+        ));
         let resp = self
             .http
             .put(self.url(&format!("tasks/{task}/artifacts/{name}")))

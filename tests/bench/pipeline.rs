@@ -311,7 +311,10 @@ pub async fn upload(a: &UploadArgs) {
     let pid = server.pid().expect("pid");
     let before = rss_kib(pid, "VmRSS:");
     let file = tokio::fs::File::open(&srpm_path).await.expect("open");
-    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+        file,
+        256 * 1024,
+    ));
     let form = reqwest::multipart::Form::new().part(
         "srpm",
         reqwest::multipart::Part::stream_with_length(body, size).file_name("kiln-big-1-1.src.rpm"),

@@ -80,12 +80,13 @@ pub async fn build(
             .to_owned();
         let sent = Arc::new(AtomicU64::new(0));
         let counter = sent.clone();
-        let stream = tokio_util::io::ReaderStream::new(file).map(move |chunk| {
-            if let Ok(c) = &chunk {
-                counter.fetch_add(c.len() as u64, Ordering::Relaxed);
-            }
-            chunk
-        });
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
+                if let Ok(c) = &chunk {
+                    counter.fetch_add(c.len() as u64, Ordering::Relaxed);
+                }
+                chunk
+            });
         printers.push(progress_printer(file_name.clone(), len, sent));
         let part =
             reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), len)

@@ -71,7 +71,9 @@ where
         .tempfile_in(&dir)
         .map_err(|e| CoreError::Storage(format!("temporary file: {e}")))?;
     let (file, path) = temp.into_parts();
-    let mut file = tokio::fs::File::from_std(file);
+    // Multipart chunks are small; write in large blocks.
+    let mut file =
+        tokio::io::BufWriter::with_capacity(1024 * 1024, tokio::fs::File::from_std(file));
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     while let Some(chunk) = body.next().await {
@@ -204,10 +206,7 @@ pub async fn store(kiln: &Kiln, staged: &Staged, info: &SrpmInfo) -> CoreResult<
         }
     }
     let key = storage_key(&staged.sha256);
-    let file = tokio::fs::File::open(&staged.path)
-        .await
-        .map_err(|e| CoreError::Storage(format!("reopening upload: {e}")))?;
-    kiln.storage.put(&key, Box::pin(file)).await?;
+    kiln.storage.put_file(&key, &staged.path).await?;
     let row = sources::ActiveModel {
         sha256: Set(staged.sha256.clone()),
         storage_key: Set(key),

@@ -1071,10 +1071,7 @@ pub async fn store_artifact(
         name
     );
     row.storage_key = Set(key.clone());
-    let file = tokio::fs::File::open(&staged.path)
-        .await
-        .map_err(|e| CoreError::Storage(format!("reopening upload: {e}")))?;
-    kiln.storage.put(&key, Box::pin(file)).await?;
+    kiln.storage.put_file(&key, &staged.path).await?;
     let txn = kiln.begin().await?;
     artifacts::Entity::delete_many()
         .filter(artifacts::Column::TaskId.eq(t.id))

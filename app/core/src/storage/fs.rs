@@ -94,6 +94,33 @@ impl ObjectStore for FsStore {
             .ok_or_else(|| CoreError::Storage(format!("{key} vanished after writing")))
     }
 
+    async fn put_file(&self, key: &str, source: &Path) -> CoreResult<ObjectMeta> {
+        let path = self.path(key)?;
+        let tmp = self
+            .root
+            .join(TMP_DIR)
+            .join(uuid::Uuid::new_v4().to_string());
+        // A hard link when the file is on the same filesystem (no copy at all), else a copy;
+        // either way renamed into place so readers see the object whole or not at all.
+        if tokio::fs::hard_link(source, &tmp).await.is_err() {
+            tokio::fs::copy(source, &tmp)
+                .await
+                .map_err(|e| io_err("copying object", e))?;
+        }
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io_err("creating directory", e))?;
+        }
+        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(io_err("renaming into place", e));
+        }
+        self.meta(key, &path)
+            .await?
+            .ok_or_else(|| CoreError::Storage(format!("{key} vanished after writing")))
+    }
+
     async fn get(&self, key: &str, range: Option<ByteRange>) -> CoreResult<Option<GetObject>> {
         let path = self.path(key)?;
         let mut file = match tokio::fs::File::open(&path).await {

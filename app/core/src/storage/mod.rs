@@ -61,6 +61,14 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Stores `body` under `key`, replacing any object there. Readers never see a partial
     /// object: it appears whole or not at all.
     async fn put(&self, key: &str, body: Body) -> CoreResult<ObjectMeta>;
+    /// Stores the local file at `path` under `key` (the file stays). Backends may do better
+    /// than reading it through `put` (the filesystem backend links it).
+    async fn put_file(&self, key: &str, path: &std::path::Path) -> CoreResult<ObjectMeta> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| CoreError::Storage(format!("opening {}: {e}", path.display())))?;
+        self.put(key, Box::pin(file)).await
+    }
     /// `None` when there is no such object. A range past the end is a `Validation` error.
     async fn get(&self, key: &str, range: Option<ByteRange>) -> CoreResult<Option<GetObject>>;
     async fn head(&self, key: &str) -> CoreResult<Option<ObjectMeta>>;
