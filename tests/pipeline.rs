@@ -1260,3 +1260,65 @@ async fn a_drained_agent_takes_no_new_work() {
     let done = wait_final(&app, id, 60).await;
     assert_eq!(done["state"], "succeeded", "{done:#}");
 }
+
+/// The agent against a server reached over HTTPS (a private CA, trusted with --ca-cert); a
+/// certificate it does not trust is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_work_against_an_https_server() {
+    let Some(app) = app().await else { return };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let (https, ca, _front) = kiln_tests::pipeline::https_front(&app.base).await;
+    let ca_file = app.dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).expect("ca");
+    let root = kiln_core::Principal::User(kiln_core::UserPrincipal {
+        id: 0,
+        username: "t".into(),
+        is_site_admin: true,
+        groups: vec![],
+    });
+    let reg = kiln_core::services::agents::create_registration_token(&app.kiln, &root, "tls")
+        .await
+        .expect("reg");
+    let run = |extra: &[&str], name: &str| {
+        let mut c = std::process::Command::new(kiln_tests::workspace_binary("kiln-agent"));
+        c.args([
+            "--server",
+            &https,
+            "--name",
+            name,
+            "--backend",
+            "rpmbuild",
+            "--arch",
+            "x86_64",
+        ])
+        .args(extra)
+        .arg("--work-dir")
+        .arg(app.dir.path().join(format!("agent-{name}")))
+        .env("KILN_AGENT_REGISTRATION_TOKEN", reg.expose())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+        c
+    };
+    // Without the CA the certificate is not trusted: registration fails.
+    let out = run(&[], "untrusting").output().expect("agent");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reaching https://"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ca_arg = ca_file.display().to_string();
+    let mut agent = run(&["--ca-cert", &ca_arg], "tls-builder")
+        .spawn()
+        .expect("agent");
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let hello = srpm("kiln-hello", &out);
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&hello], &[]).await;
+    let done = wait_final(&app, task["id"].as_i64().expect("id"), 60).await;
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(done["subtasks"][0]["agent"], "tls-builder");
+}

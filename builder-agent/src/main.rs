@@ -49,6 +49,10 @@ struct Args {
     /// HTTP proxy for buildroot downloads (for example a local squid).
     #[arg(long, env = "KILN_AGENT_PROXY")]
     proxy: Option<String>,
+    /// PEM file of a certificate authority to trust for an https server (besides the usual
+    /// roots), for servers with a private CA.
+    #[arg(long, env = "KILN_AGENT_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     /// Seconds running builds may go on after SIGTERM before they are handed back.
     #[arg(long, default_value_t = 30)]
     grace_seconds: u64,
@@ -358,9 +362,14 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
         other => bail!("unknown backend {other:?}: use mock or rpmbuild"),
     };
     let cred_path = args.work_dir.join("credential.json");
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .build()?;
+    let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(15));
+    if let Some(path) = &args.ca_cert {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        builder = builder.add_root_certificate(
+            reqwest::Certificate::from_pem(&pem).context("the CA certificate is not valid PEM")?,
+        );
+    }
+    let http = builder.build()?;
     let cred = match std::fs::read(&cred_path)
         .ok()
         .and_then(|b| serde_json::from_slice::<Credential>(&b).ok())
