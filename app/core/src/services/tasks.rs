@@ -764,12 +764,11 @@ async fn all_queues(kiln: &Kiln, arches: &[String]) -> CoreResult<Vec<(i32, i32,
         .await?)
 }
 
-/// Claims the oldest pending subtask of one (owner, priority) queue. PostgreSQL: in one
-/// transaction, `SELECT … LIMIT 1 FOR UPDATE SKIP LOCKED` (concurrent claimers skip rows others
-/// hold instead of queueing on one) and a conditional UPDATE. SQLite: one
-/// `UPDATE … WHERE id IN (SELECT … LIMIT 1) AND state = 'pending' RETURNING *` under its single
-/// writer lock. (Not the one-statement form on PostgreSQL: its planner may re-run a locking
-/// subquery per row and claim several subtasks at once.)
+/// Claims the oldest pending subtask of one (owner, priority) queue in one statement:
+/// `UPDATE … WHERE id = (SELECT … LIMIT 1 FOR UPDATE SKIP LOCKED) AND state = 'pending'
+/// RETURNING *` on PostgreSQL (concurrent claimers skip rows others hold instead of queueing on
+/// one; the subquery is a scalar, evaluated once: with `IN (…)` the planner may re-run it per
+/// row and claim several), `… WHERE id IN (SELECT … LIMIT 1) …` on SQLite (one writer).
 async fn claim_from_queue(
     kiln: &Kiln,
     agent: &agents::Model,
@@ -778,7 +777,6 @@ async fn claim_from_queue(
     arches: &[String],
 ) -> CoreResult<Option<tasks::Model>> {
     use sea_orm::sea_query::{Order, Query};
-    use sea_orm::TransactionTrait;
     let now = crate::now();
     let lease = now + time::Duration::seconds(kiln.config.builds.lease_seconds);
     let claim = |id_filter: sea_orm::sea_query::SimpleExpr| {
@@ -803,40 +801,23 @@ async fn claim_from_queue(
         .add(tasks::Column::Priority.eq(priority))
         .add(tasks::Column::ParentId.is_not_null())
         .add(tasks::Column::Arch.is_in(arches.to_vec()));
-    if crate::db::supports_row_locks(&kiln.db) {
-        let txn = kiln.db.begin().await?;
-        // A claim need not wait for its WAL flush: if the database crashed right after, the
-        // claim would be forgotten, the agent's reports refused, and the build queued again,
-        // which is what a lost claim means anyway. This lifts claims/s from the disk's fsync
-        // rate to what the CPU allows.
-        txn.execute_unprepared("SET LOCAL synchronous_commit TO OFF")
-            .await?;
-        let Some(next) = tasks::Entity::find()
-            .filter(queue)
-            .order_by_asc(tasks::Column::Id)
-            .limit(1)
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .one(&txn)
-            .await?
-        else {
-            txn.rollback().await?;
-            return Ok(None);
-        };
-        let claimed = claim(tasks::Column::Id.eq(next.id))
-            .exec_with_returning(&txn)
-            .await?;
-        txn.commit().await?;
-        return Ok(claimed.into_iter().next());
-    }
     let mut next = Query::select();
     next.column(tasks::Column::Id)
         .from(tasks::Entity)
         .cond_where(queue)
         .order_by(tasks::Column::Id, Order::Asc)
         .limit(1);
-    let claimed = claim(tasks::Column::Id.in_subquery(next))
-        .exec_with_returning(&kiln.db)
-        .await?;
+    let which = if crate::db::supports_row_locks(&kiln.db) {
+        // `id = (scalar subquery)`: evaluated once (an InitPlan), never per row.
+        next.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        Expr::col(tasks::Column::Id).eq(sea_orm::sea_query::SimpleExpr::SubQuery(
+            None,
+            Box::new(sea_orm::sea_query::SubQueryStatement::SelectStatement(next)),
+        ))
+    } else {
+        tasks::Column::Id.in_subquery(next)
+    };
+    let claimed = claim(which).exec_with_returning(&kiln.db).await?;
     Ok(claimed.into_iter().next())
 }
 
