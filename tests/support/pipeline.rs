@@ -330,28 +330,7 @@ pub async fn fake_agent(
     capacity: u32,
 ) -> kiln_core::entities::agents::Model {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let root = kiln_core::Principal::User(kiln_core::UserPrincipal {
-        id: 0,
-        username: "t".into(),
-        is_site_admin: true,
-        groups: vec![],
-    });
-    let reg = kiln_core::services::agents::create_registration_token(kiln, &root, name)
-        .await
-        .expect("reg");
-    kiln_core::services::agents::register(
-        kiln,
-        reg.expose(),
-        kiln_proto::agent::Register {
-            name: name.into(),
-            arches: vec!["x86_64".into()],
-            capacity,
-            backend: "rpmbuild".into(),
-            version: "t".into(),
-        },
-    )
-    .await
-    .expect("register");
+    fake_agent_token(kiln, name, capacity).await;
     kiln_core::entities::agents::Entity::find()
         .filter(kiln_core::entities::agents::Column::Name.eq(name))
         .one(&kiln.db)

@@ -122,22 +122,9 @@ pub async fn submit(
     let submitter = principal.require_user()?.id;
     let now = crate::now();
     let txn = kiln.begin().await?;
-    let parent = tasks::ActiveModel {
-        parent_id: Set(None),
-        kind: Set(BUILD.into()),
-        repo_id: Set(ctx.repo.id),
-        owner_id: Set(ctx.repo.owner_id),
-        submitter_id: Set(submitter),
-        state: Set(TaskState::Pending.as_str().into()),
-        scratch: Set(sub.scratch),
-        priority: Set(priority),
-        attempt: Set(0),
-        cancel_requested: Set(false),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
+    let parent = new_parent(&ctx.repo, submitter, sub.scratch, priority, now)
+        .insert(&txn)
+        .await?;
     let mut any_pending = false;
     for (s, source) in sub.srpms.iter().zip(&stored) {
         for (config, rendered, dist) in &snapshots {
@@ -187,6 +174,30 @@ pub async fn submit(
         kiln.events.work_available();
     }
     get_in(kiln, parent.id).await
+}
+
+/// A new, pending parent task in `repo`.
+fn new_parent(
+    repo: &repos::Model,
+    submitter: i32,
+    scratch: bool,
+    priority: i32,
+    now: time::OffsetDateTime,
+) -> tasks::ActiveModel {
+    tasks::ActiveModel {
+        parent_id: Set(None),
+        kind: Set(BUILD.into()),
+        repo_id: Set(repo.id),
+        owner_id: Set(repo.owner_id),
+        submitter_id: Set(submitter),
+        state: Set(TaskState::Pending.as_str().into()),
+        scratch: Set(scratch),
+        priority: Set(priority),
+        attempt: Set(0),
+        cancel_requested: Set(false),
+        created_at: Set(now),
+        ..Default::default()
+    }
 }
 
 /// Recomputes a parent's state, start and end from its subtasks.
@@ -547,22 +558,9 @@ pub async fn resubmit(
     let submitter = principal.require_user()?.id;
     let now = crate::now();
     let txn = kiln.begin().await?;
-    let new_parent = tasks::ActiveModel {
-        parent_id: Set(None),
-        kind: Set(BUILD.into()),
-        repo_id: Set(ctx.repo.id),
-        owner_id: Set(ctx.repo.owner_id),
-        submitter_id: Set(submitter),
-        state: Set(TaskState::Pending.as_str().into()),
-        scratch: Set(parent.scratch),
-        priority: Set(parent.priority),
-        attempt: Set(0),
-        cancel_requested: Set(false),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
+    let new_parent = new_parent(&ctx.repo, submitter, parent.scratch, parent.priority, now)
+        .insert(&txn)
+        .await?;
     for s in chosen {
         tasks::ActiveModel {
             parent_id: Set(Some(new_parent.id)),
