@@ -34,7 +34,7 @@ fn progress_printer(name: String, total: u64, sent: Arc<AtomicU64>) -> tokio::ta
         let mut last_decile = u64::MAX;
         loop {
             let n = sent.load(Ordering::Relaxed);
-            let pct = if total == 0 { 100 } else { n * 100 / total };
+            let pct = (n * 100).checked_div(total).unwrap_or(100);
             if tty {
                 eprint!(
                     "\ruploading {name}: {pct:3}% ({:.1}/{:.1} MiB)",

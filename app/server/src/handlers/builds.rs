@@ -304,14 +304,9 @@ fn follow_stream(
             if chunks.len() >= 1000 {
                 continue;
             }
-            // Wait for a change of this task (or any, if the hub lagged), or re-check soon:
+            // Wait for a change (any task's: a cheap re-check), or re-check soon anyway:
             // another server process may have written the log.
-            let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                while let Ok(_changed) = changes.recv().await {
-                    return;
-                }
-            })
-            .await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), changes.recv()).await;
         }
     })
 }
