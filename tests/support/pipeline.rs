@@ -291,7 +291,8 @@ pub async fn queue_subtasks(
     .insert(&kiln.db)
     .await
     .expect("source");
-    let row = |parent: Option<i32>| tasks::ActiveModel {
+    let row = |parent: Option<i32>| {
+        tasks::ActiveModel {
         parent_id: Set(parent),
         kind: Set("build".into()),
         repo_id: Set(repo_id),
@@ -304,13 +305,14 @@ pub async fn queue_subtasks(
         file_name: Set(parent.map(|_| "queued-1-1.src.rpm".to_owned())),
         mock_config_name: Set(parent.map(|_| "fedora-44-x86_64".to_owned())),
         mock_config_snapshot: Set(
-            parent.map(|_| serde_json::json!({"rendered": "", "macros": {"dist": ".fc44"}}))
+            parent.map(|_| serde_json::json!({"rendered": "", "macros": {"dist": ".fc44"}, "repo": "queued/queued", "srpm": {"sha256": sha, "size": 1}}))
         ),
         arch: Set(parent.map(|_| arch.to_owned())),
         attempt: Set(0),
         cancel_requested: Set(false),
         created_at: Set(now),
         ..Default::default()
+    }
     };
     let parent = row(None).insert(&kiln.db).await.expect("parent");
     let rows: Vec<tasks::ActiveModel> = (0..n).map(|_| row(Some(parent.id))).collect();

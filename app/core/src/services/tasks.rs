@@ -154,6 +154,9 @@ pub async fn submit(
                     "config": config,
                     "rendered": rendered,
                     "macros": macros,
+                    // What an agent's job needs, so a claim reads no other rows.
+                    "repo": ctx.full_name(),
+                    "srpm": {"sha256": source.sha256, "size": source.size},
                 }))),
                 arch: Set(Some(config.arch.clone())),
                 reason: Set(skip),
@@ -604,11 +607,26 @@ pub fn agent_arches(agent: &agents::Model) -> Vec<String> {
 /// the oldest. The claim is one conditional UPDATE (with `FOR UPDATE SKIP LOCKED` on
 /// PostgreSQL), so no subtask ever goes to two agents.
 pub async fn claim(kiln: &Kiln, agent: &agents::Model) -> CoreResult<Option<Job>> {
+    claim_as(kiln, agent, true).await
+}
+
+/// `claim`, re-reading the agent's row first when `refresh` (a long-poll may outlive a drain).
+pub async fn claim_as(
+    kiln: &Kiln,
+    agent: &agents::Model,
+    refresh: bool,
+) -> CoreResult<Option<Job>> {
     // The agent's state as it is now: a long-poll may have started before a drain.
-    let Some(agent) = agents::Entity::find_by_id(agent.id).one(&kiln.db).await? else {
-        return Ok(None);
+    let current;
+    let agent = if refresh {
+        let Some(a) = agents::Entity::find_by_id(agent.id).one(&kiln.db).await? else {
+            return Ok(None);
+        };
+        current = a;
+        &current
+    } else {
+        agent
     };
-    let agent = &agent;
     if agent.state != "online" {
         return Ok(None);
     }
@@ -821,18 +839,29 @@ async fn claim_from_queue(
 
 /// The job for subtask `t` on its `attempt`.
 async fn job_of(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreResult<Job> {
-    let source = source_rows::Entity::find_by_id(t.source_id.unwrap_or_default())
-        .one(&kiln.db)
-        .await?
-        .ok_or_else(|| CoreError::internal("subtask without source"))?;
     let snapshot = t.mock_config_snapshot.clone().unwrap_or_default();
-    let repo = repos::Entity::find_by_id(t.repo_id)
-        .find_also_related(users::Entity)
-        .one(&kiln.db)
-        .await?;
-    let repo_name = repo
-        .and_then(|(r, u)| Some(format!("{}/{}", u?.username, r.name)))
-        .unwrap_or_default();
+    // Submissions record the repo and SRPM in the snapshot; older rows are looked up.
+    let (repo_name, sha256, size) = match (
+        snapshot["repo"].as_str(),
+        snapshot["srpm"]["sha256"].as_str(),
+        snapshot["srpm"]["size"].as_i64(),
+    ) {
+        (Some(r), Some(sha), Some(size)) => (r.to_owned(), sha.to_owned(), size),
+        _ => {
+            let source = source_rows::Entity::find_by_id(t.source_id.unwrap_or_default())
+                .one(&kiln.db)
+                .await?
+                .ok_or_else(|| CoreError::internal("subtask without source"))?;
+            let repo = repos::Entity::find_by_id(t.repo_id)
+                .find_also_related(users::Entity)
+                .one(&kiln.db)
+                .await?;
+            let name = repo
+                .and_then(|(r, u)| Some(format!("{}/{}", u?.username, r.name)))
+                .unwrap_or_default();
+            (name, source.sha256, source.size)
+        }
+    };
     Ok(Job {
         task_id: t.id,
         parent_id: t.parent_id.unwrap_or(t.id),
@@ -845,9 +874,9 @@ async fn job_of(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreResult<Job> 
         srpm_file_name: t
             .file_name
             .clone()
-            .unwrap_or_else(|| format!("{}.src.rpm", source.name)),
-        srpm_sha256: source.sha256,
-        srpm_size: source.size,
+            .unwrap_or_else(|| "source.src.rpm".into()),
+        srpm_sha256: sha256,
+        srpm_size: size,
         timeout_seconds: kiln.config.builds.build_timeout_seconds,
     })
 }

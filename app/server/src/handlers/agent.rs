@@ -101,15 +101,19 @@ pub async fn claim(
     };
     let kiln = &state.kiln;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(c.wait_seconds.min(60));
+    let mut first = true;
     loop {
         // Register for the wake-up before looking, so no submission slips between the two.
         let notified = kiln.events.work.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if let Some(job) = tasks::claim(kiln, &agent).await? {
+        // The first look trusts the row authentication just read; later ones re-read it (a
+        // drain may have come meanwhile).
+        if let Some(job) = tasks::claim_as(kiln, &agent, !first).await? {
             tracing::info!(agent = %agent.name, task = job.task_id, attempt = job.attempt, "claimed");
             return Ok(axum::Json(job).into_response());
         }
+        first = false;
         tokio::select! {
             _ = &mut notified => {}
             // Another server process may have queued work: look again now and then.
