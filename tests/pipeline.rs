@@ -34,6 +34,25 @@ fn sub<'a>(task: &'a Value, config: &str, package: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no subtask {package} on {config} in {task:#}"))
 }
 
+/// alice/tools whose fedora-44-x86_64 config builds kiln-slow for `seconds`, and that SRPM.
+async fn slow_repo(app: &TestApp, seconds: &str) -> (kiln_tests::TestUser, std::path::PathBuf) {
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/tools/mock-configs/fedora-44-x86_64",
+            Some(&alice.token),
+            Some(json!({"macros": {"slow_seconds": seconds}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let slow = srpm("kiln-slow", &out);
+    (alice, slow)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn noarch_and_c_packages_build_and_keep_their_origin() {
     let Some(app) = app().await else { return };
@@ -337,21 +356,8 @@ async fn cancel_reaches_a_running_build_within_seconds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_agents_build_is_finished_by_another_exactly_once() {
     let Some(app) = app().await else { return };
-    let alice = app.user("alice", false).await;
-    app.repo(&alice, "tools", &[]).await;
     // Short enough to finish soon on the second agent, long enough to kill the first mid-build.
-    let (s, _) = app
-        .call(
-            Method::PATCH,
-            "/api/v1/repos/alice/tools/mock-configs/fedora-44-x86_64",
-            Some(&alice.token),
-            Some(json!({"macros": {"slow_seconds": "4"}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let out = app.dir.path().join("srpms");
-    std::fs::create_dir_all(&out).expect("dir");
-    let slow = srpm("kiln-slow", &out);
+    let (alice, slow) = slow_repo(&app, "4").await;
     let mut first = Agent::start(&app, "doomed", &["x86_64"], 1).await;
     let task = submit_files(&app, &alice.token, "alice/tools", &[&slow], &[]).await;
     let id = task["id"].as_i64().expect("id");
@@ -386,20 +392,7 @@ async fn a_killed_agents_build_is_finished_by_another_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_streams_the_log_as_server_sent_events() {
     let Some(app) = app().await else { return };
-    let alice = app.user("alice", false).await;
-    app.repo(&alice, "tools", &[]).await;
-    let (s, _) = app
-        .call(
-            Method::PATCH,
-            "/api/v1/repos/alice/tools/mock-configs/fedora-44-x86_64",
-            Some(&alice.token),
-            Some(json!({"macros": {"slow_seconds": "3"}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let out = app.dir.path().join("srpms");
-    std::fs::create_dir_all(&out).expect("dir");
-    let slow = srpm("kiln-slow", &out);
+    let (alice, slow) = slow_repo(&app, "3").await;
     let task = submit_files(&app, &alice.token, "alice/tools", &[&slow], &[]).await;
     let sid = task["subtasks"][0]["id"].as_i64().expect("sid");
     // Follow before any agent exists: the stream waits, then carries the build as it happens.
@@ -932,20 +925,7 @@ async fn lost_agents_use_up_the_attempts_then_it_fails_as_infrastructure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_hands_running_work_back() {
     let Some(app) = app().await else { return };
-    let alice = app.user("alice", false).await;
-    app.repo(&alice, "tools", &[]).await;
-    let (s, _) = app
-        .call(
-            Method::PATCH,
-            "/api/v1/repos/alice/tools/mock-configs/fedora-44-x86_64",
-            Some(&alice.token),
-            Some(json!({"macros": {"slow_seconds": "6"}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let out = app.dir.path().join("srpms");
-    std::fs::create_dir_all(&out).expect("dir");
-    let slow = srpm("kiln-slow", &out);
+    let (alice, slow) = slow_repo(&app, "6").await;
     let mut first = Agent::start(&app, "leaving", &["x86_64"], 1).await;
     let task = submit_files(&app, &alice.token, "alice/tools", &[&slow], &[]).await;
     let id = task["id"].as_i64().expect("id");
