@@ -73,7 +73,13 @@ async fn noarch_and_c_packages_build_and_keep_their_origin() {
 
     let done = wait_final(&app, id, 60).await;
     assert_eq!(done["state"], "succeeded", "{done:#}");
-    assert_eq!(done["publish_state"], "pending");
+    assert!(
+        matches!(
+            done["publish_state"].as_str(),
+            Some("pending" | "published")
+        ),
+        "{done:#}"
+    );
     assert!(done["started_at"].is_string() && done["finished_at"].is_string());
 
     let hello = sub(&done, "fedora-44-x86_64", "kiln-hello");

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_accounts_repos;
 mod m0002_agents;
 mod m0003_tasks;
+mod m0004_publishing;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_accounts_repos::Migration),
             Box::new(m0002_agents::Migration),
             Box::new(m0003_tasks::Migration),
+            Box::new(m0004_publishing::Migration),
         ]
     }
 }

@@ -92,6 +92,9 @@ pub async fn test_config(dir: &tempfile::TempDir, kind: DbKind) -> Option<Config
     let mut config = Config::load(None, Vec::<(String, String)>::new()).expect("default config");
     config.data_dir = dir.path().to_path_buf();
     config.database_max_connections = 8;
+    // Tests make hundreds of repos: their keys are Ed25519 (instant); the publishing tests
+    // use the default, RSA.
+    config.signing.key_type = kiln_core::config::SigningKeyType::Ed25519;
     if kind == DbKind::Postgres {
         config.database_url = Some(kiln_core::secret::Secret::new(fresh_pg_database().await?));
     }

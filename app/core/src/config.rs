@@ -30,6 +30,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub repos: RepoPolicyConfig,
     pub builds: BuildsConfig,
+    pub signing: SigningConfig,
+    pub publish: PublishConfig,
     /// Run a builder agent beside the server: `auto` (when rpmbuild or mock is installed and
     /// `kiln-agent` sits next to `kiln`), `on` or `off`.
     pub local_agent: LocalAgent,
@@ -59,6 +61,54 @@ impl Default for BuildsConfig {
             lease_seconds: 60,
             max_attempts: 3,
             build_timeout_seconds: 4 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SigningConfig {
+    /// The algorithm of new repo keys: `rsa4096` (every rpm since EL 7 verifies it) or
+    /// `ed25519` (rpm 4.16 and later; fast to generate).
+    pub key_type: SigningKeyType,
+    /// The server key that locks each repo's secret key at rest (any long random string).
+    /// Unset: read from `DATA_DIR/signing.key`, created on first start.
+    pub server_key: Option<Secret>,
+    pub server_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningKeyType {
+    Rsa4096,
+    Ed25519,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        SigningConfig {
+            key_type: SigningKeyType::Rsa4096,
+            server_key: None,
+            server_key_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PublishConfig {
+    /// Seconds superseded metadata files stay after a new `repomd.xml` is published, so a
+    /// client that is mid-download does not break.
+    pub grace_seconds: i64,
+    /// Seconds clients may cache `repomd.xml` (checksum-named files are cached for a year).
+    pub repomd_max_age: u32,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            grace_seconds: 900,
+            repomd_max_age: 60,
         }
     }
 }
@@ -179,6 +229,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             repos: RepoPolicyConfig::default(),
             builds: BuildsConfig::default(),
+            signing: SigningConfig::default(),
+            publish: PublishConfig::default(),
             local_agent: LocalAgent::Auto,
         }
     }
@@ -286,6 +338,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "KILN_BUILDS_BUILD_TIMEOUT_SECONDS",
         "builds.build_timeout_seconds",
     ),
+    ("KILN_SIGNING_KEY_TYPE", "signing.key_type"),
+    ("KILN_SIGNING_SERVER_KEY", "signing.server_key"),
+    ("KILN_PUBLISH_GRACE_SECONDS", "publish.grace_seconds"),
+    ("KILN_PUBLISH_REPOMD_MAX_AGE", "publish.repomd_max_age"),
 ];
 
 impl Config {
@@ -328,6 +384,9 @@ impl Config {
     fn resolve_secret_files(&mut self) -> anyhow::Result<()> {
         if let Some(path) = &self.database_url_file {
             self.database_url = Some(Secret::new(read_secret_file(path)?));
+        }
+        if let Some(path) = &self.signing.server_key_file {
+            self.signing.server_key = Some(Secret::new(read_secret_file(path)?));
         }
         if let Some(path) = &self.storage.s3.secret_access_key_file {
             self.storage.s3.secret_access_key = Some(Secret::new(read_secret_file(path)?));

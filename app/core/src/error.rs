@@ -26,6 +26,12 @@ pub enum CoreError {
     Internal(String),
 }
 
+impl From<std::io::Error> for CoreError {
+    fn from(e: std::io::Error) -> Self {
+        CoreError::Internal(format!("I/O: {e}"))
+    }
+}
+
 impl CoreError {
     pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
         CoreError::Validation {

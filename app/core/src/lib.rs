@@ -7,8 +7,10 @@ pub mod entities;
 pub mod error;
 pub mod names;
 pub mod policy;
+pub mod repodata;
 pub mod secret;
 pub mod services;
+pub mod signing;
 pub mod state;
 pub mod storage;
 
@@ -28,6 +30,10 @@ pub struct Kiln {
     pub storage: Storage,
     pub config: Arc<Config>,
     pub events: Arc<Events>,
+    /// Locks each repo's secret signing key at rest.
+    pub server_key: Arc<secret::Secret>,
+    /// Wakes the publisher.
+    pub publish_wake: Arc<tokio::sync::Notify>,
     /// SQLite has one writer; write transactions take turns here so that none has to upgrade
     /// a read snapshot, which SQLite refuses instead of waiting.
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
@@ -114,9 +120,12 @@ impl Kiln {
         let db = db::connect(&config).await?;
         db::migrate(&db).await?;
         let storage = storage::open(&config).await?;
+        let server_key = Arc::new(signing::server_key(&config)?);
         let kiln = Kiln {
             db,
             storage,
+            server_key,
+            publish_wake: Arc::default(),
             config: Arc::new(config),
             events: Arc::new(Events::default()),
             sqlite_writer: Arc::default(),

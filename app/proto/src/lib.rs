@@ -467,11 +467,13 @@ impl TaskState {
 pub enum PublishState {
     /// Builds are still running.
     Waiting,
-    /// Will be published (the publisher arrives with the publishing issue).
+    /// Queued for, or in, a metadata run.
     Pending,
     Published,
     /// Scratch builds, and tasks with a failed or canceled build, publish nothing.
     NotPublished,
+    /// The metadata run failed (rel-eng can run createrepo again).
+    Failed,
 }
 
 /// A file a build produced.

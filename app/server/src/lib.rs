@@ -75,6 +75,7 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
             kiln.config.auth.session_hours,
         )));
     tokio::spawn(kiln_core::services::tasks::lease_keeper(kiln.clone()));
+    tokio::spawn(kiln_core::services::publish::publisher(kiln.clone()));
     let oidc = Arc::new(oidc::Oidc::new(
         &kiln.config.auth.oidc,
         &kiln.config.public_url(),
@@ -87,6 +88,7 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
     let router = Router::new()
         .nest("/api/v1", routes::api())
         .nest("/auth", routes::auth())
+        .merge(routes::repos())
         .merge(ui::routes(&state))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -5,7 +5,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::handlers::{
-    agent, audit, builds, chroots, health, login, me, members, mock_configs, repos,
+    agent, audit, builds, chroots, health, login, me, members, mock_configs, publish, repos,
 };
 use crate::AppState;
 
@@ -54,6 +54,14 @@ pub fn api() -> Router<AppState> {
                 .post(builds::submit)
                 .layer(DefaultBodyLimit::disable()),
         )
+        .route(
+            "/repos/{owner}/{repo}/builds/{id}",
+            axum::routing::delete(publish::delete_build),
+        )
+        .route(
+            "/repos/{owner}/{repo}/createrepo",
+            post(publish::createrepo),
+        )
         .route("/tasks/{id}", get(builds::get))
         .route("/tasks/{id}/log", get(builds::log))
         .route("/tasks/{id}/cancel", post(builds::cancel))
@@ -83,6 +91,22 @@ pub fn auth() -> Router<AppState> {
         .route("/logout", post(login::logout))
         .route("/oidc/{id}/start", get(login::oidc_start))
         .route("/oidc/{id}/callback", get(login::oidc_callback))
+}
+
+/// Published repositories and the Copr-compatible endpoints (public, GET and HEAD).
+pub fn repos() -> Router<AppState> {
+    Router::new()
+        .route("/repos/{owner}/{repo}/{file}", get(publish::repo_file))
+        .route(
+            "/repos/{owner}/{repo}/{chroot}/{*rest}",
+            get(publish::chroot_file),
+        )
+        .route(
+            "/coprs/{owner}/{repo}/repo/{chroot}/dnf.repo",
+            get(publish::copr_dnf_repo),
+        )
+        .route("/api_3/project/list", get(publish::copr_projects))
+        .route("/api_3/project/search", get(publish::copr_projects))
 }
 
 pub fn ops() -> Router<AppState> {

@@ -10,6 +10,12 @@ pub struct Model {
     pub description: String,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
+    /// Retention: keep the newest N builds of each package (None: all).
+    pub keep_builds: Option<i32>,
+    /// Retention: keep build logs D days (None: forever).
+    pub keep_logs_days: Option<i32>,
+    /// Bumped each time the release RPM is rebuilt (its Release).
+    pub release_serial: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,8 @@ pub struct Model {
     pub prefix: String,
     pub attempts: i32,
     pub created_at: TimeDateTimeWithTimeZone,
+    /// Not before then (deleted builds' files stay for the publish grace period).
+    pub not_before: Option<TimeDateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 
 use crate::entities::storage_cleanup;
 use crate::error::CoreResult;
@@ -11,7 +14,13 @@ use crate::Kiln;
 
 /// Processes the queue once; returns how many prefixes were emptied.
 pub async fn run_once(kiln: &Kiln) -> CoreResult<usize> {
+    let now = crate::now();
     let jobs = storage_cleanup::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(storage_cleanup::Column::NotBefore.is_null())
+                .add(storage_cleanup::Column::NotBefore.lte(now)),
+        )
         .order_by_asc(storage_cleanup::Column::Id)
         .limit(100)
         .all(&kiln.db)
@@ -36,6 +45,24 @@ pub async fn run_once(kiln: &Kiln) -> CoreResult<usize> {
         }
     }
     Ok(done)
+}
+
+/// Queues the objects under `prefix` for removal at `when` (in the caller's transaction).
+pub async fn schedule_at(
+    db: &impl ConnectionTrait,
+    prefix: &str,
+    when: time::OffsetDateTime,
+) -> CoreResult<()> {
+    storage_cleanup::ActiveModel {
+        prefix: Set(prefix.to_owned()),
+        attempts: Set(0),
+        created_at: Set(crate::now()),
+        not_before: Set(Some(when)),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
 }
 
 /// Runs the queue every `every` until the process ends.

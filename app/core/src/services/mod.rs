@@ -8,6 +8,7 @@ pub mod chroots;
 pub mod cleanup;
 pub mod members;
 pub mod mock_configs;
+pub mod publish;
 pub mod repos;
 pub mod sources;
 pub mod tasks;

@@ -126,6 +126,9 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> Co
     }
     validate_name("name", &input.name)?;
     validate_text("description", &input.description, 4000)?;
+    // The repo's signing key, made before the write transaction (RSA takes a while).
+    let key = crate::services::publish::new_key(kiln, &format!("{}/{}", user.username, input.name))
+        .await?;
     let txn = kiln.begin().await?;
     if let (Some(max), false) = (policy.max_per_user, user.is_site_admin) {
         let owned = repos::Entity::find()
@@ -160,6 +163,7 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> Co
     }
     .insert(&txn)
     .await?;
+    crate::services::publish::insert_key(&txn, repo.id, key).await?;
     repo_members::ActiveModel {
         repo_id: Set(repo.id),
         user_id: Set(user.id),
@@ -306,6 +310,7 @@ pub async fn delete(kiln: &Kiln, principal: &Principal, owner: &str, name: &str)
         .filter(crate::entities::mock_configs::Column::RepoId.eq(ctx.repo.id))
         .exec(&txn)
         .await?;
+    crate::services::publish::delete_repo_rows(&txn, ctx.repo.id).await?;
     repos::Entity::delete_by_id(ctx.repo.id).exec(&txn).await?;
     storage_cleanup::ActiveModel {
         prefix: Set(storage_prefix(ctx.repo.id)),

@@ -231,13 +231,16 @@ async fn update_parent(db: &impl ConnectionTrait, parent_id: i32) -> CoreResult<
     } else {
         None
     };
-    tasks::Entity::update_many()
+    let updated = tasks::Entity::update_many()
         .col_expr(tasks::Column::State, Expr::value(state.as_str()))
         .col_expr(tasks::Column::StartedAt, Expr::value(started))
         .col_expr(tasks::Column::FinishedAt, Expr::value(finished))
         .filter(tasks::Column::Id.eq(parent_id))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
+    if let Some(parent) = updated.first() {
+        super::publish::queue_for_parent(db, parent).await?;
+    }
     Ok(())
 }
 
@@ -378,19 +381,17 @@ async fn wire_tasks(kiln: &Kiln, parents: Vec<tasks::Model>) -> CoreResult<Vec<T
         .into_iter()
         .map(|u| (u.id, u.username))
         .collect();
+    let publish_states = super::publish::states(&kiln.db, &parents).await?;
     Ok(parents
         .into_iter()
         .map(|p| {
             let mine: Vec<&tasks::Model> =
                 subs.iter().filter(|s| s.parent_id == Some(p.id)).collect();
             let state = state_of(&p);
-            let publish_state = if !state.is_final() {
-                PublishState::Waiting
-            } else if state == TaskState::Succeeded && !p.scratch {
-                PublishState::Pending
-            } else {
-                PublishState::NotPublished
-            };
+            let publish_state = publish_states
+                .get(&p.id)
+                .copied()
+                .unwrap_or(PublishState::Waiting);
             Task {
                 id: p.id,
                 repo: repo_names.get(&p.repo_id).cloned().unwrap_or_default(),
@@ -630,16 +631,13 @@ pub async fn claim_as(
     if agent.state != "online" {
         return Ok(None);
     }
-    let running_here = tasks::Entity::find()
-        .filter(tasks::Column::AgentId.eq(agent.id))
-        .filter(tasks::Column::State.eq(TaskState::Running.as_str()))
-        .count(&kiln.db)
-        .await?;
-    if running_here >= agent.capacity.max(0) as u64 {
-        return Ok(None);
-    }
     let arches = agent_arches(agent);
     for round in 0..8 {
+        // The claim itself checks the agent's capacity; after a miss, a full agent stops here
+        // instead of trying every queue.
+        if round > 0 && at_capacity(kiln, agent).await? {
+            return Ok(None);
+        }
         // The queues: one per (owner, priority), with its oldest subtask. First the fast
         // way (each owner's top-priority queue, found through the index); if none of those
         // holds work for these arches, every queue.
@@ -699,65 +697,53 @@ pub async fn claim_as(
     Ok(None)
 }
 
-/// Each owner's top-priority queue head, by index lookups: a skip scan over the owners with
-/// pending work (a recursive query; no scan of the whole queue), then per owner its highest
-/// priority and oldest subtask at it.
+async fn at_capacity(kiln: &Kiln, agent: &agents::Model) -> CoreResult<bool> {
+    let running = tasks::Entity::find()
+        .filter(tasks::Column::AgentId.eq(agent.id))
+        .filter(tasks::Column::State.eq(TaskState::Running.as_str()))
+        .count(&kiln.db)
+        .await?;
+    Ok(running >= agent.capacity.max(0) as u64)
+}
+
+/// Each owner's top-priority queue head, by index lookups, in one statement: a skip scan over
+/// the owners with pending work (a recursive query; no scan of the whole queue), then per owner
+/// its highest priority and the oldest subtask at it.
 async fn top_queues(kiln: &Kiln) -> CoreResult<Vec<(i32, i32, i32)>> {
     use sea_orm::{DbBackend, Statement};
     let backend = kiln.db.get_database_backend();
-    let p = |n: usize| {
-        if backend == DbBackend::Postgres {
-            format!("${n}")
-        } else {
-            "?".to_owned()
-        }
+    let param = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?1"
     };
+    let pending = format!("t.state = {param} AND t.parent_id IS NOT NULL");
     let sql = format!(
         "WITH RECURSIVE o(owner_id) AS (\
-           SELECT MIN(owner_id) FROM tasks WHERE state = {p1} AND parent_id IS NOT NULL \
+           SELECT MIN(t.owner_id) FROM tasks t WHERE {pending} \
            UNION ALL \
-           SELECT (SELECT MIN(t.owner_id) FROM tasks t WHERE t.state = {p2} AND t.parent_id IS NOT NULL AND t.owner_id > o.owner_id) \
+           SELECT (SELECT MIN(t.owner_id) FROM tasks t WHERE {pending} AND t.owner_id > o.owner_id) \
+           FROM o WHERE o.owner_id IS NOT NULL), \
+         q(owner_id, priority) AS (\
+           SELECT o.owner_id, (SELECT MAX(t.priority) FROM tasks t WHERE {pending} AND t.owner_id = o.owner_id) \
            FROM o WHERE o.owner_id IS NOT NULL) \
-         SELECT owner_id FROM o WHERE owner_id IS NOT NULL",
-        p1 = p(1),
-        p2 = p(2)
+         SELECT q.owner_id, q.priority, \
+           (SELECT MIN(t.id) FROM tasks t WHERE {pending} AND t.owner_id = q.owner_id AND t.priority = q.priority) \
+         FROM q WHERE q.priority IS NOT NULL"
     );
-    let pending = TaskState::Pending.as_str();
     let rows = kiln
         .db
         .query_all(Statement::from_sql_and_values(
             backend,
             sql,
-            [pending.into(), pending.into()],
+            [TaskState::Pending.as_str().into()],
         ))
         .await?;
-    let mut heads = Vec::new();
+    let mut heads = Vec::with_capacity(rows.len());
     for row in rows {
-        let owner: i32 = row.try_get_by_index(0)?;
-        let top: Option<i32> = tasks::Entity::find()
-            .select_only()
-            .column_as(tasks::Column::Priority.max(), "p")
-            .filter(tasks::Column::State.eq(pending))
-            .filter(tasks::Column::OwnerId.eq(owner))
-            .filter(tasks::Column::ParentId.is_not_null())
-            .into_tuple()
-            .one(&kiln.db)
-            .await?
-            .flatten();
-        let Some(priority) = top else { continue };
-        let head: Option<i32> = tasks::Entity::find()
-            .select_only()
-            .column_as(tasks::Column::Id.min(), "h")
-            .filter(tasks::Column::State.eq(pending))
-            .filter(tasks::Column::OwnerId.eq(owner))
-            .filter(tasks::Column::Priority.eq(priority))
-            .filter(tasks::Column::ParentId.is_not_null())
-            .into_tuple()
-            .one(&kiln.db)
-            .await?
-            .flatten();
+        let head: Option<i32> = row.try_get_by_index(2)?;
         if let Some(head) = head {
-            heads.push((owner, priority, head));
+            heads.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?, head));
         }
     }
     Ok(heads)
@@ -792,9 +778,23 @@ async fn claim_from_queue(
     priority: i32,
     arches: &[String],
 ) -> CoreResult<Option<tasks::Model>> {
-    use sea_orm::sea_query::{Order, Query};
+    use sea_orm::sea_query::{Alias, Order, Query};
     let now = crate::now();
     let lease = now + time::Duration::seconds(kiln.config.builds.lease_seconds);
+    let mut running = Query::select();
+    running
+        .expr(Expr::col((Alias::new("r"), tasks::Column::Id)).count())
+        .from_as(tasks::Entity, Alias::new("r"))
+        .and_where(Expr::col((Alias::new("r"), tasks::Column::AgentId)).eq(agent.id))
+        .and_where(
+            Expr::col((Alias::new("r"), tasks::Column::State)).eq(TaskState::Running.as_str()),
+        );
+    let running_here = sea_orm::sea_query::SimpleExpr::SubQuery(
+        None,
+        Box::new(sea_orm::sea_query::SubQueryStatement::SelectStatement(
+            running,
+        )),
+    );
     let claim = |id_filter: sea_orm::sea_query::SimpleExpr| {
         tasks::Entity::update_many()
             .col_expr(
@@ -810,6 +810,8 @@ async fn claim_from_queue(
             .col_expr(tasks::Column::StartedAt, Expr::value(Some(now)))
             .filter(id_filter)
             .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
+            // Within the agent's capacity.
+            .filter(Expr::expr(running_here.clone()).lt(agent.capacity))
     };
     let queue = sea_orm::Condition::all()
         .add(tasks::Column::State.eq(TaskState::Pending.as_str()))
@@ -1071,6 +1073,14 @@ pub async fn store_artifact(
         }));
         row.license = Set(meta.get_license().ok().map(str::to_owned));
     }
+    // RPMs are signed with the repo key and described for the repo metadata now, once.
+    let mut package = None;
+    if name.ends_with(".rpm") {
+        let imported = super::publish::import_rpm(kiln, &t, &staged.path, &name).await?;
+        row.sha256 = Set(imported.sha256);
+        row.size = Set(imported.size as i64);
+        package = Some(imported.package);
+    }
     let key = format!(
         "repos/{}/builds/{}/{}/{}",
         t.repo_id,
@@ -1087,6 +1097,23 @@ pub async fn store_artifact(
         .exec(&txn)
         .await?;
     let saved = row.insert(&txn).await?;
+    if let Some(mut package) = package {
+        use crate::entities::packages;
+        let old: Vec<i32> = packages::Entity::find()
+            .select_only()
+            .column(packages::Column::Id)
+            .filter(packages::Column::Href.eq(package.href.clone().unwrap()))
+            .filter(packages::Column::RepoId.eq(t.repo_id))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        packages::Entity::delete_many()
+            .filter(packages::Column::Id.is_in(old))
+            .exec(&txn)
+            .await?;
+        package.artifact_id = Set(saved.id);
+        package.insert(&txn).await?;
+    }
     txn.commit().await?;
     Ok(artifact_wire(&saved))
 }
@@ -1165,6 +1192,7 @@ pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish)
         }
     }
     txn.commit().await?;
+    kiln.publish_wake.notify_one();
     kiln.events.changed(id);
     if let Some(p) = t.parent_id {
         kiln.events.changed(p);

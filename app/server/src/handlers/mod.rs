@@ -9,4 +9,5 @@ pub mod login;
 pub mod me;
 pub mod members;
 pub mod mock_configs;
+pub mod publish;
 pub mod repos;

@@ -1,0 +1,24 @@
+use sea_orm::entity::prelude::*;
+
+/// A repo's OpenPGP signing key. The secret key is stored locked with the server key; the
+/// active one signs, older ones stay for the record after a rotation.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "repo_keys")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    pub repo_id: i32,
+    /// Hex, upper case.
+    pub fingerprint: String,
+    /// ASCII armor.
+    pub public_key: String,
+    /// ASCII armor, locked (S2K, AES-256) with the server key.
+    pub secret_key: String,
+    pub active: bool,
+    pub created_at: TimeDateTimeWithTimeZone,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

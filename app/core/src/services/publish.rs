@@ -1,0 +1,930 @@
+//! Publishing: each repo's signing key, the import of built RPMs (signed, their metadata
+//! entries made once), publish tasks per chroot (serialized and coalesced, across server
+//! processes), atomic metadata runs with a grace period for superseded files, the `.repo` file
+//! and the release RPM.
+
+use std::collections::BTreeSet;
+
+use kiln_proto::{PublishState, TaskState};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use sha2::{Digest, Sha256};
+
+use crate::entities::{packages, publishes, repo_chroots, repo_keys, repos, tasks, users};
+use crate::policy::Action;
+use crate::repodata::{self, FileFacts, PackageXml};
+use crate::services::repos::{authorize_repo, RepoCtx};
+use crate::{signing, CoreError, CoreResult, Kiln, Principal};
+
+/// A new key for a repo, generated off the async threads (RSA takes a second or more).
+pub async fn new_key(kiln: &Kiln, full_name: &str) -> CoreResult<signing::NewKey> {
+    let kind = kiln.config.signing.key_type;
+    let server_key = kiln.server_key.clone();
+    let uid = format!("Kiln {full_name} <{}@kiln>", full_name.replace('/', "-"));
+    tokio::task::spawn_blocking(move || signing::generate(kind, &uid, &server_key))
+        .await
+        .map_err(|_| CoreError::internal("key generation panicked"))?
+}
+
+/// Stores `key` as the repo's active key (the caller's transaction).
+pub async fn insert_key(
+    db: &impl ConnectionTrait,
+    repo_id: i32,
+    key: signing::NewKey,
+) -> CoreResult<repo_keys::Model> {
+    repo_keys::Entity::update_many()
+        .col_expr(repo_keys::Column::Active, Expr::value(false))
+        .filter(repo_keys::Column::RepoId.eq(repo_id))
+        .exec(db)
+        .await?;
+    Ok(repo_keys::ActiveModel {
+        repo_id: Set(repo_id),
+        fingerprint: Set(key.fingerprint),
+        public_key: Set(key.public_key),
+        secret_key: Set(key.secret_key),
+        active: Set(true),
+        created_at: Set(crate::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// The repo's active key (repos made before keys existed get one now).
+pub async fn active_key(kiln: &Kiln, repo_id: i32) -> CoreResult<repo_keys::Model> {
+    if let Some(k) = repo_keys::Entity::find()
+        .filter(repo_keys::Column::RepoId.eq(repo_id))
+        .filter(repo_keys::Column::Active.eq(true))
+        .one(&kiln.db)
+        .await?
+    {
+        return Ok(k);
+    }
+    let repo = repos::Entity::find_by_id(repo_id)
+        .find_also_related(users::Entity)
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::not_found("the repo is gone"))?;
+    let name = format!(
+        "{}/{}",
+        repo.1.map(|u| u.username).unwrap_or_default(),
+        repo.0.name
+    );
+    let key = new_key(kiln, &name).await?;
+    let txn = kiln.begin().await?;
+    // Another request may have made one meanwhile.
+    if let Some(k) = repo_keys::Entity::find()
+        .filter(repo_keys::Column::RepoId.eq(repo_id))
+        .filter(repo_keys::Column::Active.eq(true))
+        .one(&txn)
+        .await?
+    {
+        return Ok(k);
+    }
+    let k = insert_key(&txn, repo_id, key).await?;
+    txn.commit().await?;
+    Ok(k)
+}
+
+/// An RPM a build produced, signed with the repo key and described for the metadata.
+pub struct Imported {
+    pub sha256: String,
+    pub size: u64,
+    pub package: packages::ActiveModel,
+}
+
+fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let n = std::io::copy(&mut f, &mut h)?;
+    Ok((hex::encode(h.finalize()), n))
+}
+
+/// Signs the staged RPM of subtask `t` in place and makes its metadata entries.
+pub async fn import_rpm(
+    kiln: &Kiln,
+    t: &tasks::Model,
+    path: &std::path::Path,
+    file_name: &str,
+) -> CoreResult<Imported> {
+    let key = active_key(kiln, t.repo_id).await?;
+    let chroot = t
+        .mock_config_snapshot
+        .as_ref()
+        .and_then(|s| s["config"]["base"].as_str())
+        .unwrap_or("unknown")
+        .to_owned();
+    let href = format!("{:08}/{}", t.id, file_name);
+    let server_key = kiln.server_key.clone();
+    let path = path.to_path_buf();
+    let name = file_name.to_owned();
+    let fingerprint = key.fingerprint.clone();
+    let (sha256, size, meta, xml) = tokio::task::spawn_blocking(move || {
+        let signer = signing::rpm_signer(&key.secret_key, &server_key)?;
+        signing::sign_rpm(&path, &signer)?;
+        let (sha256, size) = sha256_file(&path)?;
+        let meta = rpm::PackageMetadata::open(&path).map_err(|e| {
+            CoreError::validation("file", format!("{name}: not a readable RPM ({e})"))
+        })?;
+        let xml = repodata::package_xml(
+            &meta,
+            &FileFacts {
+                sha256: &sha256,
+                size,
+                time_file: crate::now().unix_timestamp(),
+                href: &href,
+            },
+        )
+        .map_err(|e| CoreError::validation("file", format!("{name}: {e}")))?;
+        Ok::<_, CoreError>((sha256, size, meta, xml))
+    })
+    .await
+    .map_err(|_| CoreError::internal("signing panicked"))??;
+    let package = packages::ActiveModel {
+        repo_id: Set(t.repo_id),
+        parent_id: Set(t.parent_id.unwrap_or(t.id)),
+        chroot: Set(chroot),
+        name: Set(meta.get_name().unwrap_or_default().to_owned()),
+        epoch: Set(meta.get_epoch().unwrap_or(0) as i32),
+        version: Set(meta.get_version().unwrap_or_default().to_owned()),
+        release: Set(meta.get_release().unwrap_or_default().to_owned()),
+        arch: Set(if meta.is_source_package() {
+            "src".into()
+        } else {
+            meta.get_arch().unwrap_or_default().to_owned()
+        }),
+        href: Set(format!("{:08}/{}", t.id, file_name)),
+        pkgid: Set(sha256.clone()),
+        size: Set(size as i64),
+        key_fingerprint: Set(fingerprint),
+        in_repo: Set(false),
+        primary_xml: Set(xml.primary),
+        filelists_xml: Set(xml.filelists),
+        other_xml: Set(xml.other),
+        created_at: Set(crate::now()),
+        ..Default::default()
+    };
+    Ok(Imported {
+        sha256,
+        size,
+        package,
+    })
+}
+
+/// Called when a parent task reaches its final state (in the transaction that put it there):
+/// a succeeded, non-scratch parent gets one publish task per chroot its RPMs go to.
+pub async fn queue_for_parent(db: &impl ConnectionTrait, parent: &tasks::Model) -> CoreResult<()> {
+    if parent.scratch || parent.state != TaskState::Succeeded.as_str() {
+        return Ok(());
+    }
+    let already = publishes::Entity::find()
+        .filter(publishes::Column::ParentId.eq(parent.id))
+        .one(db)
+        .await?;
+    if already.is_some() {
+        return Ok(());
+    }
+    let chroots: Vec<String> = packages::Entity::find()
+        .select_only()
+        .column(packages::Column::Chroot)
+        .distinct()
+        .filter(packages::Column::ParentId.eq(parent.id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for chroot in chroots {
+        queue(db, parent.repo_id, &chroot, Some(parent.id), "build", None).await?;
+    }
+    Ok(())
+}
+
+async fn queue(
+    db: &impl ConnectionTrait,
+    repo_id: i32,
+    chroot: &str,
+    parent_id: Option<i32>,
+    reason: &str,
+    requested_by: Option<i32>,
+) -> CoreResult<()> {
+    publishes::ActiveModel {
+        repo_id: Set(repo_id),
+        chroot: Set(chroot.to_owned()),
+        parent_id: Set(parent_id),
+        reason: Set(reason.to_owned()),
+        state: Set("pending".into()),
+        requested_by: Set(requested_by),
+        created_at: Set(crate::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The publish state of each parent (for the task API).
+pub async fn states(
+    db: &impl ConnectionTrait,
+    parents: &[tasks::Model],
+) -> CoreResult<std::collections::HashMap<i32, PublishState>> {
+    let ids: Vec<i32> = parents.iter().map(|p| p.id).collect();
+    let rows: Vec<(Option<i32>, String)> = publishes::Entity::find()
+        .select_only()
+        .column(publishes::Column::ParentId)
+        .column(publishes::Column::State)
+        .filter(publishes::Column::ParentId.is_in(ids))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out = std::collections::HashMap::new();
+    for p in parents {
+        let state = TaskState::parse(&p.state).unwrap_or(TaskState::Pending);
+        let mine: Vec<&str> = rows
+            .iter()
+            .filter(|(id, _)| *id == Some(p.id))
+            .map(|(_, s)| s.as_str())
+            .collect();
+        let ps = if !state.is_final() {
+            PublishState::Waiting
+        } else if state != TaskState::Succeeded || p.scratch {
+            PublishState::NotPublished
+        } else if mine.contains(&"failed") {
+            PublishState::Failed
+        } else if mine.iter().all(|s| *s == "succeeded") {
+            PublishState::Published
+        } else {
+            PublishState::Pending
+        };
+        out.insert(p.id, ps);
+    }
+    Ok(out)
+}
+
+/// `POST …/createrepo`: rel-eng regenerates the metadata of every chroot of the repo now.
+pub async fn createrepo(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+) -> CoreResult<Vec<String>> {
+    let ctx = authorize_repo(kiln, principal, owner, name, Action::Createrepo).await?;
+    let chroots = chroots_of(kiln, ctx.repo.id).await?;
+    let txn = kiln.begin().await?;
+    for c in &chroots {
+        queue(
+            &txn,
+            ctx.repo.id,
+            c,
+            None,
+            "createrepo",
+            principal.user_id(),
+        )
+        .await?;
+    }
+    crate::services::audit::record(
+        &txn,
+        Some(ctx.repo.id),
+        principal,
+        "repo.createrepo",
+        &ctx.full_name(),
+        serde_json::json!({"chroots": chroots}),
+    )
+    .await?;
+    txn.commit().await?;
+    kiln.publish_wake.notify_one();
+    Ok(chroots)
+}
+
+/// The chroots a repo publishes: those of its mock configs and those holding packages.
+pub async fn chroots_of(kiln: &Kiln, repo_id: i32) -> CoreResult<Vec<String>> {
+    use crate::entities::mock_configs;
+    let mut set: BTreeSet<String> = packages::Entity::find()
+        .select_only()
+        .column(packages::Column::Chroot)
+        .distinct()
+        .filter(packages::Column::RepoId.eq(repo_id))
+        .into_tuple::<String>()
+        .all(&kiln.db)
+        .await?
+        .into_iter()
+        .collect();
+    use crate::entities::base_chroots;
+    let configs: Vec<String> = base_chroots::Entity::find()
+        .select_only()
+        .column(base_chroots::Column::Name)
+        .filter(
+            base_chroots::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(
+                mock_configs::Entity::find()
+                    .select_only()
+                    .column(mock_configs::Column::BaseChrootId)
+                    .filter(mock_configs::Column::RepoId.eq(repo_id)),
+            )),
+        )
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    set.extend(configs);
+    Ok(set.into_iter().collect())
+}
+
+/// `DELETE …/builds/ID`: the build's RPMs leave the repo, which is republished; its rows and
+/// files are removed after the grace period.
+pub async fn delete_build(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+    parent_id: i32,
+) -> CoreResult<()> {
+    let ctx = authorize_repo(kiln, principal, owner, name, Action::DeleteBuild).await?;
+    let parent = tasks::Entity::find_by_id(parent_id)
+        .filter(tasks::Column::RepoId.eq(ctx.repo.id))
+        .filter(tasks::Column::ParentId.is_null())
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| {
+            CoreError::not_found(format!("{} has no build {parent_id}", ctx.full_name()))
+        })?;
+    let state = TaskState::parse(&parent.state).unwrap_or(TaskState::Pending);
+    if !state.is_final() {
+        return Err(CoreError::Conflict(format!(
+            "build {parent_id} is still {}; cancel it first",
+            parent.state
+        )));
+    }
+    remove_builds(kiln, &ctx, &[parent_id], principal, "delete").await
+}
+
+async fn remove_builds(
+    kiln: &Kiln,
+    ctx: &RepoCtx,
+    parent_ids: &[i32],
+    principal: &Principal,
+    reason: &str,
+) -> CoreResult<()> {
+    let txn = kiln.begin().await?;
+    let chroots: Vec<String> = packages::Entity::find()
+        .select_only()
+        .column(packages::Column::Chroot)
+        .distinct()
+        .filter(packages::Column::ParentId.is_in(parent_ids.to_vec()))
+        .filter(packages::Column::InRepo.eq(true))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    packages::Entity::update_many()
+        .col_expr(packages::Column::InRepo, Expr::value(false))
+        .filter(packages::Column::ParentId.is_in(parent_ids.to_vec()))
+        .exec(&txn)
+        .await?;
+    // The task tree goes now; the files once clients that may be fetching them are done.
+    let until = crate::now() + time::Duration::seconds(kiln.config.publish.grace_seconds);
+    for p in parent_ids {
+        crate::services::cleanup::schedule_at(
+            &txn,
+            &format!("repos/{}/builds/{p}/", ctx.repo.id),
+            until,
+        )
+        .await?;
+    }
+    publishes::Entity::update_many()
+        .col_expr(
+            publishes::Column::ParentId,
+            Expr::value(Option::<i32>::None),
+        )
+        .filter(publishes::Column::ParentId.is_in(parent_ids.to_vec()))
+        .exec(&txn)
+        .await?;
+    tasks::Entity::delete_many()
+        .filter(tasks::Column::ParentId.is_in(parent_ids.to_vec()))
+        .exec(&txn)
+        .await?;
+    tasks::Entity::delete_many()
+        .filter(tasks::Column::Id.is_in(parent_ids.to_vec()))
+        .exec(&txn)
+        .await?;
+    for c in &chroots {
+        queue(&txn, ctx.repo.id, c, None, reason, principal.user_id()).await?;
+    }
+    crate::services::audit::record(
+        &txn,
+        Some(ctx.repo.id),
+        principal,
+        "build.delete",
+        &ctx.full_name(),
+        serde_json::json!({"builds": parent_ids, "reason": reason}),
+    )
+    .await?;
+    txn.commit().await?;
+    kiln.publish_wake.notify_one();
+    Ok(())
+}
+
+/// Storage key of a published chroot file (`repodata/…`).
+pub fn repodata_key(repo_id: i32, chroot: &str, name: &str) -> String {
+    format!("repos/{repo_id}/publish/{chroot}/repodata/{name}")
+}
+
+/// Runs every pending publish, one metadata run per chroot; until stopped. Several server
+/// processes may run it: a chroot is held by one at a time.
+pub async fn publisher(kiln: Kiln) {
+    loop {
+        let wake = kiln.publish_wake.notified();
+        match run_pending(&kiln).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(runs = n, "published"),
+            Err(e) => tracing::error!(error = %e, "publisher"),
+        }
+        tokio::select! {
+            _ = wake => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Publishes each chroot that has pending publishes; returns the number of metadata runs.
+pub async fn run_pending(kiln: &Kiln) -> CoreResult<usize> {
+    let pending: Vec<(i32, String)> = publishes::Entity::find()
+        .select_only()
+        .column(publishes::Column::RepoId)
+        .column(publishes::Column::Chroot)
+        .distinct()
+        .filter(publishes::Column::State.eq("pending"))
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    let mut runs = 0;
+    for (repo_id, chroot) in pending {
+        if publish_chroot(kiln, repo_id, &chroot).await? {
+            runs += 1;
+        }
+    }
+    Ok(runs)
+}
+
+/// Takes the chroot's lock row; false when another publisher holds it.
+async fn lock_chroot(
+    kiln: &Kiln,
+    repo_id: i32,
+    chroot: &str,
+) -> CoreResult<Option<repo_chroots::Model>> {
+    let row = repo_chroots::ActiveModel {
+        repo_id: Set(repo_id),
+        chroot: Set(chroot.to_owned()),
+        revision: Set(0),
+        packages: Set(0),
+        files: Set(serde_json::json!({"current": [], "old": []})),
+        ..Default::default()
+    };
+    let _ = repo_chroots::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([repo_chroots::Column::RepoId, repo_chroots::Column::Chroot])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&kiln.db)
+        .await?;
+    let now = crate::now();
+    let held = repo_chroots::Entity::update_many()
+        .col_expr(
+            repo_chroots::Column::LockedUntil,
+            Expr::value(Some(now + time::Duration::minutes(10))),
+        )
+        .filter(repo_chroots::Column::RepoId.eq(repo_id))
+        .filter(repo_chroots::Column::Chroot.eq(chroot))
+        .filter(
+            sea_orm::Condition::any()
+                .add(repo_chroots::Column::LockedUntil.is_null())
+                .add(repo_chroots::Column::LockedUntil.lt(now)),
+        )
+        .exec_with_returning(&kiln.db)
+        .await?;
+    Ok(held.into_iter().next())
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Files {
+    current: Vec<String>,
+    old: Vec<OldFile>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OldFile {
+    name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    until: time::OffsetDateTime,
+}
+
+/// One metadata run for a chroot: takes its pending publishes (all of them: coalesced), puts
+/// their packages in, writes the metadata files, then `repomd.xml.asc` and `repomd.xml` last.
+async fn publish_chroot(kiln: &Kiln, repo_id: i32, chroot: &str) -> CoreResult<bool> {
+    let Some(lock) = lock_chroot(kiln, repo_id, chroot).await? else {
+        return Ok(false);
+    };
+    let started = std::time::Instant::now();
+    let result = run_locked(kiln, &lock).await;
+    // Release the chroot whatever happened.
+    repo_chroots::Entity::update_many()
+        .col_expr(
+            repo_chroots::Column::LockedUntil,
+            Expr::value(Option::<time::OffsetDateTime>::None),
+        )
+        .filter(repo_chroots::Column::Id.eq(lock.id))
+        .exec(&kiln.db)
+        .await?;
+    match result {
+        Ok((batch, n)) => {
+            tracing::info!(
+                repo_id,
+                chroot,
+                packages = n,
+                coalesced = batch.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "published"
+            );
+            finish_batch(kiln, &batch, None).await?;
+        }
+        Err((batch, e)) => {
+            tracing::error!(repo_id, chroot, error = %e, "publish failed");
+            finish_batch(kiln, &batch, Some(e.to_string())).await?;
+        }
+    }
+    Ok(true)
+}
+
+async fn finish_batch(kiln: &Kiln, batch: &[i32], error: Option<String>) -> CoreResult<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    publishes::Entity::update_many()
+        .col_expr(
+            publishes::Column::State,
+            Expr::value(if error.is_some() {
+                "failed"
+            } else {
+                "succeeded"
+            }),
+        )
+        .col_expr(publishes::Column::Error, Expr::value(error))
+        .col_expr(
+            publishes::Column::FinishedAt,
+            Expr::value(Some(crate::now())),
+        )
+        .filter(publishes::Column::Id.is_in(batch.to_vec()))
+        .exec(&kiln.db)
+        .await?;
+    let parents: Vec<Option<i32>> = publishes::Entity::find()
+        .select_only()
+        .column(publishes::Column::ParentId)
+        .filter(publishes::Column::Id.is_in(batch.to_vec()))
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    for p in parents.into_iter().flatten() {
+        kiln.events.changed(p);
+    }
+    Ok(())
+}
+
+type Batch = Vec<i32>;
+
+async fn run_locked(
+    kiln: &Kiln,
+    lock: &repo_chroots::Model,
+) -> Result<(Batch, usize), (Batch, CoreError)> {
+    let (repo_id, chroot) = (lock.repo_id, lock.chroot.as_str());
+    // The batch: every pending publish of this chroot, now.
+    let now = crate::now();
+    let batch: Vec<publishes::Model> = publishes::Entity::update_many()
+        .col_expr(publishes::Column::State, Expr::value("running"))
+        .col_expr(publishes::Column::StartedAt, Expr::value(Some(now)))
+        .filter(publishes::Column::RepoId.eq(repo_id))
+        .filter(publishes::Column::Chroot.eq(chroot))
+        .filter(publishes::Column::State.eq("pending"))
+        .exec_with_returning(&kiln.db)
+        .await
+        .map_err(|e| (Vec::new(), e.into()))?;
+    let ids: Batch = batch.iter().map(|p| p.id).collect();
+    let fail = |e: CoreError| (ids.clone(), e);
+    if batch.is_empty() {
+        return Ok((ids, 0));
+    }
+    let parents: Vec<i32> = batch.iter().filter_map(|p| p.parent_id).collect();
+    if !parents.is_empty() {
+        packages::Entity::update_many()
+            .col_expr(packages::Column::InRepo, Expr::value(true))
+            .filter(packages::Column::ParentId.is_in(parents))
+            .filter(packages::Column::Chroot.eq(chroot))
+            .exec(&kiln.db)
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
+    let entries: Vec<(String, String, String)> = packages::Entity::find()
+        .select_only()
+        .column(packages::Column::PrimaryXml)
+        .column(packages::Column::FilelistsXml)
+        .column(packages::Column::OtherXml)
+        .filter(packages::Column::RepoId.eq(repo_id))
+        .filter(packages::Column::Chroot.eq(chroot))
+        .filter(packages::Column::InRepo.eq(true))
+        .order_by_asc(packages::Column::Id)
+        .into_tuple()
+        .all(&kiln.db)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let n = entries.len();
+    let key = active_key(kiln, repo_id).await.map_err(fail)?;
+    let server_key = kiln.server_key.clone();
+    let revision = now.unix_timestamp().max(i64::from(lock.revision) + 1);
+    let files = tokio::task::spawn_blocking(move || {
+        let xml: Vec<PackageXml> = entries
+            .into_iter()
+            .map(|(primary, filelists, other)| PackageXml {
+                primary,
+                filelists,
+                other,
+            })
+            .collect();
+        let mut files = repodata::build(&xml, revision)?;
+        let repomd = files
+            .pop()
+            .ok_or_else(|| CoreError::internal("no repomd"))?;
+        let asc = signing::detached_signature(&key.secret_key, &server_key, &repomd.bytes)?;
+        files.push(repodata::RepoFile {
+            name: "repomd.xml.asc".into(),
+            bytes: asc.into_bytes(),
+        });
+        files.push(repomd);
+        Ok::<_, CoreError>(files)
+    })
+    .await
+    .map_err(|_| fail(CoreError::internal("metadata run panicked")))?
+    .map_err(fail)?;
+    // Data files first, then the signature, then repomd.xml: a client sees the old or the
+    // new repo, never a repomd.xml naming files that are not there yet.
+    for f in &files {
+        kiln.storage
+            .put(
+                &repodata_key(repo_id, chroot, &f.name),
+                Box::pin(std::io::Cursor::new(f.bytes.clone())),
+            )
+            .await
+            .map_err(fail)?;
+    }
+    // Superseded files stay for the grace period; expired ones go now.
+    let mut record: Files = serde_json::from_value(lock.files.clone()).unwrap_or_default();
+    let current: Vec<String> = files
+        .iter()
+        .map(|f| f.name.clone())
+        .filter(|n| !n.starts_with("repomd.xml"))
+        .collect();
+    let until = now + time::Duration::seconds(kiln.config.publish.grace_seconds);
+    for old in record.current.drain(..) {
+        if !current.contains(&old) {
+            record.old.push(OldFile { name: old, until });
+        }
+    }
+    let mut keep = Vec::new();
+    for old in record.old.drain(..) {
+        if old.until <= now && !current.contains(&old.name) {
+            let _ = kiln
+                .storage
+                .delete(&repodata_key(repo_id, chroot, &old.name))
+                .await;
+        } else if !current.contains(&old.name) {
+            keep.push(old);
+        }
+    }
+    record.old = keep;
+    record.current = current;
+    repo_chroots::Entity::update_many()
+        .col_expr(repo_chroots::Column::Revision, Expr::value(revision as i32))
+        .col_expr(repo_chroots::Column::Packages, Expr::value(n as i32))
+        .col_expr(
+            repo_chroots::Column::Files,
+            Expr::value(serde_json::to_value(&record).unwrap_or_default()),
+        )
+        .col_expr(
+            repo_chroots::Column::PublishedAt,
+            Expr::value(Some(crate::now())),
+        )
+        .filter(repo_chroots::Column::Id.eq(lock.id))
+        .exec(&kiln.db)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    Ok((ids, n))
+}
+
+/// A repo looked up for serving (public).
+pub async fn repo_for_serving(kiln: &Kiln, owner: &str, name: &str) -> CoreResult<RepoCtx> {
+    authorize_repo(kiln, &Principal::Anonymous, owner, name, Action::ViewRepo).await
+}
+
+/// The storage key of a published package file, by its path below the chroot directory.
+pub async fn package_key(
+    kiln: &Kiln,
+    repo_id: i32,
+    chroot: &str,
+    href: &str,
+) -> CoreResult<Option<String>> {
+    use crate::entities::artifacts;
+    let Some(pkg) = packages::Entity::find()
+        .filter(packages::Column::RepoId.eq(repo_id))
+        .filter(packages::Column::Chroot.eq(chroot))
+        .filter(packages::Column::Href.eq(href))
+        .one(&kiln.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(artifacts::Entity::find_by_id(pkg.artifact_id)
+        .one(&kiln.db)
+        .await?
+        .map(|a| a.storage_key))
+}
+
+/// The distros (`fedora`, `epel`, …) a repo publishes, from its chroot names.
+pub fn distros(chroots: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = chroots
+        .iter()
+        .filter_map(|c| {
+            let mut parts: Vec<&str> = c.rsplitn(3, '-').collect();
+            parts.reverse();
+            (parts.len() == 3).then(|| parts[0].to_owned())
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The `.repo` file: one section per distro (`distro` picks one), `baseurl` with
+/// `$releasever-$basearch`, signatures checked on packages and metadata.
+pub fn repo_file(
+    public_url: &str,
+    owner: &str,
+    name: &str,
+    description: &str,
+    distros: &[String],
+) -> String {
+    let base = public_url.trim_end_matches('/');
+    let several = distros.len() > 1;
+    let mut out = String::new();
+    for d in distros {
+        let id = if several {
+            format!("kiln-{owner}-{name}-{d}")
+        } else {
+            format!("kiln-{owner}-{name}")
+        };
+        let title = if description.trim().is_empty() {
+            format!("Kiln repo {owner}/{name}")
+        } else {
+            format!(
+                "Kiln repo {owner}/{name}: {}",
+                description.lines().next().unwrap_or("")
+            )
+        };
+        out.push_str(&format!(
+            "[{id}]\nname={title}\nbaseurl={base}/repos/{owner}/{name}/{d}-$releasever-$basearch/\ntype=rpm-md\nskip_if_unavailable={}\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey={base}/repos/{owner}/{name}/pubkey.gpg\nenabled=1\nenabled_metadata=1\n\n",
+            if several { "True" } else { "False" }
+        ));
+    }
+    out
+}
+
+/// The release RPM for the current `.repo` file and key: stored once per content, built on
+/// first request. Returns its storage key and file name.
+pub async fn release_rpm(
+    kiln: &Kiln,
+    ctx: &RepoCtx,
+    repo_text: &str,
+) -> CoreResult<(String, String)> {
+    let key = active_key(kiln, ctx.repo.id).await?;
+    let (owner, name) = (ctx.owner.username.clone(), ctx.repo.name.clone());
+    let digest = hex::encode(Sha256::digest(
+        format!("{repo_text}\n{}", key.fingerprint).as_bytes(),
+    ));
+    let storage_key = format!("repos/{}/release/{}.rpm", ctx.repo.id, &digest[..16]);
+    let file = format!("{owner}-{name}-release.noarch.rpm");
+    if kiln.storage.head(&storage_key).await?.is_some() {
+        return Ok((storage_key, file));
+    }
+    // A new build: the next serial, so dnf sees an upgrade.
+    let txn = kiln.begin().await?;
+    repos::Entity::update_many()
+        .col_expr(
+            repos::Column::ReleaseSerial,
+            Expr::col(repos::Column::ReleaseSerial).add(1),
+        )
+        .filter(repos::Column::Id.eq(ctx.repo.id))
+        .exec(&txn)
+        .await?;
+    let serial: i32 = repos::Entity::find_by_id(ctx.repo.id)
+        .select_only()
+        .column(repos::Column::ReleaseSerial)
+        .into_tuple()
+        .one(&txn)
+        .await?
+        .unwrap_or(1);
+    txn.commit().await?;
+    let server_key = kiln.server_key.clone();
+    let repo_text = repo_text.to_owned();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("release.rpm");
+    let out = path.clone();
+    tokio::task::spawn_blocking(move || {
+        let pkg_name = format!("{owner}-{name}-release");
+        let repo_path = dir_file(&out, "repo")?;
+        std::fs::write(&repo_path, repo_text)?;
+        let key_path = dir_file(&out, "key")?;
+        std::fs::write(&key_path, &key.public_key)?;
+        let signer = signing::rpm_signer(&key.secret_key, &server_key)?;
+        let err = |e: rpm::Error| CoreError::internal(format!("release RPM: {e}"));
+        let mut builder = rpm::PackageBuilder::new(
+            &pkg_name,
+            "1",
+            "MIT",
+            "noarch",
+            &format!("Kiln repository {owner}/{name}"),
+        );
+        builder.release(serial.to_string()).description(format!(
+            "The dnf configuration and signing key of the Kiln repository {owner}/{name}."
+        ));
+        builder
+            .with_file(
+                &repo_path,
+                rpm::FileOptions::new(format!("/etc/yum.repos.d/{owner}-{name}.repo"))
+                    .config()
+                    .noreplace()
+                    .permissions(0o644),
+            )
+            .map_err(err)?;
+        builder
+            .with_file(
+                &key_path,
+                rpm::FileOptions::new(format!("/etc/pki/rpm-gpg/RPM-GPG-KEY-kiln-{owner}-{name}"))
+                    .permissions(0o644),
+            )
+            .map_err(err)?;
+        let pkg = builder.build_and_sign(signer).map_err(err)?;
+        pkg.write_file(&out).map_err(err)?;
+        Ok::<_, CoreError>(())
+    })
+    .await
+    .map_err(|_| CoreError::internal("release RPM build panicked"))??;
+    kiln.storage.put_file(&storage_key, &path).await?;
+    Ok((storage_key, file))
+}
+
+fn dir_file(rpm_path: &std::path::Path, name: &str) -> CoreResult<std::path::PathBuf> {
+    Ok(rpm_path
+        .parent()
+        .ok_or_else(|| CoreError::internal("no temp dir"))?
+        .join(name))
+}
+
+/// Removes a deleted repo's publishing rows and its task tree (the caller's transaction; its
+/// objects are removed with the repo's storage prefix).
+pub async fn delete_repo_rows(db: &impl ConnectionTrait, repo_id: i32) -> CoreResult<()> {
+    use crate::entities::{artifacts, task_logs};
+    packages::Entity::delete_many()
+        .filter(packages::Column::RepoId.eq(repo_id))
+        .exec(db)
+        .await?;
+    publishes::Entity::delete_many()
+        .filter(publishes::Column::RepoId.eq(repo_id))
+        .exec(db)
+        .await?;
+    repo_chroots::Entity::delete_many()
+        .filter(repo_chroots::Column::RepoId.eq(repo_id))
+        .exec(db)
+        .await?;
+    repo_keys::Entity::delete_many()
+        .filter(repo_keys::Column::RepoId.eq(repo_id))
+        .exec(db)
+        .await?;
+    artifacts::Entity::delete_many()
+        .filter(artifacts::Column::RepoId.eq(repo_id))
+        .exec(db)
+        .await?;
+    let task_ids = tasks::Entity::find()
+        .select_only()
+        .column(tasks::Column::Id)
+        .filter(tasks::Column::RepoId.eq(repo_id));
+    task_logs::Entity::delete_many()
+        .filter(task_logs::Column::TaskId.in_subquery(sea_orm::QueryTrait::into_query(task_ids)))
+        .exec(db)
+        .await?;
+    tasks::Entity::delete_many()
+        .filter(tasks::Column::RepoId.eq(repo_id))
+        .filter(tasks::Column::ParentId.is_not_null())
+        .exec(db)
+        .await?;
+    tasks::Entity::delete_many()
+        .filter(tasks::Column::RepoId.eq(repo_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,586 @@
+//! Publishing end to end with real dnf: builds made by real agents are signed with the repo's
+//! RSA key, published per chroot, served with HTTP caching and ranges, and installed by
+//! Debian's dnf into an installroot with gpgcheck=1 and repo_gpgcheck=1; the release RPM, the
+//! dnf copr plugin, tampering, a foreign key and deleted builds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use kiln_tests::pipeline::{have_rpmbuild, srpm, submit_files, wait_final, wait_for, Agent};
+use kiln_tests::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+fn have_dnf() -> bool {
+    let ok = Command::new("dnf")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if kiln_tests::in_ci() {
+            panic!("dnf is required in CI (tests/run installs it)");
+        }
+        eprintln!("NOTICE: skipping a publishing test: dnf is not installed");
+    }
+    ok
+}
+
+async fn app() -> Option<TestApp> {
+    if !have_rpmbuild() || !have_dnf() {
+        return None;
+    }
+    TestApp::with_config(|c| {
+        c.signing.key_type = kiln_core::config::SigningKeyType::Rsa4096;
+        c.publish.grace_seconds = 1;
+    })
+    .await
+}
+
+/// A dnf installroot with its own config, as RECIPES describes.
+struct Root {
+    dir: tempfile::TempDir,
+}
+
+impl Root {
+    fn new() -> Root {
+        let dir = tempfile::tempdir().expect("root");
+        std::fs::create_dir_all(dir.path().join("root/etc/yum.repos.d")).expect("reposdir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home");
+        std::fs::write(
+            dir.path().join("dnf.conf"),
+            "[main]\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=False\ninstall_weak_deps=False\nplugins=0\n",
+        )
+        .expect("conf");
+        std::fs::write(
+            dir.path().join("home/.rpmmacros"),
+            "%_dbpath /var/lib/rpm\n",
+        )
+        .expect("macros");
+        Root { dir }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn dnf(&self, args: &[&str]) -> Output {
+        let root = self.root();
+        Command::new("dnf")
+            .arg("-y")
+            .arg(format!("--installroot={}", root.display()))
+            .arg("--releasever=44")
+            .arg(format!(
+                "--config={}",
+                self.dir.path().join("dnf.conf").display()
+            ))
+            .arg("--noplugins")
+            .arg(format!(
+                "--setopt=reposdir={}/etc/yum.repos.d",
+                root.display()
+            ))
+            .arg("--nodocs")
+            .args(args)
+            .env("HOME", self.dir.path().join("home"))
+            .output()
+            .expect("dnf")
+    }
+
+    fn installed(&self, name: &str) -> bool {
+        Command::new("rpm")
+            .arg(format!("--root={}", self.root().display()))
+            .args(["--dbpath", "/var/lib/rpm", "-q", name])
+            .env("HOME", self.dir.path().join("home"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
+    app.http.get(app.url(path)).send().await.expect("get")
+}
+
+/// Builds kiln-hello (noarch) and kiln-hello-c in alice/tools and waits until published.
+async fn published_build(app: &TestApp) -> (kiln_tests::TestUser, i64, Agent) {
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let noarch = srpm("kiln-hello", &out);
+    let c = srpm("kiln-hello-c", &out);
+    let agent = Agent::start(app, "builder-1", &["x86_64"], 2).await;
+    let task = submit_files(app, &alice.token, "alice/tools", &[&noarch, &c], &[]).await;
+    let id = task["id"].as_i64().expect("id");
+    let done = wait_final(app, id, 90).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let done = wait_for(app, id, 30, |t| t["publish_state"] != "pending").await;
+    assert_eq!(done["publish_state"], "published", "{done:#}");
+    (alice, id, agent)
+}
+
+fn rpm_k(dir: &Path, key: &Path, file: &Path) -> String {
+    let db = dir.join("rpmdb");
+    std::fs::create_dir_all(&db).expect("db");
+    let home = dir.join("home-k");
+    std::fs::create_dir_all(&home).expect("home");
+    let import = Command::new("rpm")
+        .args(["--dbpath"])
+        .arg(&db)
+        .arg("--import")
+        .arg(key)
+        .env("HOME", &home)
+        .output()
+        .expect("rpm --import");
+    assert!(import.status.success(), "{}", text(&import));
+    let out = Command::new("rpm")
+        .args(["--dbpath"])
+        .arg(&db)
+        .arg("-K")
+        .arg(file)
+        .env("HOME", &home)
+        .output()
+        .expect("rpm -K");
+    text(&out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dnf_installs_signed_packages_from_the_published_repo() {
+    let Some(app) = app().await else { return };
+    let (_alice, _id, _agent) = published_build(&app).await;
+    let work = app.dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("work");
+
+    // The key, and RPMs that `rpm -K` accepts with it.
+    let resp = get(&app, "/repos/alice/tools/pubkey.gpg").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/pgp-keys");
+    let key = resp.text().await.expect("key");
+    assert!(
+        key.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"),
+        "{key}"
+    );
+    let key_path = work.join("pubkey.gpg");
+    std::fs::write(&key_path, &key).expect("key");
+
+    // repomd.xml: short cache, ETag, conditional GET, HEAD, ranges.
+    let repomd_url = "/repos/alice/tools/fedora-44-x86_64/repodata/repomd.xml";
+    let resp = get(&app, repomd_url).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/xml");
+    assert_eq!(resp.headers()["cache-control"], "public, max-age=60");
+    let etag = resp.headers()["etag"].to_str().expect("etag").to_owned();
+    assert!(resp.headers().contains_key("last-modified"));
+    let repomd = resp.text().await.expect("repomd");
+    let primary_href = repomd
+        .split("<location href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("primary href")
+        .to_owned();
+    assert!(primary_href.ends_with("-primary.xml.gz"), "{repomd}");
+    let again = app
+        .http
+        .get(app.url(repomd_url))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let head = app
+        .http
+        .head(app.url(repomd_url))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(
+        head.headers()["content-length"].to_str().ok(),
+        Some(repomd.len().to_string().as_str())
+    );
+    let part = app
+        .http
+        .get(app.url(repomd_url))
+        .header("Range", "bytes=0-4")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.text().await.expect("part"), "<?xml");
+    let past = app
+        .http
+        .get(app.url(repomd_url))
+        .header("Range", "bytes=999999-")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(past.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    let primary = get(
+        &app,
+        &format!("/repos/alice/tools/fedora-44-x86_64/{primary_href}"),
+    )
+    .await;
+    assert_eq!(primary.status(), StatusCode::OK);
+    assert_eq!(
+        primary.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let asc = get(
+        &app,
+        "/repos/alice/tools/fedora-44-x86_64/repodata/repomd.xml.asc",
+    )
+    .await;
+    assert_eq!(asc.status(), StatusCode::OK);
+
+    // A published package passes `rpm -K` with the repo key.
+    let pkg_href = {
+        use flate2::read::GzDecoder;
+        use std::io::Read;
+        let gz = primary.bytes().await.expect("primary");
+        let mut xml = String::new();
+        GzDecoder::new(&gz[..])
+            .read_to_string(&mut xml)
+            .expect("gunzip");
+        assert!(xml.contains("packages=\"2\""), "{xml}");
+        xml.split("<location href=\"")
+            .filter_map(|s| s.split('"').next())
+            .find(|h| h.ends_with("noarch.rpm"))
+            .expect("noarch package")
+            .to_owned()
+    };
+    let pkg = get(
+        &app,
+        &format!("/repos/alice/tools/fedora-44-x86_64/{pkg_href}"),
+    )
+    .await;
+    assert_eq!(pkg.status(), StatusCode::OK);
+    assert_eq!(pkg.headers()["content-type"], "application/x-rpm");
+    let pkg_path = work.join("kiln-hello.rpm");
+    std::fs::write(&pkg_path, pkg.bytes().await.expect("rpm")).expect("write");
+    let checked = rpm_k(&work, &key_path, &pkg_path);
+    assert!(
+        checked.contains("signatures OK") || checked.contains("pgp") && checked.contains("OK"),
+        "{checked}"
+    );
+
+    // The .repo file per CONTRACT.
+    let repo_file = get(&app, "/repos/alice/tools/alice-tools.repo").await;
+    assert_eq!(repo_file.status(), StatusCode::OK);
+    let repo_text = repo_file.text().await.expect("repo");
+    assert!(
+        repo_text.contains(&format!(
+            "baseurl={}/repos/alice/tools/fedora-$releasever-$basearch/",
+            app.base
+        )),
+        "{repo_text}"
+    );
+    assert!(repo_text.contains("gpgcheck=1") && repo_text.contains("repo_gpgcheck=1"));
+    assert!(repo_text.contains(&format!("gpgkey={}/repos/alice/tools/pubkey.gpg", app.base)));
+
+    // dnf installs the release RPM from its URL, then the package with every check on.
+    let root = Root::new();
+    let release_url = app.url("/repos/alice/tools/alice-tools-release.noarch.rpm");
+    let out = root.dnf(&["install", &release_url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(root.installed("alice-tools-release"));
+    assert!(
+        root.root()
+            .join("etc/yum.repos.d/alice-tools.repo")
+            .exists(),
+        "the release RPM installs the .repo file"
+    );
+    assert!(root
+        .root()
+        .join("etc/pki/rpm-gpg/RPM-GPG-KEY-kiln-alice-tools")
+        .exists());
+    // The release RPM itself is signed with the repo key.
+    let rel_path = work.join("release.rpm");
+    let rel = get(&app, "/repos/alice/tools/alice-tools-release.noarch.rpm").await;
+    std::fs::write(&rel_path, rel.bytes().await.expect("release")).expect("write");
+    let checked = rpm_k(&work, &key_path, &rel_path);
+    assert!(
+        checked.contains("OK") && !checked.contains("NOT OK"),
+        "{checked}"
+    );
+
+    let out = root.dnf(&["install", "kiln-hello"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(root.installed("kiln-hello"));
+    assert_eq!(
+        std::fs::read_to_string(root.root().join("usr/share/kiln-hello/hello.txt")).expect("file"),
+        "hello from kiln\n"
+    );
+    // dnf sees the C package with its files, requires and changelog.
+    let out = root.dnf(&["repoquery", "--requires", "kiln-hello-c"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("libc.so.6"),
+        "{}",
+        text(&out)
+    );
+    let out = root.dnf(&["repoquery", "--changelog", "kiln-hello-c"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("First release."),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_and_foreign_signed_packages_are_refused_and_deleted_builds_vanish() {
+    let Some(app) = app().await else { return };
+    let (alice, id, _agent) = published_build(&app).await;
+    let root = Root::new();
+    let repo_text = get(&app, "/repos/alice/tools/alice-tools.repo")
+        .await
+        .text()
+        .await
+        .expect("repo");
+    std::fs::write(
+        root.root().join("etc/yum.repos.d/alice-tools.repo"),
+        repo_text,
+    )
+    .expect("repo");
+
+    // The stored package, as the filesystem store keeps it.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let pkg = kiln_core::entities::packages::Entity::find()
+        .filter(kiln_core::entities::packages::Column::Name.eq("kiln-hello"))
+        .filter(kiln_core::entities::packages::Column::Arch.eq("noarch"))
+        .one(&app.kiln.db)
+        .await
+        .expect("db")
+        .expect("package");
+    let artifact = kiln_core::entities::artifacts::Entity::find_by_id(pkg.artifact_id)
+        .one(&app.kiln.db)
+        .await
+        .expect("db")
+        .expect("artifact");
+    let stored = app.dir.path().join("objects").join(&artifact.storage_key);
+    assert!(stored.exists(), "{}", stored.display());
+    let original = std::fs::read(&stored).expect("read");
+
+    // A flipped byte in the payload: refused.
+    let mut bad = original.clone();
+    let n = bad.len();
+    bad[n - 10] ^= 0xff;
+    std::fs::write(&stored, &bad).expect("tamper");
+    let out = root.dnf(&["install", "kiln-hello"]);
+    assert!(
+        !out.status.success(),
+        "a tampered package installed: {}",
+        text(&out)
+    );
+    assert!(!root.installed("kiln-hello"));
+
+    // Signed with another key, with metadata that matches the file: refused by the signature.
+    std::fs::write(&stored, &original).expect("restore");
+    let other = kiln_core::signing::generate(
+        kiln_core::config::SigningKeyType::Rsa4096,
+        "Mallory <mallory@example.org>",
+        &app.kiln.server_key,
+    )
+    .expect("key");
+    let signer =
+        kiln_core::signing::rpm_signer(&other.secret_key, &app.kiln.server_key).expect("signer");
+    kiln_core::signing::sign_rpm(&stored, &signer).expect("resign");
+    let resigned = std::fs::read(&stored).expect("read");
+    let new_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&resigned))
+    };
+    {
+        use sea_orm::{ActiveModelTrait, Set};
+        let mut row: kiln_core::entities::packages::ActiveModel = pkg.clone().into();
+        row.pkgid = Set(new_sha.clone());
+        row.size = Set(resigned.len() as i64);
+        row.primary_xml = Set(pkg.primary_xml.replace(&pkg.pkgid, &new_sha).replace(
+            &format!("package=\"{}\"", pkg.size),
+            &format!("package=\"{}\"", resigned.len()),
+        ));
+        row.filelists_xml = Set(pkg.filelists_xml.replace(&pkg.pkgid, &new_sha));
+        row.other_xml = Set(pkg.other_xml.replace(&pkg.pkgid, &new_sha));
+        row.update(&app.kiln.db).await.expect("update");
+    }
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/createrepo",
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    wait_until(|| async {
+        let xml = primary_xml(&app).await;
+        xml.contains(&new_sha)
+    })
+    .await;
+    let out = root.dnf(&["--refresh", "install", "kiln-hello"]);
+    assert!(
+        !out.status.success(),
+        "a package signed by another key installed: {}",
+        text(&out)
+    );
+    assert!(!root.installed("kiln-hello"));
+
+    // A packager deletes the build: dnf no longer sees its packages.
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/repos/alice/tools/builds/{id}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    wait_until(|| async { primary_xml(&app).await.contains("packages=\"0\"") }).await;
+    let out = root.dnf(&[
+        "--refresh",
+        "repoquery",
+        "--available",
+        "kiln-hello",
+        "kiln-hello-c",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("kiln-hello"),
+        "{}",
+        text(&out)
+    );
+    let (s, _) = app.get(&format!("/api/v1/tasks/{id}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dnf_copr_plugin_enables_the_repo() {
+    let Some(app) = app().await else { return };
+    let (_alice, _id, _agent) = published_build(&app).await;
+
+    // Copr's project list and search.
+    let resp = get(&app, "/api_3/project/list?ownername=alice").await;
+    let list: Value = resp.json().await.expect("json");
+    assert_eq!(list["items"][0]["name"], "tools");
+    assert_eq!(list["items"][0]["full_name"], "alice/tools");
+    let resp = get(&app, "/api_3/project/search?query=tool").await;
+    let found: Value = resp.json().await.expect("json");
+    assert_eq!(found["items"][0]["full_name"], "alice/tools");
+
+    // A chroot the repo does not publish: 404 with the available ones.
+    let resp = get(&app, "/coprs/alice/tools/repo/epel-9/dnf.repo?arch=x86_64").await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let data = resp.headers()["copr-error-data"]
+        .to_str()
+        .expect("header")
+        .to_owned();
+    use base64::Engine;
+    let decoded: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("base64"),
+    )
+    .expect("json");
+    assert_eq!(decoded["available chroots"][0], "fedora-44-x86_64");
+
+    // The real plugin, with a hub pointing at this server, from a config dir of its own.
+    let root = Root::new();
+    let port = app.base.rsplit(':').next().expect("port").to_owned();
+    let plugin_conf = root.dir.path().join("pluginconf");
+    std::fs::create_dir_all(plugin_conf.join("copr.d")).expect("dir");
+    std::fs::write(
+        plugin_conf.join("copr.conf"),
+        "[main]\ndistribution = fedora\nreleasever = 44\n",
+    )
+    .expect("conf");
+    std::fs::write(
+        plugin_conf.join("copr.d/kiln.conf"),
+        format!("[kiln]\nhostname = 127.0.0.1\nprotocol = http\nport = {port}\n"),
+    )
+    .expect("hub");
+    let rootdir = root.root();
+    let out = Command::new("dnf")
+        .arg("-y")
+        .arg(format!("--installroot={}", rootdir.display()))
+        .arg("--releasever=44")
+        .arg(format!(
+            "--setopt=reposdir={}/etc/yum.repos.d",
+            rootdir.display()
+        ))
+        .arg(format!("--setopt=pluginconfpath={}", plugin_conf.display()))
+        .args([
+            "copr",
+            "enable",
+            "--hub",
+            "kiln",
+            "alice/tools",
+            "fedora-44-x86_64",
+        ])
+        .env("HOME", root.dir.path().join("home"))
+        .output()
+        .expect("dnf copr");
+    assert!(out.status.success(), "{}", text(&out));
+    let written: Vec<String> = std::fs::read_dir(rootdir.join("etc/yum.repos.d"))
+        .expect("reposdir")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .collect();
+    assert!(
+        written
+            .iter()
+            .any(|n| n == "_copr:127.0.0.1:alice:tools.repo"),
+        "{written:?}"
+    );
+    let out = root.dnf(&["install", "kiln-hello"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(root.installed("kiln-hello"));
+}
+
+async fn primary_xml(app: &TestApp) -> String {
+    use flate2::read::GzDecoder;
+    use std::io::Read;
+    let repomd = get(
+        app,
+        "/repos/alice/tools/fedora-44-x86_64/repodata/repomd.xml",
+    )
+    .await
+    .text()
+    .await
+    .expect("repomd");
+    let Some(href) = repomd
+        .split("<location href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+    else {
+        return String::new();
+    };
+    let gz = get(app, &format!("/repos/alice/tools/fedora-44-x86_64/{href}"))
+        .await
+        .bytes()
+        .await
+        .expect("primary");
+    let mut xml = String::new();
+    let _ = GzDecoder::new(&gz[..]).read_to_string(&mut xml);
+    xml
+}
+
+async fn wait_until<F, Fut>(check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..150 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for the publisher");
+}
