@@ -584,3 +584,114 @@ where
     }
     panic!("timed out waiting for the publisher");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_publishing_requests_get_clear_errors_and_change_nothing() {
+    let Some(app) = TestApp::new().await else {
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    let bob = app.user("bob", false).await;
+    app.repo(&alice, "tools", &[(&bob, kiln_proto::Role::Packager)])
+        .await;
+
+    // Nothing published yet: a 404 with the error envelope, not an empty 200.
+    let resp = get(
+        &app,
+        "/repos/alice/tools/fedora-44-x86_64/repodata/repomd.xml",
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["errors"][0]["code"], "not_found", "{body}");
+    // Hostile and malformed paths and names.
+    for (path, status) in [
+        (
+            "/repos/alice/tools/fedora-44-x86_64/a%2F..%2Fb.rpm",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/repos/alice/tools/fedora-44-x86_64/00000001/nope.rpm",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/repos/alice/tools/..%2fetc/repodata/repomd.xml",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/repos/alice/nope/pubkey.gpg", StatusCode::NOT_FOUND),
+        ("/repos/alice/tools/other.txt", StatusCode::NOT_FOUND),
+        (
+            "/repos/alice/tools/alice-tools.repo?distro=epel",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/coprs/alice/tools/repo/fedora/dnf.repo?arch=x86_64",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let resp = get(&app, path).await;
+        assert_eq!(resp.status(), status, "{path}");
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(
+            body["errors"][0]["detail"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{path}: {body}"
+        );
+    }
+    // The repo's own files answer.
+    assert_eq!(
+        get(&app, "/repos/alice/tools/pubkey.gpg").await.status(),
+        StatusCode::OK
+    );
+
+    // Only rel-eng and admins regenerate; only finished builds of this repo are deleted.
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/createrepo",
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/createrepo",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, body) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/repos/alice/tools/builds/999",
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(
+        kiln_core::entities::publishes::Entity::find()
+            .count(&app.kiln.db)
+            .await
+            .expect("count"),
+        0,
+        "refused requests queued nothing"
+    );
+    // The admin's regeneration is queued and runs: the empty chroot gets metadata.
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/createrepo",
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["chroots"][0], "fedora-44-x86_64");
+    wait_until(|| async { primary_xml(&app).await.contains("packages=\"0\"") }).await;
+}

@@ -236,7 +236,7 @@ impl MigrationTrait for Migration {
                     .col(pk_auto(RepoChroots::Id))
                     .col(integer(RepoChroots::RepoId))
                     .col(string_len(RepoChroots::Chroot, 64))
-                    .col(integer(RepoChroots::Revision))
+                    .col(big_integer(RepoChroots::Revision))
                     .col(integer(RepoChroots::Packages))
                     .col(json(RepoChroots::Files))
                     .col(timestamp_with_time_zone_null(RepoChroots::LockedUntil))

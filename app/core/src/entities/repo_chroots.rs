@@ -9,7 +9,7 @@ pub struct Model {
     pub repo_id: i32,
     pub chroot: String,
     /// Bumped by each metadata run.
-    pub revision: i32,
+    pub revision: i64,
     /// Packages in the current metadata.
     pub packages: i32,
     /// The current metadata files (`repodata/…` names) and superseded ones with the time they

@@ -91,6 +91,8 @@ pub async fn active_key(kiln: &Kiln, repo_id: i32) -> CoreResult<repo_keys::Mode
 
 /// An RPM a build produced, signed with the repo key and described for the metadata.
 pub struct Imported {
+    /// Path below the chroot directory.
+    pub href: String,
     pub sha256: String,
     pub size: u64,
     pub package: packages::ActiveModel,
@@ -118,6 +120,7 @@ pub async fn import_rpm(
         .unwrap_or("unknown")
         .to_owned();
     let href = format!("{:08}/{}", t.id, file_name);
+    let entry_href = href.clone();
     let server_key = kiln.server_key.clone();
     let path = path.to_path_buf();
     let name = file_name.to_owned();
@@ -135,7 +138,7 @@ pub async fn import_rpm(
                 sha256: &sha256,
                 size,
                 time_file: crate::now().unix_timestamp(),
-                href: &href,
+                href: &entry_href,
             },
         )
         .map_err(|e| CoreError::validation("file", format!("{name}: {e}")))?;
@@ -156,7 +159,7 @@ pub async fn import_rpm(
         } else {
             meta.get_arch().unwrap_or_default().to_owned()
         }),
-        href: Set(format!("{:08}/{}", t.id, file_name)),
+        href: Set(href.clone()),
         pkgid: Set(sha256.clone()),
         size: Set(size as i64),
         key_fingerprint: Set(fingerprint),
@@ -168,10 +171,26 @@ pub async fn import_rpm(
         ..Default::default()
     };
     Ok(Imported {
+        href,
         sha256,
         size,
         package,
     })
+}
+
+/// The chroots holding packages that match `filter`.
+async fn package_chroots(
+    db: &impl ConnectionTrait,
+    filter: sea_orm::Condition,
+) -> CoreResult<Vec<String>> {
+    Ok(packages::Entity::find()
+        .select_only()
+        .column(packages::Column::Chroot)
+        .distinct()
+        .filter(filter)
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 /// Called when a parent task reaches its final state (in the transaction that put it there):
@@ -180,22 +199,23 @@ pub async fn queue_for_parent(db: &impl ConnectionTrait, parent: &tasks::Model) 
     if parent.scratch || parent.state != TaskState::Succeeded.as_str() {
         return Ok(());
     }
-    let already = publishes::Entity::find()
-        .filter(publishes::Column::ParentId.eq(parent.id))
-        .one(db)
-        .await?;
-    if already.is_some() {
-        return Ok(());
-    }
-    let chroots: Vec<String> = packages::Entity::find()
+    // Its packages not yet in the repo, per chroot, unless a publish is already queued.
+    let queued: Vec<String> = publishes::Entity::find()
         .select_only()
-        .column(packages::Column::Chroot)
-        .distinct()
-        .filter(packages::Column::ParentId.eq(parent.id))
+        .column(publishes::Column::Chroot)
+        .filter(publishes::Column::ParentId.eq(parent.id))
+        .filter(publishes::Column::State.eq("pending"))
         .into_tuple()
         .all(db)
         .await?;
-    for chroot in chroots {
+    let chroots = package_chroots(
+        db,
+        sea_orm::Condition::all()
+            .add(packages::Column::ParentId.eq(parent.id))
+            .add(packages::Column::InRepo.eq(false)),
+    )
+    .await?;
+    for chroot in chroots.into_iter().filter(|c| !queued.contains(c)) {
         queue(db, parent.repo_id, &chroot, Some(parent.id), "build", None).await?;
     }
     Ok(())
@@ -300,16 +320,13 @@ pub async fn createrepo(
 /// The chroots a repo publishes: those of its mock configs and those holding packages.
 pub async fn chroots_of(kiln: &Kiln, repo_id: i32) -> CoreResult<Vec<String>> {
     use crate::entities::mock_configs;
-    let mut set: BTreeSet<String> = packages::Entity::find()
-        .select_only()
-        .column(packages::Column::Chroot)
-        .distinct()
-        .filter(packages::Column::RepoId.eq(repo_id))
-        .into_tuple::<String>()
-        .all(&kiln.db)
-        .await?
-        .into_iter()
-        .collect();
+    let mut set: BTreeSet<String> = package_chroots(
+        &kiln.db,
+        sea_orm::Condition::all().add(packages::Column::RepoId.eq(repo_id)),
+    )
+    .await?
+    .into_iter()
+    .collect();
     use crate::entities::base_chroots;
     let configs: Vec<String> = base_chroots::Entity::find()
         .select_only()
@@ -365,21 +382,39 @@ async fn remove_builds(
     reason: &str,
 ) -> CoreResult<()> {
     let txn = kiln.begin().await?;
-    let chroots: Vec<String> = packages::Entity::find()
-        .select_only()
-        .column(packages::Column::Chroot)
-        .distinct()
-        .filter(packages::Column::ParentId.is_in(parent_ids.to_vec()))
-        .filter(packages::Column::InRepo.eq(true))
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    packages::Entity::update_many()
-        .col_expr(packages::Column::InRepo, Expr::value(false))
+    let chroots = package_chroots(
+        &txn,
+        sea_orm::Condition::all()
+            .add(packages::Column::ParentId.is_in(parent_ids.to_vec()))
+            .add(packages::Column::InRepo.eq(true)),
+    )
+    .await?;
+    // Every row of the builds goes now, explicitly (SQLite only cascades with foreign keys
+    // switched on): packages, artifacts, logs, the task tree.
+    packages::Entity::delete_many()
         .filter(packages::Column::ParentId.is_in(parent_ids.to_vec()))
         .exec(&txn)
         .await?;
-    // The task tree goes now; the files once clients that may be fetching them are done.
+    {
+        use crate::entities::{artifacts, task_logs};
+        artifacts::Entity::delete_many()
+            .filter(artifacts::Column::ParentId.is_in(parent_ids.to_vec()))
+            .exec(&txn)
+            .await?;
+        let tree = tasks::Entity::find()
+            .select_only()
+            .column(tasks::Column::Id)
+            .filter(
+                sea_orm::Condition::any()
+                    .add(tasks::Column::Id.is_in(parent_ids.to_vec()))
+                    .add(tasks::Column::ParentId.is_in(parent_ids.to_vec())),
+            );
+        task_logs::Entity::delete_many()
+            .filter(task_logs::Column::TaskId.in_subquery(sea_orm::QueryTrait::into_query(tree)))
+            .exec(&txn)
+            .await?;
+    }
+    // The files go once clients that may be fetching them are done.
     let until = crate::now() + time::Duration::seconds(kiln.config.publish.grace_seconds);
     for p in parent_ids {
         crate::services::cleanup::schedule_at(
@@ -637,7 +672,7 @@ async fn run_locked(
     let n = entries.len();
     let key = active_key(kiln, repo_id).await.map_err(fail)?;
     let server_key = kiln.server_key.clone();
-    let revision = now.unix_timestamp().max(i64::from(lock.revision) + 1);
+    let revision = now.unix_timestamp().max(lock.revision + 1);
     let files = tokio::task::spawn_blocking(move || {
         let xml: Vec<PackageXml> = entries
             .into_iter()
@@ -700,7 +735,7 @@ async fn run_locked(
     record.old = keep;
     record.current = current;
     repo_chroots::Entity::update_many()
-        .col_expr(repo_chroots::Column::Revision, Expr::value(revision as i32))
+        .col_expr(repo_chroots::Column::Revision, Expr::value(revision))
         .col_expr(repo_chroots::Column::Packages, Expr::value(n as i32))
         .col_expr(
             repo_chroots::Column::Files,
@@ -927,4 +962,44 @@ pub async fn delete_repo_rows(db: &impl ConnectionTrait, repo_id: i32) -> CoreRe
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distros_come_from_chroot_names() {
+        let chroots = vec![
+            "fedora-44-x86_64".to_owned(),
+            "fedora-44-aarch64".to_owned(),
+            "epel-10-x86_64".to_owned(),
+            "centos-stream-10-x86_64".to_owned(),
+        ];
+        assert_eq!(distros(&chroots), vec!["centos-stream", "epel", "fedora"]);
+    }
+
+    #[test]
+    fn repo_files() {
+        insta::assert_snapshot!(
+            "repo_file_one_distro",
+            repo_file(
+                "https://kiln.example.org/",
+                "alice",
+                "tools",
+                "Tools\nmore",
+                &["fedora".into()]
+            )
+        );
+        insta::assert_snapshot!(
+            "repo_file_two_distros",
+            repo_file(
+                "https://kiln.example.org",
+                "alice",
+                "tools",
+                "",
+                &["epel".into(), "fedora".into()]
+            )
+        );
+    }
 }

@@ -1079,7 +1079,7 @@ pub async fn store_artifact(
         let imported = super::publish::import_rpm(kiln, &t, &staged.path, &name).await?;
         row.sha256 = Set(imported.sha256);
         row.size = Set(imported.size as i64);
-        package = Some(imported.package);
+        package = Some((imported.href, imported.package));
     }
     let key = format!(
         "repos/{}/builds/{}/{}/{}",
@@ -1097,18 +1097,12 @@ pub async fn store_artifact(
         .exec(&txn)
         .await?;
     let saved = row.insert(&txn).await?;
-    if let Some(mut package) = package {
+    if let Some((href, mut package)) = package {
         use crate::entities::packages;
-        let old: Vec<i32> = packages::Entity::find()
-            .select_only()
-            .column(packages::Column::Id)
-            .filter(packages::Column::Href.eq(package.href.clone().unwrap()))
-            .filter(packages::Column::RepoId.eq(t.repo_id))
-            .into_tuple()
-            .all(&txn)
-            .await?;
+        // A re-upload of the same file replaces its entry.
         packages::Entity::delete_many()
-            .filter(packages::Column::Id.is_in(old))
+            .filter(packages::Column::RepoId.eq(t.repo_id))
+            .filter(packages::Column::Href.eq(href))
             .exec(&txn)
             .await?;
         package.artifact_id = Set(saved.id);
