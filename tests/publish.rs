@@ -61,6 +61,22 @@ impl Root {
         Root { dir }
     }
 
+    /// An installroot with alice/tools' `.repo` file in place.
+    async fn with_repo(app: &TestApp) -> Root {
+        let root = Root::new();
+        let repo_text = get(app, "/repos/alice/tools/alice-tools.repo")
+            .await
+            .text()
+            .await
+            .expect("repo");
+        std::fs::write(
+            root.root().join("etc/yum.repos.d/alice-tools.repo"),
+            repo_text,
+        )
+        .expect("repo");
+        root
+    }
+
     fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
@@ -111,20 +127,34 @@ async fn get(app: &TestApp, path: &str) -> reqwest::Response {
 
 /// Builds kiln-hello (noarch) and kiln-hello-c in alice/tools and waits until published.
 async fn published_build(app: &TestApp) -> (kiln_tests::TestUser, i64, Agent) {
+    published(app, &["kiln-hello", "kiln-hello-c"]).await
+}
+
+/// Builds the fixtures `specs` in alice/tools (a new repo) and waits until published.
+async fn published(app: &TestApp, specs: &[&str]) -> (kiln_tests::TestUser, i64, Agent) {
     let alice = app.user("alice", false).await;
     app.repo(&alice, "tools", &[]).await;
-    let out = app.dir.path().join("srpms");
-    std::fs::create_dir_all(&out).expect("dir");
-    let noarch = srpm("kiln-hello", &out);
-    let c = srpm("kiln-hello-c", &out);
     let agent = Agent::start(app, "builder-1", &["x86_64"], 2).await;
-    let task = submit_files(app, &alice.token, "alice/tools", &[&noarch, &c], &[]).await;
+    let id = build(app, &alice, specs).await;
+    (alice, id, agent)
+}
+
+/// Submits the fixtures `specs` to alice/tools and waits until the build is published.
+async fn build(app: &TestApp, alice: &kiln_tests::TestUser, specs: &[&str]) -> i64 {
+    let out = app
+        .dir
+        .path()
+        .join(format!("srpms-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&out).expect("dir");
+    let files: Vec<PathBuf> = specs.iter().map(|s| srpm(s, &out)).collect();
+    let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let task = submit_files(app, &alice.token, "alice/tools", &refs, &[]).await;
     let id = task["id"].as_i64().expect("id");
     let done = wait_final(app, id, 90).await;
     assert_eq!(done["state"], "succeeded", "{done:#}");
     let done = wait_for(app, id, 30, |t| t["publish_state"] != "pending").await;
     assert_eq!(done["publish_state"], "published", "{done:#}");
-    (alice, id, agent)
+    id
 }
 
 fn rpm_k(dir: &Path, key: &Path, file: &Path) -> String {
@@ -338,17 +368,7 @@ async fn dnf_installs_signed_packages_from_the_published_repo() {
 async fn tampered_and_foreign_signed_packages_are_refused_and_deleted_builds_vanish() {
     let Some(app) = app().await else { return };
     let (alice, id, _agent) = published_build(&app).await;
-    let root = Root::new();
-    let repo_text = get(&app, "/repos/alice/tools/alice-tools.repo")
-        .await
-        .text()
-        .await
-        .expect("repo");
-    std::fs::write(
-        root.root().join("etc/yum.repos.d/alice-tools.repo"),
-        repo_text,
-    )
-    .expect("repo");
+    let root = Root::with_repo(&app).await;
 
     // The stored package, as the filesystem store keeps it.
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -673,6 +693,48 @@ async fn bad_publishing_requests_get_clear_errors_and_change_nothing() {
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    // Key rotation: admins only, an existing repo; a refused rotation keeps the key.
+    let key_before = get(&app, "/repos/alice/tools/pubkey.gpg")
+        .await
+        .bytes()
+        .await
+        .expect("key");
+    for (path, token, status) in [
+        (
+            "/api/v1/repos/alice/tools/key/rotate",
+            Some(&bob.token),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "/api/v1/repos/alice/tools/key/rotate",
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "/api/v1/repos/alice/nope/key/rotate",
+            Some(&alice.token),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v1/repos/alice/..%2Ftools/key/rotate",
+            Some(&alice.token),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (s, body) = app
+            .call(Method::POST, path, token.map(|t| t.as_str()), None)
+            .await;
+        assert_eq!(s, status, "{path}: {body}");
+        assert!(!kiln_tests::error_of(&body).1.is_empty(), "{path}: {body}");
+    }
+    assert_eq!(
+        get(&app, "/repos/alice/tools/pubkey.gpg")
+            .await
+            .bytes()
+            .await
+            .expect("key"),
+        key_before
+    );
     use sea_orm::{EntityTrait, PaginatorTrait};
     assert_eq!(
         kiln_core::entities::publishes::Entity::find()
@@ -694,4 +756,494 @@ async fn bad_publishing_requests_get_clear_errors_and_change_nothing() {
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["chroots"][0], "fedora-44-x86_64");
     wait_until(|| async { primary_xml(&app).await.contains("packages=\"0\"") }).await;
+}
+
+/// What dnf sees in the repository at `baseurl` (tests/fixtures/dnf-query.py, Debian's
+/// python3-dnf): every package with its EVR, dependencies, files, changelogs and checksum.
+fn dnf_query(baseurl: &str, cache: &Path) -> Value {
+    let out = Command::new("/usr/bin/python3")
+        .arg(kiln_tests::repo_root().join("tests/fixtures/dnf-query.py"))
+        .arg(baseurl)
+        .arg(cache)
+        .output()
+        .expect("python3 dnf-query.py");
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("dnf-query JSON")
+}
+
+fn have_createrepo_c() -> bool {
+    let ok = Command::new("createrepo_c")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if kiln_tests::in_ci() {
+            panic!("createrepo_c is required in CI (tests/run installs it)");
+        }
+        eprintln!("NOTICE: skipping the metadata comparison: createrepo_c is not installed");
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dnf_sees_the_same_repo_from_our_metadata_as_from_createrepo_c() {
+    if !have_createrepo_c() {
+        return;
+    }
+    let Some(app) = app().await else { return };
+    let (_alice, _id, _agent) = published(&app, &["kiln-hello", "kiln-hello-c", "kiln-rich"]).await;
+    let work = app.dir.path().join("compare");
+    let chroot = "/repos/alice/tools/fedora-44-x86_64/";
+    let ours = dnf_query(&app.url(chroot), &work.join("cache-ours"));
+    let packages = ours.as_array().expect("packages");
+
+    // The same signed files, laid out as in our repo, indexed by createrepo_c.
+    let tree = work.join("createrepo_c");
+    for p in packages {
+        let location = p["location"].as_str().expect("location");
+        let bytes = get(&app, &format!("{chroot}{location}"))
+            .await
+            .bytes()
+            .await
+            .expect("package");
+        let path = tree.join(location);
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+        std::fs::write(&path, &bytes).expect("write");
+    }
+    let out = Command::new("createrepo_c")
+        .arg("--quiet")
+        .arg(&tree)
+        .output()
+        .expect("createrepo_c");
+    assert!(out.status.success(), "{}", text(&out));
+    let theirs = dnf_query(
+        &format!("file://{}", tree.display()),
+        &work.join("cache-theirs"),
+    );
+    for (a, b) in packages.iter().zip(theirs.as_array().expect("packages")) {
+        assert_eq!(
+            a, b,
+            "dnf sees {} differently from our metadata (left) and createrepo_c's (right)",
+            a["name"]
+        );
+    }
+    assert_eq!(ours, theirs);
+
+    // The comparison covered what it claims to: binary and source packages, every
+    // dependency kind, files beyond primary, ten changelog entries of the rich package.
+    let names: Vec<(&str, &str)> = packages
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or(""),
+                p["arch"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    for want in [
+        ("kiln-hello", "noarch"),
+        ("kiln-hello-c", "x86_64"),
+        ("kiln-rich", "noarch"),
+        ("kiln-rich-data", "noarch"),
+    ] {
+        assert!(names.contains(&want), "{want:?} missing from {names:?}");
+    }
+    let rich = packages
+        .iter()
+        .find(|p| p["name"] == "kiln-rich" && p["arch"] == "noarch")
+        .expect("kiln-rich");
+    assert_eq!(rich["evr"], "2:3.1-4.fc44");
+    assert_eq!(rich["changelogs"].as_array().map(Vec::len), Some(10));
+    for (field, value) in [
+        ("requires_pre", "/usr/bin/getent"),
+        ("obsoletes", "kiln-old < 2"),
+        ("conflicts", "kiln-bad <= 1:0.9"),
+        ("recommends", "kiln-hello"),
+        ("suggests", "kiln-doc"),
+        ("supplements", "kiln-hello-c"),
+        ("enhances", "kiln-hello"),
+        ("provides", "kiln-rich-api = 3"),
+        ("files", "/var/lib/kiln-rich/state"),
+    ] {
+        let values = rich[field].as_array().expect(field);
+        assert!(
+            values.iter().any(|v| v == value),
+            "{field} lacks {value}: {values:?}"
+        );
+    }
+    let c = packages
+        .iter()
+        .find(|p| p["name"] == "kiln-hello-c" && p["arch"] == "x86_64")
+        .expect("kiln-hello-c");
+    assert!(
+        c["requires"]
+            .as_array()
+            .expect("requires")
+            .iter()
+            .any(|r| r.as_str().is_some_and(|r| r.starts_with("libc.so.6"))),
+        "{c:#}"
+    );
+}
+
+/// A detached signature checked by gpg against `key` alone.
+fn gpg_verifies(dir: &Path, key: &[u8], data: &[u8], signature: &[u8]) -> bool {
+    let home = tempfile::tempdir_in(dir).expect("gnupg home");
+    std::fs::write(home.path().join("key.asc"), key).expect("key");
+    std::fs::write(home.path().join("data"), data).expect("data");
+    std::fs::write(home.path().join("data.asc"), signature).expect("sig");
+    let gpg = |args: &[&str]| {
+        Command::new("gpg")
+            .arg("--homedir")
+            .arg(home.path())
+            .args(["--batch", "--quiet"])
+            .args(args)
+            .current_dir(home.path())
+            .output()
+            .expect("gpg")
+    };
+    let import = gpg(&["--import", "key.asc"]);
+    assert!(import.status.success(), "{}", text(&import));
+    gpg(&["--verify", "data.asc", "data"]).status.success()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_resigns_and_republishes_on_s3_storage() {
+    if !have_rpmbuild() || !have_dnf() {
+        return;
+    }
+    let s3 = kiln_tests::s3::S3Server::start().await;
+    let s3_config = s3.config();
+    let Some(app) = TestApp::with_config(|c| {
+        c.signing.key_type = kiln_core::config::SigningKeyType::Rsa4096;
+        c.publish.grace_seconds = 1;
+        c.storage.backend = kiln_core::config::StorageBackend::S3;
+        c.storage.s3 = s3_config;
+    })
+    .await
+    else {
+        return;
+    };
+    let (alice, _id, _agent) = published_build(&app).await;
+    let work = app.dir.path().join("rotation");
+    std::fs::create_dir_all(&work).expect("work");
+    let chroot = "/repos/alice/tools/fedora-44-x86_64";
+
+    // Serving from S3 behaves like the filesystem: ETag, 304, ranges, cache lifetimes.
+    let primary = primary_xml(&app).await;
+    let href = primary
+        .split("<location href=\"")
+        .find_map(|s| s.split('"').next().filter(|h| h.contains("kiln-hello-1.0")))
+        .expect("kiln-hello in primary")
+        .to_owned();
+    let url = format!("{chroot}/{href}");
+    let full = get(&app, &url).await;
+    assert_eq!(full.status(), StatusCode::OK);
+    assert_eq!(
+        full.headers()["content-type"],
+        "application/x-rpm",
+        "{:?}",
+        full.headers()
+    );
+    let etag = full.headers()["etag"].clone();
+    let old_rpm = full.bytes().await.expect("rpm");
+    let again = app
+        .http
+        .get(app.url(&url))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let part = app
+        .http
+        .get(app.url(&url))
+        .header("range", "bytes=0-3")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        &part.bytes().await.expect("part")[..],
+        &[0xed, 0xab, 0xee, 0xdb]
+    );
+    let repomd = get(&app, &format!("{chroot}/repodata/repomd.xml")).await;
+    assert!(repomd.headers()["cache-control"]
+        .to_str()
+        .is_ok_and(|v| v.contains("max-age=60")));
+
+    let old_key = get(&app, "/repos/alice/tools/pubkey.gpg")
+        .await
+        .bytes()
+        .await
+        .expect("key");
+    let old_release = get(&app, "/repos/alice/tools/alice-tools-release.noarch.rpm")
+        .await
+        .bytes()
+        .await
+        .expect("release");
+
+    // The owner (a repo admin) rotates; the refusals are in the bad-request test.
+    let (s, rotation) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/key/rotate",
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{rotation}");
+    assert_ne!(rotation["fingerprint"], rotation["previous_fingerprint"]);
+    assert_eq!(rotation["chroots"], serde_json::json!(["fedora-44-x86_64"]));
+
+    // The key served changes at once; the packages are re-signed and republished.
+    let new_key = get(&app, "/repos/alice/tools/pubkey.gpg")
+        .await
+        .bytes()
+        .await
+        .expect("key");
+    assert_ne!(new_key, old_key);
+    let old_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&old_rpm))
+    };
+    wait_until(|| async {
+        let xml = primary_xml(&app).await;
+        xml.contains("kiln-hello-1.0") && !xml.contains(&old_sha)
+    })
+    .await;
+    let new_rpm = get(&app, &url).await.bytes().await.expect("rpm");
+    assert_ne!(new_rpm, old_rpm);
+    let new_path = work.join("new.rpm");
+    std::fs::write(&new_path, &new_rpm).expect("rpm");
+    std::fs::write(work.join("new.asc"), &new_key).expect("key");
+    std::fs::write(work.join("old.asc"), &old_key).expect("key");
+    let with_new = rpm_k(&work.join("k-new"), &work.join("new.asc"), &new_path);
+    assert!(
+        with_new.contains("digests signatures OK"),
+        "rpm -K with the new key: {with_new}"
+    );
+    let with_old = rpm_k(&work.join("k-old"), &work.join("old.asc"), &new_path);
+    assert!(
+        !with_old.contains("digests signatures OK"),
+        "rpm -K with only the old key: {with_old}"
+    );
+    // The metadata lists the re-signed file's checksum.
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&new_rpm))
+    };
+    assert!(primary_xml(&app).await.contains(&sha));
+
+    // repomd.xml.asc is made with the new key.
+    let repomd = get(&app, &format!("{chroot}/repodata/repomd.xml"))
+        .await
+        .bytes()
+        .await
+        .expect("repomd");
+    let asc = get(&app, &format!("{chroot}/repodata/repomd.xml.asc"))
+        .await
+        .bytes()
+        .await
+        .expect("asc");
+    assert!(gpg_verifies(&work, &new_key, &repomd, &asc));
+    assert!(!gpg_verifies(&work, &old_key, &repomd, &asc));
+
+    // The release RPM is rebuilt with the new key; dnf installs it and then the packages,
+    // with gpgcheck=1 and repo_gpgcheck=1, from S3-backed storage.
+    let new_release = get(&app, "/repos/alice/tools/alice-tools-release.noarch.rpm")
+        .await
+        .bytes()
+        .await
+        .expect("release");
+    assert_ne!(new_release, old_release);
+    let root = Root::new();
+    let out = root.dnf(&[
+        "install",
+        &app.url("/repos/alice/tools/alice-tools-release.noarch.rpm"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let installed_key = std::fs::read(
+        root.root()
+            .join("etc/pki/rpm-gpg/RPM-GPG-KEY-kiln-alice-tools"),
+    )
+    .expect("key file");
+    assert_eq!(installed_key, new_key);
+    let out = root.dnf(&["install", "kiln-hello"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(root.installed("kiln-hello"));
+
+    // The rotation is in the audit log.
+    let (_, log) = app
+        .get("/api/v1/repos/alice/tools/audit", Some(&alice.token))
+        .await;
+    assert!(
+        kiln_tests::audit_entries(&log)
+            .iter()
+            .any(|(_, action, _)| action == "repo.key.rotate"),
+        "{log:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_the_newest_builds_of_each_package_and_expires_old_logs() {
+    let Some(app) = (if have_rpmbuild() && have_dnf() {
+        TestApp::with_config(|c| {
+            c.publish.grace_seconds = 1;
+            c.publish.retention_interval_seconds = 1;
+        })
+        .await
+    } else {
+        None
+    }) else {
+        return;
+    };
+    let (alice, first, _agent) = published(&app, &["kiln-hello"]).await;
+    let other = build(&app, &alice, &["kiln-hello-c"]).await;
+    let newest = build(&app, &alice, &["kiln-hello"]).await;
+    let bob = app.user("bob", false).await;
+    let (s, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/tools/members/bob",
+            Some(&alice.token),
+            Some(serde_json::json!({"role": "packager"})),
+        )
+        .await;
+    assert!(s.is_success(), "{s}");
+    let patch = |token: Option<&str>, body: Value| {
+        let token = token.map(str::to_owned);
+        let app = &app;
+        async move {
+            app.call(
+                Method::PATCH,
+                "/api/v1/repos/alice/tools",
+                token.as_deref(),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // The policy is rel-eng's; nonsense is refused and changes nothing.
+    let (s, _) = patch(Some(&bob.token), serde_json::json!({"keep_builds": 1})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, body) = patch(
+        Some(&alice.token),
+        serde_json::json!({"keep_builds": 20000}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(kiln_tests::error_of(&body).0, "validation");
+    let (s, body) = patch(Some(&alice.token), serde_json::json!({"keep_builds": -1})).await;
+    assert!(s.is_client_error(), "{s} {body}");
+    let (_, repo) = app.get("/api/v1/repos/alice/tools", None).await;
+    assert_eq!(repo["keep_builds"], Value::Null, "{repo:#}");
+
+    // Keep one build per package: the older kiln-hello build goes, the only kiln-hello-c
+    // build and the newest kiln-hello build stay.
+    let (s, repo) = patch(Some(&alice.token), serde_json::json!({"keep_builds": 1})).await;
+    assert_eq!(s, StatusCode::OK, "{repo}");
+    assert_eq!(repo["keep_builds"], 1);
+    wait_until(|| async {
+        app.get(&format!("/api/v1/tasks/{first}"), None).await.0 == StatusCode::NOT_FOUND
+    })
+    .await;
+    for id in [other, newest] {
+        let (s, t) = app.get(&format!("/api/v1/tasks/{id}"), None).await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+    }
+    let subtask_of = |parent: i64| {
+        let app = &app;
+        async move {
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+            kiln_core::entities::tasks::Entity::find()
+                .filter(kiln_core::entities::tasks::Column::ParentId.eq(parent as i32))
+                .one(&app.kiln.db)
+                .await
+                .expect("db")
+                .expect("subtask")
+        }
+    };
+    let newest_sub = subtask_of(newest).await;
+    wait_until(|| async {
+        let xml = primary_xml(&app).await;
+        xml.contains("packages=\"2\"")
+            && xml.contains(&format!("{:08}/kiln-hello-1.0", newest_sub.id))
+            && xml.contains("kiln-hello-c-2.0")
+    })
+    .await;
+    let root = Root::with_repo(&app).await;
+    // dnf sees one kiln-hello (the newest build's) and kiln-hello-c, and installs.
+    let out = root.dnf(&["repoquery", "--location", "kiln-hello", "kiln-hello-c"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        listed.lines().filter(|l| l.contains(".rpm")).count(),
+        2,
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("{:08}/kiln-hello-1.0", newest_sub.id)),
+        "{listed}"
+    );
+    let out = root.dnf(&["install", "kiln-hello"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, log) = app
+        .get("/api/v1/repos/alice/tools/audit", Some(&alice.token))
+        .await;
+    assert!(
+        log.as_array().is_some_and(|a| a
+            .iter()
+            .any(|e| e["action"] == "build.delete" && e["detail"]["reason"] == "retention")),
+        "{log:#}"
+    );
+
+    // Logs for two days: a build that ended three days ago loses its logs, keeps its RPMs.
+    let (s, _) = patch(Some(&alice.token), serde_json::json!({"keep_logs_days": 2})).await;
+    assert_eq!(s, StatusCode::OK);
+    let other_sub = subtask_of(other).await;
+    let (s, _) = app.get(&format!("/api/v1/tasks/{other}/log"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let file_names = |task: &Value| -> Vec<String> {
+        task["subtasks"][0]["artifacts"]
+            .as_array()
+            .expect("artifacts")
+            .iter()
+            .filter_map(|a| a["file_name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (_, task) = app.get(&format!("/api/v1/tasks/{other}"), None).await;
+    assert!(
+        file_names(&task).iter().any(|f| f.ends_with(".log")),
+        "{task:#}"
+    );
+    {
+        use sea_orm::{ActiveModelTrait, Set};
+        let mut row: kiln_core::entities::tasks::ActiveModel = other_sub.clone().into();
+        row.finished_at = Set(Some(kiln_core::now() - time::Duration::days(3)));
+        row.update(&app.kiln.db).await.expect("age the build");
+    }
+    wait_until(|| async {
+        app.get(&format!("/api/v1/tasks/{other}/log"), None).await.0 == StatusCode::GONE
+    })
+    .await;
+    let (s, body) = app
+        .get(&format!("/api/v1/tasks/{}/log", other_sub.id), None)
+        .await;
+    assert_eq!(s, StatusCode::GONE, "{body}");
+    assert!(
+        kiln_tests::error_of(&body).1.contains("retention"),
+        "{body}"
+    );
+    let (s, task) = app.get(&format!("/api/v1/tasks/{other}"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let files = file_names(&task);
+    assert!(files.iter().all(|f| !f.ends_with(".log")), "{files:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with(".x86_64.rpm")),
+        "{files:?}"
+    );
+    let (s, _) = app.get(&format!("/api/v1/tasks/{newest}/log"), None).await;
+    assert_eq!(s, StatusCode::OK, "a recent build keeps its logs");
+    assert!(primary_xml(&app).await.contains("kiln-hello-c-2.0"));
 }

@@ -8,6 +8,7 @@ mod m0001_accounts_repos;
 mod m0002_agents;
 mod m0003_tasks;
 mod m0004_publishing;
+mod m0005_retention;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_agents::Migration),
             Box::new(m0003_tasks::Migration),
             Box::new(m0004_publishing::Migration),
+            Box::new(m0005_retention::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 mod pipeline;
+mod publish;
 
 use kiln_tests::{DbKind, TestApp};
 
@@ -27,6 +28,11 @@ enum Bench {
     Claims(pipeline::ClaimArgs),
     /// A large SRPM upload: throughput against a file copy, and the server's memory growth.
     Upload(pipeline::UploadArgs),
+    /// Publishing one package into chroots of 1,000 and 10,000 packages, against
+    /// createrepo_c --update on the same files.
+    Publish(publish::PublishArgs),
+    /// Parent task success to the package being visible to dnf (a real agent builds).
+    Visibility(publish::VisibilityArgs),
 }
 
 #[derive(Parser)]
@@ -175,6 +181,16 @@ async fn main() {
             }
         }
         Bench::Upload(a) => pipeline::upload(&a).await,
+        Bench::Publish(a) => {
+            for kind in kinds(&a.db) {
+                publish::publish(kind, &a).await;
+            }
+        }
+        Bench::Visibility(a) => {
+            for kind in kinds(&a.db) {
+                publish::visibility(kind, &a).await;
+            }
+        }
     }
 }
 

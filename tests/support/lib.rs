@@ -119,7 +119,7 @@ impl TestApp {
             .with_test_writer()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_env("KILN_TEST_LOG")
-                    .unwrap_or_else(|_| "warn".into()),
+                    .unwrap_or_else(|_| "warn,pgp=error".into()),
             )
             .try_init();
         let dir = tempfile::tempdir().expect("tempdir");

@@ -102,6 +102,8 @@ pub struct PublishConfig {
     pub grace_seconds: i64,
     /// Seconds clients may cache `repomd.xml` (checksum-named files are cached for a year).
     pub repomd_max_age: u32,
+    /// Seconds between passes of the per-repo retention policies.
+    pub retention_interval_seconds: u64,
 }
 
 impl Default for PublishConfig {
@@ -109,6 +111,7 @@ impl Default for PublishConfig {
         PublishConfig {
             grace_seconds: 900,
             repomd_max_age: 60,
+            retention_interval_seconds: 3600,
         }
     }
 }
@@ -342,6 +345,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("KILN_SIGNING_SERVER_KEY", "signing.server_key"),
     ("KILN_PUBLISH_GRACE_SECONDS", "publish.grace_seconds"),
     ("KILN_PUBLISH_REPOMD_MAX_AGE", "publish.repomd_max_age"),
+    (
+        "KILN_PUBLISH_RETENTION_INTERVAL_SECONDS",
+        "publish.retention_interval_seconds",
+    ),
 ];
 
 impl Config {

@@ -18,6 +18,9 @@ pub enum CoreError {
     Unauthorized(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Existed, removed on purpose (a retention policy).
+    #[error("{0}")]
+    Gone(String),
     #[error("storage: {0}")]
     Storage(String),
     #[error("database: {0}")]

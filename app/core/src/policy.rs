@@ -64,6 +64,7 @@ pub enum Action {
     SetBuildPriority,
     DeleteBuild,
     Createrepo,
+    RotateKey,
     ListChroots,
     ManageChroots,
     ManageAgents,
@@ -72,7 +73,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::ListRepos,
         Action::ViewRepo,
         Action::CreateRepo,
@@ -89,6 +90,7 @@ impl Action {
         Action::SetBuildPriority,
         Action::DeleteBuild,
         Action::Createrepo,
+        Action::RotateKey,
         Action::ListChroots,
         Action::ManageChroots,
         Action::ManageAgents,
@@ -119,7 +121,9 @@ pub fn requirement(action: Action) -> Requirement {
         UpdateRepo | ManageMockConfigs | Createrepo | SetBuildPriority => {
             Requirement::RepoRole(Role::Releng)
         }
-        DeleteRepo | ListMembers | ManageMembers | ViewAudit => Requirement::RepoRole(Role::Admin),
+        DeleteRepo | ListMembers | ManageMembers | ViewAudit | RotateKey => {
+            Requirement::RepoRole(Role::Admin)
+        }
         ManageChroots | ManageAgents | ViewSiteAudit => Requirement::SiteAdmin,
     }
 }

@@ -173,6 +173,12 @@ pub struct Repo {
     pub created_at: OffsetDateTime,
     #[serde(with = "rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Retention: the newest N builds of each package stay (`None`: all of them).
+    #[serde(default)]
+    pub keep_builds: Option<u32>,
+    /// Retention: build logs stay this many days after the build ends (`None`: for ever).
+    #[serde(default)]
+    pub keep_logs_days: Option<u32>,
     /// The caller's role in this repo, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub my_role: Option<Role>,
@@ -192,6 +198,23 @@ pub struct RepoCreate {
 pub struct RepoPatch {
     #[serde(default)]
     pub description: Option<String>,
+    /// Keep the newest N builds of each package; `0` keeps all (the default). Never fewer
+    /// than one: the newest build of a package always stays.
+    #[serde(default)]
+    pub keep_builds: Option<u32>,
+    /// Remove build logs this many days after the build ends; `0` keeps them (the default).
+    #[serde(default)]
+    pub keep_logs_days: Option<u32>,
+}
+
+/// The answer to `POST /api/v1/repos/OWNER/REPO/key/rotate`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeyRotation {
+    /// The new key's fingerprint (hex).
+    pub fingerprint: String,
+    pub previous_fingerprint: String,
+    /// The chroots being re-signed and republished.
+    pub chroots: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -50,6 +50,7 @@ impl ApiError {
             CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
             CoreError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             CoreError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            CoreError::Gone(_) => StatusCode::GONE,
             CoreError::Storage(_) | CoreError::Db(_) | CoreError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -69,6 +70,7 @@ impl IntoResponse for ApiError {
             CoreError::Forbidden(d) => ("forbidden", d, None),
             CoreError::Unauthorized(d) => ("unauthorized", d, None),
             CoreError::PayloadTooLarge(d) => ("payload_too_large", d, None),
+            CoreError::Gone(d) => ("gone", d, None),
             e => {
                 let id = uuid::Uuid::new_v4();
                 tracing::error!(error = %e, error_id = %id, "request failed");

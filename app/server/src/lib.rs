@@ -76,6 +76,10 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
         )));
     tokio::spawn(kiln_core::services::tasks::lease_keeper(kiln.clone()));
     tokio::spawn(kiln_core::services::publish::publisher(kiln.clone()));
+    tokio::spawn(kiln_core::services::retention::run_forever(
+        kiln.clone(),
+        Duration::from_secs(kiln.config.publish.retention_interval_seconds.max(1)),
+    ));
     let oidc = Arc::new(oidc::Oidc::new(
         &kiln.config.auth.oidc,
         &kiln.config.public_url(),

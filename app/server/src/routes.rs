@@ -62,6 +62,10 @@ pub fn api() -> Router<AppState> {
             "/repos/{owner}/{repo}/createrepo",
             post(publish::createrepo),
         )
+        .route(
+            "/repos/{owner}/{repo}/key/rotate",
+            post(publish::rotate_key),
+        )
         .route("/tasks/{id}", get(builds::get))
         .route("/tasks/{id}/log", get(builds::log))
         .route("/tasks/{id}/cancel", post(builds::cancel))

@@ -10,6 +10,7 @@ pub mod members;
 pub mod mock_configs;
 pub mod publish;
 pub mod repos;
+pub mod retention;
 pub mod sources;
 pub mod tasks;
 pub mod tokens;

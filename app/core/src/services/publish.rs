@@ -105,6 +105,42 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
     Ok((hex::encode(h.finalize()), n))
 }
 
+/// Signs the RPM at `path` in place with `key` and reads it once: its checksum, size, header
+/// and metadata entries (listed at `href` below the chroot directory).
+async fn sign_and_describe(
+    kiln: &Kiln,
+    key: repo_keys::Model,
+    path: &std::path::Path,
+    file_name: &str,
+    href: &str,
+) -> CoreResult<(String, u64, rpm::PackageMetadata, PackageXml)> {
+    let server_key = kiln.server_key.clone();
+    let path = path.to_path_buf();
+    let name = file_name.to_owned();
+    let href = href.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let signer = signing::rpm_signer(&key.secret_key, &server_key)?;
+        signing::sign_rpm(&path, &signer)?;
+        let (sha256, size) = sha256_file(&path)?;
+        let meta = rpm::PackageMetadata::open(&path).map_err(|e| {
+            CoreError::validation("file", format!("{name}: not a readable RPM ({e})"))
+        })?;
+        let xml = repodata::package_xml(
+            &meta,
+            &FileFacts {
+                sha256: &sha256,
+                size,
+                time_file: crate::now().unix_timestamp(),
+                href: &href,
+            },
+        )
+        .map_err(|e| CoreError::validation("file", format!("{name}: {e}")))?;
+        Ok::<_, CoreError>((sha256, size, meta, xml))
+    })
+    .await
+    .map_err(|_| CoreError::internal("signing panicked"))?
+}
+
 /// Signs the staged RPM of subtask `t` in place and makes its metadata entries.
 pub async fn import_rpm(
     kiln: &Kiln,
@@ -120,32 +156,8 @@ pub async fn import_rpm(
         .unwrap_or("unknown")
         .to_owned();
     let href = format!("{:08}/{}", t.id, file_name);
-    let entry_href = href.clone();
-    let server_key = kiln.server_key.clone();
-    let path = path.to_path_buf();
-    let name = file_name.to_owned();
     let fingerprint = key.fingerprint.clone();
-    let (sha256, size, meta, xml) = tokio::task::spawn_blocking(move || {
-        let signer = signing::rpm_signer(&key.secret_key, &server_key)?;
-        signing::sign_rpm(&path, &signer)?;
-        let (sha256, size) = sha256_file(&path)?;
-        let meta = rpm::PackageMetadata::open(&path).map_err(|e| {
-            CoreError::validation("file", format!("{name}: not a readable RPM ({e})"))
-        })?;
-        let xml = repodata::package_xml(
-            &meta,
-            &FileFacts {
-                sha256: &sha256,
-                size,
-                time_file: crate::now().unix_timestamp(),
-                href: &entry_href,
-            },
-        )
-        .map_err(|e| CoreError::validation("file", format!("{name}: {e}")))?;
-        Ok::<_, CoreError>((sha256, size, meta, xml))
-    })
-    .await
-    .map_err(|_| CoreError::internal("signing panicked"))??;
+    let (sha256, size, meta, xml) = sign_and_describe(kiln, key, path, file_name, &href).await?;
     let package = packages::ActiveModel {
         repo_id: Set(t.repo_id),
         parent_id: Set(t.parent_id.unwrap_or(t.id)),
@@ -317,6 +329,98 @@ pub async fn createrepo(
     Ok(chroots)
 }
 
+/// `POST …/key/rotate` (repo admins): a new signing key becomes the repo's key. Every chroot
+/// is republished; each metadata run first re-signs the packages still signed with an older
+/// key (see `resign`). `pubkey.gpg`, the `.repo` file and the release RPM (named by a hash
+/// of its content, which includes the fingerprint) follow at once.
+pub async fn rotate_key(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+) -> CoreResult<kiln_proto::KeyRotation> {
+    let ctx = authorize_repo(kiln, principal, owner, name, Action::RotateKey).await?;
+    let old = active_key(kiln, ctx.repo.id).await?;
+    let key = new_key(kiln, &ctx.full_name()).await?;
+    let chroots = chroots_of(kiln, ctx.repo.id).await?;
+    let txn = kiln.begin().await?;
+    let new = insert_key(&txn, ctx.repo.id, key).await?;
+    for c in &chroots {
+        queue(&txn, ctx.repo.id, c, None, "rotate", principal.user_id()).await?;
+    }
+    crate::services::audit::record(
+        &txn,
+        Some(ctx.repo.id),
+        principal,
+        "repo.key.rotate",
+        &ctx.full_name(),
+        serde_json::json!({"old": old.fingerprint, "new": new.fingerprint}),
+    )
+    .await?;
+    txn.commit().await?;
+    kiln.publish_wake.notify_one();
+    tracing::info!(repo = %ctx.full_name(), fingerprint = %new.fingerprint, "signing key rotated");
+    Ok(kiln_proto::KeyRotation {
+        fingerprint: new.fingerprint,
+        previous_fingerprint: old.fingerprint,
+        chroots,
+    })
+}
+
+/// Re-signs a stored package with `key` (the repo's key now): the file is fetched, signed,
+/// described again and put back under the same storage key (atomically: readers get the old
+/// or the new file); its package entry and artifact row take the new checksum and size.
+async fn resign(kiln: &Kiln, key: &repo_keys::Model, pkg: packages::Model) -> CoreResult<()> {
+    use crate::entities::artifacts;
+    use tokio::io::AsyncWriteExt;
+    let art = artifacts::Entity::find_by_id(pkg.artifact_id)
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::internal(format!("package {} has no artifact", pkg.id)))?;
+    let dir = kiln.config.data_dir.join("tmp");
+    tokio::fs::create_dir_all(&dir).await?;
+    let tmp = tempfile::Builder::new()
+        .prefix("resign-")
+        .suffix(".rpm")
+        .tempfile_in(&dir)?
+        .into_temp_path();
+    {
+        let mut obj = kiln
+            .storage
+            .get(&art.storage_key, None)
+            .await?
+            .ok_or_else(|| CoreError::Storage(format!("{} is missing", art.storage_key)))?;
+        let mut out = tokio::fs::File::create(&tmp).await?;
+        tokio::io::copy(&mut obj.body, &mut out).await?;
+        out.flush().await?;
+    }
+    let (sha256, size, _, xml) =
+        sign_and_describe(kiln, key.clone(), &tmp, &art.file_name, &pkg.href).await?;
+    kiln.storage.put_file(&art.storage_key, &tmp).await?;
+    let txn = kiln.begin().await?;
+    packages::Entity::update_many()
+        .col_expr(packages::Column::Pkgid, Expr::value(sha256.clone()))
+        .col_expr(packages::Column::Size, Expr::value(size as i64))
+        .col_expr(
+            packages::Column::KeyFingerprint,
+            Expr::value(key.fingerprint.clone()),
+        )
+        .col_expr(packages::Column::PrimaryXml, Expr::value(xml.primary))
+        .col_expr(packages::Column::FilelistsXml, Expr::value(xml.filelists))
+        .col_expr(packages::Column::OtherXml, Expr::value(xml.other))
+        .filter(packages::Column::Id.eq(pkg.id))
+        .exec(&txn)
+        .await?;
+    artifacts::Entity::update_many()
+        .col_expr(artifacts::Column::Sha256, Expr::value(sha256))
+        .col_expr(artifacts::Column::Size, Expr::value(size as i64))
+        .filter(artifacts::Column::Id.eq(art.id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// The chroots a repo publishes: those of its mock configs and those holding packages.
 pub async fn chroots_of(kiln: &Kiln, repo_id: i32) -> CoreResult<Vec<String>> {
     use crate::entities::mock_configs;
@@ -371,12 +475,23 @@ pub async fn delete_build(
             parent.state
         )));
     }
-    remove_builds(kiln, &ctx, &[parent_id], principal, "delete").await
+    remove_builds(
+        kiln,
+        ctx.repo.id,
+        &ctx.full_name(),
+        &[parent_id],
+        principal,
+        "delete",
+    )
+    .await
 }
 
-async fn remove_builds(
+/// Takes the packages of the (final) builds `parent_ids` out of the repo and queues its
+/// republishing; every row of the builds goes now, their files after the grace period.
+pub(crate) async fn remove_builds(
     kiln: &Kiln,
-    ctx: &RepoCtx,
+    repo_id: i32,
+    full_name: &str,
     parent_ids: &[i32],
     principal: &Principal,
     reason: &str,
@@ -419,7 +534,7 @@ async fn remove_builds(
     for p in parent_ids {
         crate::services::cleanup::schedule_at(
             &txn,
-            &format!("repos/{}/builds/{p}/", ctx.repo.id),
+            &format!("repos/{}/builds/{p}/", repo_id),
             until,
         )
         .await?;
@@ -441,14 +556,14 @@ async fn remove_builds(
         .exec(&txn)
         .await?;
     for c in &chroots {
-        queue(&txn, ctx.repo.id, c, None, reason, principal.user_id()).await?;
+        queue(&txn, repo_id, c, None, reason, principal.user_id()).await?;
     }
     crate::services::audit::record(
         &txn,
-        Some(ctx.repo.id),
+        Some(repo_id),
         principal,
         "build.delete",
-        &ctx.full_name(),
+        full_name,
         serde_json::json!({"builds": parent_ids, "reason": reason}),
     )
     .await?;
@@ -656,6 +771,28 @@ async fn run_locked(
             .await
             .map_err(|e| fail(e.into()))?;
     }
+    // Packages signed with an older key (the key was rotated) are re-signed first.
+    let key = active_key(kiln, repo_id).await.map_err(fail)?;
+    let stale = packages::Entity::find()
+        .filter(packages::Column::RepoId.eq(repo_id))
+        .filter(packages::Column::Chroot.eq(chroot))
+        .filter(packages::Column::InRepo.eq(true))
+        .filter(packages::Column::KeyFingerprint.ne(key.fingerprint.clone()))
+        .all(&kiln.db)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let resigned = stale.len();
+    for pkg in stale {
+        resign(kiln, &key, pkg).await.map_err(fail)?;
+    }
+    if resigned > 0 {
+        tracing::info!(
+            repo_id,
+            chroot,
+            packages = resigned,
+            "re-signed with the new key"
+        );
+    }
     let entries: Vec<(String, String, String)> = packages::Entity::find()
         .select_only()
         .column(packages::Column::PrimaryXml)
@@ -670,7 +807,6 @@ async fn run_locked(
         .await
         .map_err(|e| fail(e.into()))?;
     let n = entries.len();
-    let key = active_key(kiln, repo_id).await.map_err(fail)?;
     let server_key = kiln.server_key.clone();
     let revision = now.unix_timestamp().max(lock.revision + 1);
     let files = tokio::task::spawn_blocking(move || {

@@ -38,6 +38,8 @@ impl RepoCtx {
             description: self.repo.description.clone(),
             created_at: self.repo.created_at,
             updated_at: self.repo.updated_at,
+            keep_builds: self.repo.keep_builds.map(|n| n as u32),
+            keep_logs_days: self.repo.keep_logs_days.map(|n| n as u32),
             my_role: self.role,
         }
     }
@@ -276,6 +278,25 @@ pub async fn update(
     if let Some(d) = &patch.description {
         validate_text("description", d, 4000)?;
         active.description = Set(d.clone());
+    }
+    // 0 switches a policy off; the limits keep the numbers meaningful (100 years of logs).
+    if let Some(n) = patch.keep_builds {
+        if n > 10_000 {
+            return Err(CoreError::validation(
+                "keep_builds",
+                "keep at most 10000 builds per package (0 keeps all)",
+            ));
+        }
+        active.keep_builds = Set((n > 0).then_some(n as i32));
+    }
+    if let Some(d) = patch.keep_logs_days {
+        if d > 36_500 {
+            return Err(CoreError::validation(
+                "keep_logs_days",
+                "keep logs at most 36500 days (0 keeps them for ever)",
+            ));
+        }
+        active.keep_logs_days = Set((d > 0).then_some(d as i32));
     }
     active.updated_at = Set(crate::now());
     let repo = active.update(&txn).await?;

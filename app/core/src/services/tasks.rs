@@ -990,7 +990,7 @@ pub async fn log_chunks(
         .limit(1000)
         .all(&kiln.db)
         .await?;
-    let chunks = rows
+    let chunks: Vec<(i32, String)> = rows
         .into_iter()
         .map(|r| {
             let text = match names.get(&r.task_id) {
@@ -1001,12 +1001,20 @@ pub async fn log_chunks(
             (r.id, text)
         })
         .collect();
-    let finished = tasks::Entity::find()
+    let rows_of = tasks::Entity::find()
         .filter(tasks::Column::Id.is_in(ids))
         .all(&kiln.db)
-        .await?
-        .iter()
-        .all(|s| state_of(s).is_final());
+        .await?;
+    let finished = rows_of.iter().all(|s| state_of(s).is_final());
+    if after == 0
+        && chunks.is_empty()
+        && !rows_of.is_empty()
+        && rows_of.iter().all(|s| s.logs_removed_at.is_some())
+    {
+        return Err(CoreError::Gone(format!(
+            "the logs of task {id} were removed by the repo's retention policy"
+        )));
+    }
     Ok((chunks, finished))
 }
 

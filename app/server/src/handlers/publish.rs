@@ -435,6 +435,17 @@ pub async fn createrepo(
         .into_response())
 }
 
+/// `POST /api/v1/repos/OWNER/REPO/key/rotate`: a new signing key; packages are re-signed and
+/// every chroot republished in the background.
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    OwnerRepoPath(p): OwnerRepoPath,
+) -> ApiResult<Response> {
+    let rotation = publish::rotate_key(&state.kiln, &caller.principal, &p.owner, &p.repo).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(rotation)).into_response())
+}
+
 #[derive(Debug, Deserialize)]
 pub struct BuildPath {
     pub owner: String,

@@ -1,0 +1,411 @@
+//! Publishing benchmarks. `publish`: one package added to a chroot that holds N packages, timed
+//! from the new RPM's import (signing, header read) to its `repomd.xml` being written, against
+//! `createrepo_c --update` adding the same file to a directory of the same N files, in the same
+//! run. `visibility`: a real agent builds a package; the time from its parent task's success
+//! to the package being in the repo dnf downloads.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use kiln_core::entities::{packages, tasks};
+use kiln_core::services::publish;
+use kiln_tests::pipeline::{srpm, submit_files, wait_final, wait_for, Agent};
+use kiln_tests::{DbKind, TestApp};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+
+#[derive(Parser)]
+pub struct PublishArgs {
+    /// sqlite, postgres or both.
+    #[arg(long, default_value = "sqlite")]
+    pub db: String,
+    /// Chroot sizes (packages already published).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    pub sizes: Vec<usize>,
+    /// Packages added (and timed) per size.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+}
+
+#[derive(Parser)]
+pub struct VisibilityArgs {
+    #[arg(long, default_value = "sqlite")]
+    pub db: String,
+    /// Builds to time.
+    #[arg(long, default_value_t = 10)]
+    pub builds: usize,
+}
+
+const CHROOT: &str = "fedora-44-x86_64";
+
+/// A binary RPM like a small library package: files, provides, requires, changelog.
+fn make_rpm(dir: &Path, i: usize) -> PathBuf {
+    let name = format!("bench-pkg-{i:05}");
+    let version = format!("1.{}", i % 17);
+    let mut b = rpm::PackageBuilder::new(
+        &name,
+        &version,
+        "MIT",
+        "x86_64",
+        &format!("Benchmark package number {i}"),
+    );
+    b.release("1.fc44")
+        .description(format!(
+            "Package {i} of the publishing benchmark: a library, a command and its manual."
+        ))
+        .url("https://example.org/bench")
+        .provides(rpm::Dependency::eq(
+            format!("libbench{i}.so.1()(64bit)"),
+            "",
+        ))
+        .provides(rpm::Dependency::eq(
+            format!("bench-api-{}", i % 50),
+            &version,
+        ))
+        .requires(rpm::Dependency::any("libc.so.6()(64bit)"))
+        .requires(rpm::Dependency::any("libc.so.6(GLIBC_2.34)(64bit)"))
+        .requires(rpm::Dependency::greater_eq(
+            format!("bench-pkg-{:05}", i / 2),
+            "1.0",
+        ));
+    for (n, path) in [
+        (0, format!("/usr/lib64/libbench{i}.so.1")),
+        (1, format!("/usr/bin/bench{i}")),
+        (2, format!("/usr/share/man/man1/bench{i}.1.gz")),
+        (3, format!("/usr/share/doc/{name}/README")),
+    ] {
+        b.with_file_contents(
+            format!("content {n} of package {i}\n").into_bytes(),
+            rpm::FileOptions::new(path).permissions(if n == 1 { 0o755 } else { 0o644 }),
+        )
+        .expect("file");
+    }
+    for c in 0..3u32 {
+        b.add_changelog_entry(
+            "Bench <bench@example.org> - 1.0-1",
+            format!("- Change {c} of package {i}."),
+            1_790_000_000 - c * 86_400,
+        );
+    }
+    let pkg = b.build().expect("rpm");
+    let sub = dir.join(format!("{i:08}"));
+    std::fs::create_dir_all(&sub).expect("dir");
+    let path = sub.join(format!("{name}-{version}-1.fc44.x86_64.rpm"));
+    pkg.write_file(&path).expect("write rpm");
+    path
+}
+
+/// The subtask row an imported file belongs to (as the agent's upload would have it).
+fn subtask(repo_id: i32, owner: i32, id: i32, parent: i32) -> tasks::Model {
+    let now = kiln_core::now();
+    tasks::Model {
+        id,
+        parent_id: Some(parent),
+        kind: "build".into(),
+        repo_id,
+        owner_id: owner,
+        submitter_id: owner,
+        state: "succeeded".into(),
+        scratch: false,
+        priority: 0,
+        source_id: None,
+        file_name: None,
+        mock_config_name: Some(CHROOT.into()),
+        mock_config_snapshot: Some(serde_json::json!({"config": {"base": CHROOT}})),
+        arch: Some("x86_64".into()),
+        reason: None,
+        attempt: 1,
+        agent_id: None,
+        lease_expires_at: None,
+        cancel_requested: false,
+        created_at: now,
+        started_at: Some(now),
+        finished_at: Some(now),
+        logs_removed_at: None,
+    }
+}
+
+/// Imports the RPM at `path` as package number `i` (signed in place, entries made) and stores
+/// its row; `in_repo` when it is seeded rather than published by a parent task.
+async fn import(app: &TestApp, repo_id: i32, owner: i32, i: usize, path: &Path, in_repo: bool) {
+    let id = 1_000_000 + i as i32;
+    let t = subtask(repo_id, owner, id, id);
+    let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+    let imported = publish::import_rpm(&app.kiln, &t, path, name)
+        .await
+        .expect("import");
+    let mut row = imported.package;
+    row.artifact_id = Set(id);
+    row.in_repo = Set(in_repo);
+    row.insert(&app.kiln.db).await.expect("package row");
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn createrepo_c(args: &[&str], dir: &Path) -> Duration {
+    let t = Instant::now();
+    let out = Command::new("createrepo_c")
+        .args(args)
+        .arg(dir)
+        .output()
+        .expect("createrepo_c (apt-get install createrepo-c)");
+    let elapsed = t.elapsed();
+    assert!(
+        out.status.success(),
+        "createrepo_c: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    elapsed
+}
+
+/// Runs the publisher until no publish is pending or running (the server's own publisher
+/// loop may take a chroot first; then this waits for it).
+async fn publish_now(app: &TestApp) {
+    use kiln_core::entities::publishes;
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    loop {
+        publish::run_pending(&app.kiln).await.expect("publish");
+        let busy = publishes::Entity::find()
+            .filter(publishes::Column::State.is_in(["pending", "running"]))
+            .count(&app.kiln.db)
+            .await
+            .expect("publishes");
+        if busy == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+pub async fn publish(kind: DbKind, a: &PublishArgs) {
+    for &size in &a.sizes {
+        let Some(app) = TestApp::on(kind, |c| c.publish.grace_seconds = 0).await else {
+            println!("{kind:?}: skipped (no database server)");
+            return;
+        };
+        let owner = app.user("owner", false).await;
+        app.repo(&owner, "big", &[]).await;
+        let ctx = publish::repo_for_serving(&app.kiln, "owner", "big")
+            .await
+            .expect("repo");
+        let repo_id = ctx.repo.id;
+        let user_id = ctx.owner.id;
+        let files = app.dir.path().join("files");
+        // Seed: N packages, imported as agents' uploads would be, then one full metadata run.
+        let t = Instant::now();
+        let made: Vec<PathBuf> = {
+            let files = files.clone();
+            tokio::task::spawn_blocking(move || (0..size).map(|i| make_rpm(&files, i)).collect())
+                .await
+                .expect("rpms")
+        };
+        let generated = t.elapsed();
+        let t = Instant::now();
+        for (i, path) in made.iter().enumerate() {
+            import(&app, repo_id, user_id, i, path, true).await;
+        }
+        let imported = t.elapsed();
+        let principal = app.principal(&owner).await;
+        publish::createrepo(&app.kiln, &principal, "owner", "big")
+            .await
+            .expect("createrepo");
+        let t = Instant::now();
+        publish_now(&app).await;
+        let full = t.elapsed();
+        // createrepo_c's starting point: the same (signed) files, indexed once.
+        let t = Instant::now();
+        createrepo_c(&["--quiet", "--no-database"], &files);
+        let cr_full = t.elapsed();
+        println!(
+            "{kind:?} {size} packages: seeded in {:.1} s (generate {:.1} s, import {:.1} s); full run: kiln {:.0} ms, createrepo_c {:.0} ms",
+            (generated + imported).as_secs_f64(),
+            generated.as_secs_f64(),
+            imported.as_secs_f64(),
+            ms(full),
+            ms(cr_full)
+        );
+
+        let (mut ours, mut ours_run, mut theirs, mut theirs_db) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for r in 0..a.rounds {
+            let i = size + r;
+            let path = {
+                let files = files.clone();
+                tokio::task::spawn_blocking(move || make_rpm(&files, i))
+                    .await
+                    .expect("rpm")
+            };
+            // Kiln: the upload's import, the parent's success queuing the publish, the run.
+            let t = Instant::now();
+            import(&app, repo_id, user_id, i, &path, false).await;
+            let parent = subtask(repo_id, user_id, 1_000_000 + i as i32, 1_000_000 + i as i32);
+            let parent = tasks::Model {
+                parent_id: None,
+                ..parent
+            };
+            publish::queue_for_parent(&app.kiln.db, &parent)
+                .await
+                .expect("queue");
+            let t_run = Instant::now();
+            publish_now(&app).await;
+            ours.push(t.elapsed());
+            ours_run.push(t_run.elapsed());
+            // createrepo_c --update on the same files (the new one included), both ways.
+            theirs.push(createrepo_c(
+                &["--quiet", "--update", "--no-database"],
+                &files,
+            ));
+            theirs_db.push(createrepo_c(&["--quiet", "--update"], &files));
+        }
+        let count = {
+            use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+            packages::Entity::find()
+                .filter(packages::Column::InRepo.eq(true))
+                .count(&app.kiln.db)
+                .await
+                .expect("packages")
+        };
+        assert_eq!(
+            count as usize,
+            size + a.rounds,
+            "every package is in the repo"
+        );
+        let (o, or, c, cd) = (
+            median(ours),
+            median(ours_run),
+            median(theirs),
+            median(theirs_db),
+        );
+        println!(
+            "{kind:?} {size} packages + 1: kiln {:.1} ms (import {:.1} ms + metadata run {:.1} ms) | createrepo_c --update --no-database {:.1} ms, --update {:.1} ms | ratio {:.3} (goal <= 0.25), medians of {} rounds",
+            ms(o),
+            ms(o - or),
+            ms(or),
+            ms(c),
+            ms(cd),
+            o.as_secs_f64() / c.as_secs_f64(),
+            a.rounds
+        );
+        let _ = std::fs::remove_dir_all(&files);
+    }
+}
+
+/// Parent success (the server's `finished_at`) to the package being listed in the chroot's
+/// primary metadata, polled over HTTP as dnf fetches it; dnf itself confirms each time.
+pub async fn visibility(kind: DbKind, a: &VisibilityArgs) {
+    let Some(app) = TestApp::on(kind, |_| {}).await else {
+        println!("{kind:?}: skipped (no database server)");
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let hello = srpm("kiln-hello", &out);
+    let http = reqwest::Client::new();
+    let chroot = app.url(&format!("/repos/alice/tools/{CHROOT}/"));
+    let mut lat = Vec::new();
+    let mut dnf_times = Vec::new();
+    let mut server = Vec::new();
+    for _ in 0..a.builds {
+        let task = submit_files(&app, &alice.token, "alice/tools", &[&hello], &[]).await;
+        let id = task["id"].as_i64().expect("id");
+        let sub = task["subtasks"][0]["id"].as_i64().expect("subtask");
+        let href = format!("{sub:08}/kiln-hello-1.0-1");
+        // Poll primary until the new build's package is listed.
+        let seen = loop {
+            if primary_lists(&http, &chroot, &href).await {
+                break time::OffsetDateTime::now_utc();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let done = wait_final(&app, id, 60).await;
+        assert_eq!(done["state"], "succeeded", "{done:#}");
+        let done = wait_for(&app, id, 30, |t| t["publish_state"] == "published").await;
+        let finished = time::OffsetDateTime::parse(
+            done["finished_at"].as_str().expect("finished_at"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("time");
+        lat.push(Duration::from_secs_f64(
+            (seen - finished).as_seconds_f64().max(0.0),
+        ));
+        let published = {
+            use kiln_core::entities::publishes;
+            use sea_orm::{ColumnTrait, QueryFilter};
+            publishes::Entity::find()
+                .filter(publishes::Column::ParentId.eq(id as i32))
+                .one(&app.kiln.db)
+                .await
+                .expect("db")
+                .and_then(|p| p.finished_at)
+                .expect("publish finished")
+        };
+        server.push(Duration::from_secs_f64(
+            (published - finished).as_seconds_f64().max(0.0),
+        ));
+        // dnf, metadata expired at once, sees the package now.
+        let cache = tempfile::tempdir().expect("cache");
+        let t = Instant::now();
+        let q = Command::new("/usr/bin/python3")
+            .arg(kiln_tests::repo_root().join("tests/fixtures/dnf-query.py"))
+            .arg(&chroot)
+            .arg(cache.path())
+            .output()
+            .expect("dnf-query");
+        dnf_times.push(t.elapsed());
+        assert!(q.status.success());
+        assert!(String::from_utf8_lossy(&q.stdout).contains(&href));
+    }
+    let n = lat.len();
+    lat.sort();
+    server.sort();
+    println!(
+        "{kind:?} parent success -> repomd.xml written (server clock): p50 {:.1} ms, max {:.1} ms; -> seen in primary by a client polling every 5 ms: p50 {:.1} ms, max {:.1} ms ({n} builds by a real agent); a dnf metadata load then takes p50 {:.0} ms and lists the package every time",
+        ms(server[n / 2]),
+        ms(server[n - 1]),
+        ms(lat[n / 2]),
+        ms(lat[n - 1]),
+        ms(median(dnf_times)),
+    );
+}
+
+async fn primary_lists(http: &reqwest::Client, chroot: &str, href: &str) -> bool {
+    use std::io::Read;
+    let Ok(resp) = http
+        .get(format!("{chroot}repodata/repomd.xml"))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let Ok(repomd) = resp.text().await else {
+        return false;
+    };
+    let Some(primary) = repomd
+        .split("<data type=\"primary\">")
+        .nth(1)
+        .and_then(|s| s.split("<location href=\"").nth(1))
+        .and_then(|s| s.split('"').next())
+    else {
+        return false;
+    };
+    let Ok(resp) = http.get(format!("{chroot}{primary}")).send().await else {
+        return false;
+    };
+    let Ok(gz) = resp.bytes().await else {
+        return false;
+    };
+    let mut xml = String::new();
+    let _ = flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut xml);
+    xml.contains(href)
+}
