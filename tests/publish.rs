@@ -272,11 +272,11 @@ async fn dnf_installs_signed_packages_from_the_published_repo() {
 
     // A published package passes `rpm -K` with the repo key.
     let pkg_href = {
-        use flate2::read::GzDecoder;
+        use flate2::read::MultiGzDecoder;
         use std::io::Read;
         let gz = primary.bytes().await.expect("primary");
         let mut xml = String::new();
-        GzDecoder::new(&gz[..])
+        MultiGzDecoder::new(&gz[..])
             .read_to_string(&mut xml)
             .expect("gunzip");
         assert!(xml.contains("packages=\"2\""), "{xml}");
@@ -564,7 +564,7 @@ async fn the_dnf_copr_plugin_enables_the_repo() {
 }
 
 async fn primary_xml(app: &TestApp) -> String {
-    use flate2::read::GzDecoder;
+    use flate2::read::MultiGzDecoder;
     use std::io::Read;
     let repomd = get(
         app,
@@ -587,7 +587,7 @@ async fn primary_xml(app: &TestApp) -> String {
         .await
         .expect("primary");
     let mut xml = String::new();
-    let _ = GzDecoder::new(&gz[..]).read_to_string(&mut xml);
+    let _ = MultiGzDecoder::new(&gz[..]).read_to_string(&mut xml);
     xml
 }
 

@@ -34,6 +34,8 @@ pub struct Kiln {
     pub server_key: Arc<secret::Secret>,
     /// Wakes the publisher.
     pub publish_wake: Arc<tokio::sync::Notify>,
+    /// Compressed metadata segments of recent publishes (see `repodata::Segment`).
+    pub segments: Arc<services::publish::SegmentCache>,
     /// SQLite has one writer; write transactions take turns here so that none has to upgrade
     /// a read snapshot, which SQLite refuses instead of waiting.
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
@@ -126,6 +128,9 @@ impl Kiln {
             storage,
             server_key,
             publish_wake: Arc::default(),
+            segments: Arc::new(services::publish::SegmentCache::new(
+                config.publish.segment_cache_mb << 20,
+            )),
             config: Arc::new(config),
             events: Arc::new(Events::default()),
             sqlite_writer: Arc::default(),

@@ -19,6 +19,162 @@ use crate::repodata::{self, FileFacts, PackageXml};
 use crate::services::repos::{authorize_repo, RepoCtx};
 use crate::{signing, CoreError, CoreResult, Kiln, Principal};
 
+/// Recently built metadata segments by content key, within a memory budget; the least
+/// recently used go first. Each server process has its own: a cold one costs one full
+/// compression.
+pub struct SegmentCache {
+    budget: usize,
+    inner: std::sync::Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    map: std::collections::HashMap<[u8; 32], (std::sync::Arc<repodata::Segment>, u64)>,
+    tick: u64,
+    bytes: usize,
+}
+
+impl SegmentCache {
+    pub fn new(budget: usize) -> SegmentCache {
+        SegmentCache {
+            budget,
+            inner: Default::default(),
+        }
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<std::sync::Arc<repodata::Segment>> {
+        let mut inner = self.inner.lock().ok()?;
+        inner.tick += 1;
+        let tick = inner.tick;
+        inner.map.get_mut(key).map(|(seg, used)| {
+            *used = tick;
+            seg.clone()
+        })
+    }
+
+    fn put(&self, key: [u8; 32], seg: std::sync::Arc<repodata::Segment>) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        inner.tick += 1;
+        let tick = inner.tick;
+        inner.bytes += seg.bytes();
+        if let Some((old, _)) = inner.map.insert(key, (seg, tick)) {
+            inner.bytes -= old.bytes();
+        }
+        while inner.bytes > self.budget {
+            let Some(oldest) = inner
+                .map
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            if let Some((old, _)) = inner.map.remove(&oldest) {
+                inner.bytes -= old.bytes();
+            }
+        }
+    }
+}
+
+/// The chroot's metadata segments: packages (in id order) grouped as `repodata::starts_segment`
+/// says, each segment from the cache or, when its packages changed, compressed now.
+async fn segments(
+    kiln: &Kiln,
+    rows: &[(i32, String)],
+) -> CoreResult<Vec<std::sync::Arc<repodata::Segment>>> {
+    let mut groups: Vec<&[(i32, String)]> = Vec::new();
+    let mut start = 0;
+    for (i, (id, _)) in rows.iter().enumerate() {
+        if i > start && repodata::starts_segment(*id, i - start) {
+            groups.push(&rows[start..i]);
+            start = i;
+        }
+    }
+    if start < rows.len() {
+        groups.push(&rows[start..]);
+    }
+    let keys: Vec<[u8; 32]> = groups
+        .iter()
+        .map(|g| {
+            let mut h = Sha256::new();
+            for (id, pkgid) in g.iter() {
+                h.update(format!("{id}:{pkgid};").as_bytes());
+            }
+            h.finalize().into()
+        })
+        .collect();
+    let mut found: Vec<Option<std::sync::Arc<repodata::Segment>>> =
+        keys.iter().map(|k| kiln.segments.get(k)).collect();
+    let missing: Vec<usize> = (0..groups.len()).filter(|&i| found[i].is_none()).collect();
+    if !missing.is_empty() {
+        let ids: Vec<i32> = missing
+            .iter()
+            .flat_map(|&i| groups[i].iter().map(|(id, _)| *id))
+            .collect();
+        let mut xml: std::collections::HashMap<i32, PackageXml> =
+            std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(2000) {
+            let rows: Vec<(i32, String, String, String)> = packages::Entity::find()
+                .select_only()
+                .column(packages::Column::Id)
+                .column(packages::Column::PrimaryXml)
+                .column(packages::Column::FilelistsXml)
+                .column(packages::Column::OtherXml)
+                .filter(packages::Column::Id.is_in(chunk.to_vec()))
+                .into_tuple()
+                .all(&kiln.db)
+                .await?;
+            for (id, primary, filelists, other) in rows {
+                xml.insert(
+                    id,
+                    PackageXml {
+                        primary,
+                        filelists,
+                        other,
+                    },
+                );
+            }
+        }
+        let wanted: Vec<Vec<i32>> = missing
+            .iter()
+            .map(|&i| groups[i].iter().map(|(id, _)| *id).collect())
+            .collect();
+        // Compressed on two threads.
+        let built = tokio::task::spawn_blocking(move || {
+            let build = |part: &[Vec<i32>]| -> std::io::Result<Vec<repodata::Segment>> {
+                part.iter()
+                    .map(|ids| {
+                        let entries: Vec<&PackageXml> =
+                            ids.iter().filter_map(|id| xml.get(id)).collect();
+                        repodata::segment(&entries)
+                    })
+                    .collect()
+            };
+            let (a, b) = wanted.split_at(wanted.len() / 2);
+            std::thread::scope(|s| {
+                let second = s.spawn(|| build(b));
+                let mut out = build(a)?;
+                out.extend(
+                    second
+                        .join()
+                        .map_err(|_| std::io::Error::other("compression panicked"))??,
+                );
+                Ok::<_, std::io::Error>(out)
+            })
+        })
+        .await
+        .map_err(|_| CoreError::internal("compression panicked"))??;
+        for (&i, seg) in missing.iter().zip(built) {
+            let seg = std::sync::Arc::new(seg);
+            kiln.segments.put(keys[i], seg.clone());
+            found[i] = Some(seg);
+        }
+    }
+    Ok(found.into_iter().flatten().collect())
+}
+
 /// A new key for a repo, generated off the async threads (RSA takes a second or more).
 pub async fn new_key(kiln: &Kiln, full_name: &str) -> CoreResult<signing::NewKey> {
     let kind = kiln.config.signing.key_type;
@@ -793,11 +949,11 @@ async fn run_locked(
             "re-signed with the new key"
         );
     }
-    let entries: Vec<(String, String, String)> = packages::Entity::find()
+    let t_read = std::time::Instant::now();
+    let rows: Vec<(i32, String)> = packages::Entity::find()
         .select_only()
-        .column(packages::Column::PrimaryXml)
-        .column(packages::Column::FilelistsXml)
-        .column(packages::Column::OtherXml)
+        .column(packages::Column::Id)
+        .column(packages::Column::Pkgid)
         .filter(packages::Column::RepoId.eq(repo_id))
         .filter(packages::Column::Chroot.eq(chroot))
         .filter(packages::Column::InRepo.eq(true))
@@ -806,36 +962,51 @@ async fn run_locked(
         .all(&kiln.db)
         .await
         .map_err(|e| fail(e.into()))?;
-    let n = entries.len();
+    let n = rows.len();
+    let segs = segments(kiln, &rows).await.map_err(fail)?;
+    let read_ms = t_read.elapsed().as_secs_f64() * 1e3;
+    let t_build = std::time::Instant::now();
     let server_key = kiln.server_key.clone();
     let revision = now.unix_timestamp().max(lock.revision + 1);
-    let files = tokio::task::spawn_blocking(move || {
-        let xml: Vec<PackageXml> = entries
-            .into_iter()
-            .map(|(primary, filelists, other)| PackageXml {
-                primary,
-                filelists,
-                other,
-            })
-            .collect();
-        let mut files = repodata::build(&xml, revision)?;
-        let repomd = files
-            .pop()
-            .ok_or_else(|| CoreError::internal("no repomd"))?;
-        let asc = signing::detached_signature(&key.secret_key, &server_key, &repomd.bytes)?;
-        files.push(repodata::RepoFile {
-            name: "repomd.xml.asc".into(),
-            bytes: asc.into_bytes(),
-        });
-        files.push(repomd);
-        Ok::<_, CoreError>(files)
+    let mut files = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&repodata::Segment> = segs.iter().map(|s| s.as_ref()).collect();
+        repodata::build_from_segments(n, &refs, revision)
     })
     .await
     .map_err(|_| fail(CoreError::internal("metadata run panicked")))?
-    .map_err(fail)?;
-    // Data files first, then the signature, then repomd.xml: a client sees the old or the
-    // new repo, never a repomd.xml naming files that are not there yet.
-    for f in &files {
+    .map_err(|e| fail(e.into()))?;
+    let repomd = files
+        .pop()
+        .ok_or_else(|| fail(CoreError::internal("no repomd")))?;
+    let build_ms = t_build.elapsed().as_secs_f64() * 1e3;
+    let t_store = std::time::Instant::now();
+    // repomd.xml is signed while the data files are stored (all at once); then the signature,
+    // then repomd.xml: a client sees the old or the new repo, never a repomd.xml naming files
+    // that are not there yet.
+    let to_sign = repomd.bytes.clone();
+    let sign = tokio::task::spawn_blocking(move || {
+        signing::detached_signature(&key.secret_key, &server_key, &to_sign)
+    });
+    let puts = futures::future::try_join_all(files.iter().map(|f| async move {
+        kiln.storage
+            .put(
+                &repodata_key(repo_id, chroot, &f.name),
+                Box::pin(std::io::Cursor::new(f.bytes.clone())),
+            )
+            .await
+    }));
+    let (signed, stored) = tokio::join!(sign, puts);
+    stored.map_err(fail)?;
+    let asc = signed
+        .map_err(|_| fail(CoreError::internal("signing panicked")))?
+        .map_err(fail)?;
+    for f in [
+        repodata::RepoFile {
+            name: "repomd.xml.asc".into(),
+            bytes: asc.into_bytes(),
+        },
+        repomd,
+    ] {
         kiln.storage
             .put(
                 &repodata_key(repo_id, chroot, &f.name),
@@ -843,6 +1014,7 @@ async fn run_locked(
             )
             .await
             .map_err(fail)?;
+        files.push(f);
     }
     // Superseded files stay for the grace period; expired ones go now.
     let mut record: Files = serde_json::from_value(lock.files.clone()).unwrap_or_default();
@@ -870,6 +1042,14 @@ async fn run_locked(
     }
     record.old = keep;
     record.current = current;
+    tracing::debug!(
+        repo_id,
+        chroot,
+        segments_ms = read_ms,
+        build_ms,
+        store_ms = t_store.elapsed().as_secs_f64() * 1e3,
+        "publish phases"
+    );
     repo_chroots::Entity::update_many()
         .col_expr(repo_chroots::Column::Revision, Expr::value(revision))
         .col_expr(repo_chroots::Column::Packages, Expr::value(n as i32))
