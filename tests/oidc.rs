@@ -3,73 +3,10 @@
 //! collisions handled, groups make site admins; a wrong state, a replayed code and a bad nonce
 //! are refused.
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use kiln_core::config::OidcProviderConfig;
-use kiln_core::secret::Secret;
-use kiln_tests::{browser, in_ci, repo_root, with_query_param, TestApp};
+use kiln_tests::oidc::{app_with_provider, ProviderProcess};
+use kiln_tests::{browser, with_query_param, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-struct ProviderProcess {
-    issuer: String,
-    child: tokio::process::Child,
-}
-
-impl Drop for ProviderProcess {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Starts the provider, or returns `None` (outside CI) when its npm packages are not installed.
-async fn start_provider(port: u16, redirect_uri: &str) -> Option<ProviderProcess> {
-    let dir = repo_root().join("tests/oidc");
-    if !dir.join("node_modules/oidc-provider").exists() {
-        if in_ci() {
-            panic!("tests/oidc/node_modules is missing: tests/run installs it with npm ci");
-        }
-        eprintln!("NOTICE: skipping OIDC tests: run `npm ci` in tests/oidc (tests/run does)");
-        return None;
-    }
-    let mut child = tokio::process::Command::new("node")
-        .arg("provider.js")
-        .current_dir(&dir)
-        .env("PORT", port.to_string())
-        .env("REDIRECT_URI", redirect_uri)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start node");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.starts_with("READY") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(ready.ok(), Some(true), "the OIDC provider did not start");
-    // Keep reading: the provider logs notices, and a closed pipe would kill it.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Some(ProviderProcess {
-        issuer: format!("http://127.0.0.1:{port}"),
-        child,
-    })
-}
 
 struct Setup {
     app: TestApp,
@@ -77,22 +14,7 @@ struct Setup {
 }
 
 async fn setup() -> Option<Setup> {
-    let port = free_port();
-    let issuer = format!("http://127.0.0.1:{port}");
-    let app = TestApp::with_config(|c| {
-        c.auth.oidc = vec![OidcProviderConfig {
-            id: "test".into(),
-            display_name: "Test SSO".into(),
-            issuer: issuer.clone(),
-            client_id: "kiln".into(),
-            client_secret: Some(Secret::new("kiln-test-secret")),
-            site_admin_group: Some("kiln-admins".into()),
-            ..Default::default()
-        }];
-    })
-    .await?;
-    let provider = start_provider(port, &app.url("/auth/oidc/test/callback")).await?;
-    assert_eq!(provider.issuer, issuer);
+    let (app, provider) = app_with_provider(|_| {}).await?;
     Some(Setup {
         app,
         _provider: provider,

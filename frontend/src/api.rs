@@ -1,14 +1,23 @@
-//! Server functions (under `/ui/`): thin calls into `kiln_core` with the caller's principal.
+//! Server functions (under `/ui/`): each page's data in one call, read through `kiln_core`
+//! services with the caller's principal. Writes go through real forms (`/forms/…`, handled by
+//! the server crate), so these are all GETs. Each view says what the caller may do (`Can`),
+//! from the same policy the server enforces: controls a role may not use are not shown.
 
-use kiln_proto::{LoginOptions, MockConfig, Page, Repo, User};
+use kiln_proto::agent::{Agent, RegistrationToken};
+use kiln_proto::{
+    Chroot, LoginOptions, Member, MockConfig, PackageVersion, Page, Repo, Task, TokenInfo, User,
+};
 use leptos::prelude::*;
 // Reads are GETs: safe methods need no CSRF token and can be cached by the browser.
 use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
+use crate::forms::Flash;
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use kiln_core::{CoreError, Kiln, Principal};
+    use kiln_core::{Action, CoreError, Kiln, Principal};
+    use kiln_proto::Role;
     use leptos::prelude::*;
 
     pub fn kiln() -> Result<Kiln, ServerFnError> {
@@ -34,6 +43,17 @@ pub mod ssr {
         })
     }
 
+    /// The outcome of the form post that led here, if any.
+    pub fn flash() -> crate::forms::Flash {
+        parts()
+            .and_then(|p| {
+                p.extensions
+                    .get::<crate::forms::PendingFlash>()
+                    .map(|f| f.0.clone())
+            })
+            .unwrap_or_default()
+    }
+
     /// Sets the HTTP status of the page being rendered.
     pub fn set_status(code: u16) {
         if let (Some(opts), Ok(status)) = (
@@ -51,20 +71,50 @@ pub mod ssr {
             CoreError::Forbidden(_) => 403,
             CoreError::Unauthorized(_) => 401,
             CoreError::Conflict(_) => 409,
+            CoreError::Gone(_) => 410,
             _ => 500,
         };
         set_status(code);
         if e.is_server_error() {
-            tracing_error(&e);
+            tracing::error!(error = %e, "ui");
             ServerFnError::new("something went wrong on the server")
         } else {
             ServerFnError::new(e.to_string())
         }
     }
 
-    fn tracing_error(e: &CoreError) {
-        eprintln!("ui error: {e}");
+    pub fn can(principal: &Principal, role: Option<Role>) -> super::Can {
+        let a = |action| kiln_core::policy::allowed(principal, action, role);
+        super::Can {
+            signed_in: principal.user().is_some(),
+            submit: a(Action::SubmitBuild),
+            cancel: a(Action::CancelBuild),
+            resubmit: a(Action::ResubmitBuild),
+            delete_build: a(Action::DeleteBuild),
+            settings: a(Action::UpdateRepo),
+            mock_configs: a(Action::ManageMockConfigs),
+            createrepo: a(Action::Createrepo),
+            members: a(Action::ManageMembers),
+            rotate_key: a(Action::RotateKey),
+            delete_repo: a(Action::DeleteRepo),
+        }
     }
+}
+
+/// What the caller may do in a repo; pages show only these controls.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Can {
+    pub signed_in: bool,
+    pub submit: bool,
+    pub cancel: bool,
+    pub resubmit: bool,
+    pub delete_build: bool,
+    pub settings: bool,
+    pub mock_configs: bool,
+    pub createrepo: bool,
+    pub members: bool,
+    pub rotate_key: bool,
+    pub delete_repo: bool,
 }
 
 /// Who is looking, and how they can sign in.
@@ -99,43 +149,396 @@ pub async fn session_info() -> Result<SessionView, ServerFnError> {
     })
 }
 
-#[server(prefix = "/ui", endpoint = "repos", input = GetUrl)]
-pub async fn list_repos(q: Option<String>, page: Option<u64>) -> Result<Page<Repo>, ServerFnError> {
-    use kiln_core::services::{repos, PageRequest};
-    let kiln = ssr::kiln()?;
-    repos::list(
-        &kiln,
-        &ssr::principal(),
-        None,
-        q.as_deref(),
-        PageRequest::new(page, Some(50)),
-    )
-    .await
-    .map_err(ssr::error)
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HomeData {
+    pub repos: Page<Repo>,
+    pub signed_in: bool,
+    pub flash: Flash,
 }
 
-/// What the repo page shows.
+#[server(prefix = "/ui", endpoint = "home", input = GetUrl)]
+pub async fn home_view(q: Option<String>, page: Option<u64>) -> Result<HomeData, ServerFnError> {
+    use kiln_core::services::{repos, PageRequest};
+    let kiln = ssr::kiln()?;
+    let p = ssr::principal();
+    let list = repos::list(&kiln, &p, None, q.as_deref(), PageRequest::new(page, Some(50)))
+        .await
+        .map_err(ssr::error)?;
+    Ok(HomeData {
+        repos: list,
+        signed_in: p.user().is_some(),
+        flash: ssr::flash(),
+    })
+}
+
+/// The header of every repo page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RepoHead {
+    pub repo: Repo,
+    pub can: Can,
+    pub csrf: String,
+    pub flash: Flash,
+}
+
+#[cfg(feature = "ssr")]
+async fn repo_head(owner: &str, name: &str) -> Result<(kiln_core::Kiln, RepoHead), ServerFnError> {
+    use kiln_core::services::repos;
+    let kiln = ssr::kiln()?;
+    let p = ssr::principal();
+    let repo = repos::get(&kiln, &p, owner, name)
+        .await
+        .map_err(ssr::error)?;
+    let can = ssr::can(&p, repo.my_role);
+    Ok((
+        kiln,
+        RepoHead {
+            repo,
+            can,
+            csrf: ssr::csrf().unwrap_or_default(),
+            flash: ssr::flash(),
+        },
+    ))
+}
+
+/// What the repo overview shows.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RepoView {
-    pub repo: Repo,
+    pub head: RepoHead,
     pub mock_configs: Vec<MockConfig>,
     pub public_url: String,
+    pub packages: Vec<PackageVersion>,
+    pub recent: Vec<Task>,
 }
 
 #[server(prefix = "/ui", endpoint = "repo", input = GetUrl)]
 pub async fn get_repo(owner: String, repo: String) -> Result<RepoView, ServerFnError> {
-    use kiln_core::services::{mock_configs, repos};
-    let kiln = ssr::kiln()?;
+    use kiln_core::services::{mock_configs, publish, tasks, PageRequest};
+    let (kiln, head) = repo_head(&owner, &repo).await?;
     let p = ssr::principal();
-    let r = repos::get(&kiln, &p, &owner, &repo)
-        .await
-        .map_err(ssr::error)?;
     let configs = mock_configs::list(&kiln, &p, &owner, &repo)
         .await
         .map_err(ssr::error)?;
+    let packages = publish::newest_packages(&kiln, &p, &owner, &repo)
+        .await
+        .map_err(ssr::error)?;
+    let recent = tasks::list_for_repo(
+        &kiln,
+        &p,
+        &owner,
+        &repo,
+        &tasks::TaskFilter::default(),
+        PageRequest::new(Some(1), Some(10)),
+    )
+    .await
+    .map_err(ssr::error)?;
     Ok(RepoView {
-        repo: r,
+        head,
         mock_configs: configs,
         public_url: kiln.config.public_url(),
+        packages,
+        recent: recent.items,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BuildsData {
+    pub head: RepoHead,
+    pub builds: Page<Task>,
+    /// Mock config names, for the filter.
+    pub configs: Vec<String>,
+}
+
+#[server(prefix = "/ui", endpoint = "builds", input = GetUrl)]
+pub async fn builds_view(
+    owner: String,
+    repo: String,
+    state: Option<String>,
+    package: Option<String>,
+    chroot: Option<String>,
+    page: Option<u64>,
+) -> Result<BuildsData, ServerFnError> {
+    use kiln_core::services::{mock_configs, tasks, PageRequest};
+    let (kiln, head) = repo_head(&owner, &repo).await?;
+    let p = ssr::principal();
+    let some = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    let state = match some(state) {
+        Some(s) => Some(kiln_proto::TaskState::parse(&s).ok_or_else(|| {
+            ssr::error(kiln_core::CoreError::validation(
+                "state",
+                "is not a build state",
+            ))
+        })?),
+        None => None,
+    };
+    let filter = tasks::TaskFilter {
+        state,
+        package: some(package),
+        chroot: some(chroot),
+    };
+    let builds = tasks::list_for_repo(
+        &kiln,
+        &p,
+        &owner,
+        &repo,
+        &filter,
+        PageRequest::new(page, Some(25)),
+    )
+    .await
+    .map_err(ssr::error)?;
+    let configs = mock_configs::list(&kiln, &p, &owner, &repo)
+        .await
+        .map_err(ssr::error)?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    Ok(BuildsData {
+        head,
+        builds,
+        configs,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BuildData {
+    pub head: RepoHead,
+    pub task: Task,
+    /// The log so far (its last 256 KiB), for pages without JavaScript.
+    pub log: String,
+    /// Why there is no log (removed by the retention policy).
+    pub log_gone: Option<String>,
+}
+
+#[server(prefix = "/ui", endpoint = "build", input = GetUrl)]
+pub async fn build_view(owner: String, repo: String, id: i32) -> Result<BuildData, ServerFnError> {
+    use kiln_core::services::tasks;
+    let (kiln, head) = repo_head(&owner, &repo).await?;
+    let p = ssr::principal();
+    let task = tasks::get(&kiln, &p, id).await.map_err(ssr::error)?;
+    if task.repo != head.repo.full_name {
+        return Err(ssr::error(kiln_core::CoreError::not_found(format!(
+            "{} has no build {id}",
+            head.repo.full_name
+        ))));
+    }
+    const KEEP: usize = 256 * 1024;
+    let mut log = String::new();
+    let mut log_gone = None;
+    let mut after = 0;
+    loop {
+        match tasks::log_chunks(&kiln, &p, id, after).await {
+            Ok((chunks, _)) if chunks.is_empty() => break,
+            Ok((chunks, _)) => {
+                for (cid, text) in chunks {
+                    after = cid;
+                    log.push_str(&text);
+                }
+                if log.len() > 2 * KEEP {
+                    let cut = log.len() - KEEP;
+                    let cut = (cut..log.len()).find(|i| log.is_char_boundary(*i)).unwrap_or(0);
+                    log.drain(..cut);
+                }
+            }
+            Err(kiln_core::CoreError::Gone(why)) => {
+                log_gone = Some(why);
+                break;
+            }
+            Err(e) => return Err(ssr::error(e)),
+        }
+    }
+    if log.len() > KEEP {
+        let cut = log.len() - KEEP;
+        let cut = (cut..log.len()).find(|i| log.is_char_boundary(*i)).unwrap_or(0);
+        log.drain(..cut);
+    }
+    Ok(BuildData {
+        head,
+        task,
+        log,
+        log_gone,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UploadData {
+    pub head: RepoHead,
+    pub mock_configs: Vec<MockConfig>,
+    pub max_size: u64,
+}
+
+#[server(prefix = "/ui", endpoint = "upload", input = GetUrl)]
+pub async fn upload_view(owner: String, repo: String) -> Result<UploadData, ServerFnError> {
+    use kiln_core::services::mock_configs;
+    let (kiln, head) = repo_head(&owner, &repo).await?;
+    if !head.can.signed_in {
+        return Err(ssr::error(kiln_core::CoreError::Unauthorized(
+            "sign in to upload SRPMs".into(),
+        )));
+    }
+    let configs = mock_configs::list(&kiln, &ssr::principal(), &owner, &repo)
+        .await
+        .map_err(ssr::error)?;
+    Ok(UploadData {
+        head,
+        mock_configs: configs,
+        max_size: kiln.config.builds.max_srpm_size,
+    })
+}
+
+/// A mock config with its effective configuration text.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConfigView {
+    pub config: MockConfig,
+    pub rendered: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SettingsData {
+    pub head: RepoHead,
+    pub configs: Vec<ConfigView>,
+    /// Empty unless the caller manages members.
+    pub members: Vec<Member>,
+    /// Accounts matching the member lookup.
+    pub found: Vec<User>,
+    /// Base chroots a new mock config can start from.
+    pub bases: Vec<Chroot>,
+}
+
+#[server(prefix = "/ui", endpoint = "settings", input = GetUrl)]
+pub async fn settings_view(
+    owner: String,
+    repo: String,
+    user_q: Option<String>,
+) -> Result<SettingsData, ServerFnError> {
+    use kiln_core::services::{accounts, chroots, members, mock_configs};
+    let (kiln, head) = repo_head(&owner, &repo).await?;
+    let p = ssr::principal();
+    if !(head.can.settings || head.can.members) {
+        return Err(ssr::error(kiln_core::CoreError::Forbidden(
+            "the settings need the releng role in the repo (or higher)".into(),
+        )));
+    }
+    let mut configs = Vec::new();
+    for c in mock_configs::list(&kiln, &p, &owner, &repo)
+        .await
+        .map_err(ssr::error)?
+    {
+        let rendered = mock_configs::rendered(&kiln, &p, &owner, &repo, &c.name)
+            .await
+            .map_err(ssr::error)?;
+        configs.push(ConfigView {
+            config: c,
+            rendered,
+        });
+    }
+    let (members, found) = if head.can.members {
+        let m = members::list(&kiln, &p, &owner, &repo)
+            .await
+            .map_err(ssr::error)?;
+        let found = accounts::search(&kiln, &p, user_q.as_deref().unwrap_or_default())
+            .await
+            .map_err(ssr::error)?;
+        (m, found)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let bases = chroots::list(&kiln, &p)
+        .await
+        .map_err(ssr::error)?
+        .into_iter()
+        .filter(|c| c.enabled)
+        .collect();
+    Ok(SettingsData {
+        head,
+        configs,
+        members,
+        found,
+        bases,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccountData {
+    pub user: User,
+    pub tokens: Vec<TokenInfo>,
+    pub csrf: String,
+    pub flash: Flash,
+}
+
+#[server(prefix = "/ui", endpoint = "account", input = GetUrl)]
+pub async fn account_view() -> Result<AccountData, ServerFnError> {
+    use kiln_core::services::{accounts, tokens};
+    let kiln = ssr::kiln()?;
+    let p = ssr::principal();
+    let me = p.require_user().map_err(ssr::error)?;
+    let user = accounts::find_by_id(&kiln, me.id)
+        .await
+        .map_err(ssr::error)?
+        .map(|u| accounts::to_wire(&u))
+        .ok_or_else(|| ssr::error(kiln_core::CoreError::Unauthorized("sign in".into())))?;
+    let tokens = tokens::list(&kiln, &p).await.map_err(ssr::error)?;
+    Ok(AccountData {
+        user,
+        tokens,
+        csrf: ssr::csrf().unwrap_or_default(),
+        flash: ssr::flash(),
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NewRepoData {
+    pub chroots: Vec<Chroot>,
+    pub owner: String,
+    pub csrf: String,
+    pub flash: Flash,
+}
+
+#[server(prefix = "/ui", endpoint = "new-repo", input = GetUrl)]
+pub async fn new_repo_view() -> Result<NewRepoData, ServerFnError> {
+    use kiln_core::services::chroots;
+    let kiln = ssr::kiln()?;
+    let p = ssr::principal();
+    let me = p.require_user().map_err(ssr::error)?;
+    let chroots = chroots::list(&kiln, &p)
+        .await
+        .map_err(ssr::error)?
+        .into_iter()
+        .filter(|c| c.enabled)
+        .collect();
+    Ok(NewRepoData {
+        chroots,
+        owner: me.username.clone(),
+        csrf: ssr::csrf().unwrap_or_default(),
+        flash: ssr::flash(),
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AdminData {
+    pub chroots: Vec<Chroot>,
+    pub agents: Vec<Agent>,
+    pub tokens: Vec<RegistrationToken>,
+    /// Seconds without a heartbeat after which an agent counts as gone.
+    pub stale_after: i64,
+    pub csrf: String,
+    pub flash: Flash,
+}
+
+#[server(prefix = "/ui", endpoint = "admin", input = GetUrl)]
+pub async fn admin_view() -> Result<AdminData, ServerFnError> {
+    use kiln_core::services::{agents, chroots};
+    let kiln = ssr::kiln()?;
+    let p = ssr::principal();
+    let agents = agents::list(&kiln, &p).await.map_err(ssr::error)?;
+    let tokens = agents::list_registration_tokens(&kiln, &p)
+        .await
+        .map_err(ssr::error)?;
+    let chroots = chroots::list(&kiln, &p).await.map_err(ssr::error)?;
+    Ok(AdminData {
+        chroots,
+        agents,
+        tokens,
+        stale_after: kiln.config.builds.lease_seconds,
+        csrf: ssr::csrf().unwrap_or_default(),
+        flash: ssr::flash(),
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod components;
+pub mod forms;
 pub mod pages;
 
 use leptos::prelude::*;
@@ -48,7 +49,14 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <pages::NotFound/> }>
                     <Route path=path!("/") view=pages::HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account") view=pages::AccountPage ssr=SsrMode::Async/>
+                    <Route path=path!("/new") view=pages::NewRepoPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin") view=pages::AdminPage ssr=SsrMode::Async/>
                     <Route path=path!("/r/:owner/:repo") view=pages::RepoPage ssr=SsrMode::Async/>
+                    <Route path=path!("/r/:owner/:repo/builds") view=pages::BuildsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/r/:owner/:repo/builds/:id") view=pages::BuildPage ssr=SsrMode::Async/>
+                    <Route path=path!("/r/:owner/:repo/upload") view=pages::UploadPage ssr=SsrMode::Async/>
+                    <Route path=path!("/r/:owner/:repo/settings") view=pages::SettingsPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -437,6 +437,61 @@ pub mod agent {
         pub registered_at: time::OffsetDateTime,
         #[serde(with = "crate::rfc3339")]
         pub last_seen_at: time::OffsetDateTime,
+        /// The subtasks it is building now.
+        #[serde(default)]
+        pub running: Vec<i32>,
+    }
+
+    /// A registration token as site admins see it: never its secret.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct RegistrationToken {
+        pub id: i32,
+        pub name: String,
+        pub created_by: Option<String>,
+        #[serde(with = "crate::rfc3339")]
+        pub created_at: time::OffsetDateTime,
+        #[serde(with = "crate::rfc3339::option")]
+        pub revoked_at: Option<time::OffsetDateTime>,
+        /// Agents that registered with it.
+        pub agents: u32,
+    }
+
+    /// `POST /api/v1/agent-tokens`.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct RegistrationTokenCreate {
+        pub name: String,
+    }
+
+    /// The answer to a creation: the only time the secret is shown.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct RegistrationTokenCreated {
+        #[serde(flatten)]
+        pub info: RegistrationToken,
+        pub token: String,
+    }
+}
+
+/// The newest published build of a package in one chroot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PackageVersion {
+    pub name: String,
+    pub chroot: String,
+    pub epoch: i32,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    /// The parent task that built it.
+    pub build: i32,
+}
+
+impl PackageVersion {
+    /// `[EPOCH:]VERSION-RELEASE`.
+    pub fn evr(&self) -> String {
+        if self.epoch > 0 {
+            format!("{}:{}-{}", self.epoch, self.version, self.release)
+        } else {
+            format!("{}-{}", self.version, self.release)
+        }
     }
 }
 

@@ -18,6 +18,8 @@ use crate::AppState;
 
 pub const SESSION_USER: &str = "uid";
 pub const SESSION_CSRF: &str = "csrf";
+/// The outcome of the last form post (`kiln_frontend::forms::Flash`).
+pub const SESSION_FLASH: &str = "flash";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const CSRF_FIELD: &str = "csrf_token";
 const MAX_FORM_BYTES: usize = 1024 * 1024;
@@ -46,6 +48,20 @@ pub async fn sign_in(session: &Session, user_id: i32) -> Result<(), ApiError> {
     let t = kiln_core::secret::new_token("").expose().to_owned();
     session.insert(SESSION_CSRF, t).await.map_err(internal)?;
     Ok(())
+}
+
+/// A browser loading a page (not an API call, a server function, an asset or a repo file).
+fn is_page_load(req: &Request) -> bool {
+    let path = req.uri().path();
+    req.method() == Method::GET
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+        && !["/api/", "/ui/", "/pkg/", "/repos/", "/auth/", "/forms/"]
+            .iter()
+            .any(|p| path.starts_with(p))
 }
 
 fn bearer(req: &Request) -> Option<Result<String, ApiError>> {
@@ -134,7 +150,8 @@ pub async fn resolve_caller(
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains(crate::SESSION_COOKIE));
     let path = req.uri().path();
-    let session_forms = path.starts_with("/auth/") || path.starts_with("/ui/");
+    let session_forms =
+        path.starts_with("/auth/") || path.starts_with("/ui/") || path.starts_with("/forms/");
     if unsafe_method && (has_cookie || session_forms) {
         let expected = session.get::<String>(SESSION_CSRF).await.ok().flatten();
         let mut provided = req
@@ -188,6 +205,16 @@ pub async fn resolve_caller(
     };
     if let Some(t) = csrf {
         req.extensions_mut().insert(kiln_frontend::SessionCsrf(t));
+    }
+    // A form post's outcome is shown once, by the page it redirected to.
+    if is_page_load(&req) {
+        if let Ok(Some(flash)) = session
+            .remove::<kiln_frontend::forms::Flash>(SESSION_FLASH)
+            .await
+        {
+            req.extensions_mut()
+                .insert(kiln_frontend::forms::PendingFlash(flash));
+        }
     }
     req.extensions_mut().insert(principal.clone());
     req.extensions_mut().insert(Caller {

@@ -66,6 +66,15 @@ pub struct Caller {
     pub via_session: bool,
 }
 
+impl Caller {
+    pub fn anonymous() -> Caller {
+        Caller {
+            principal: Principal::Anonymous,
+            via_session: false,
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 

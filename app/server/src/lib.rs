@@ -92,6 +92,7 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
     let router = Router::new()
         .nest("/api/v1", routes::api())
         .nest("/auth", routes::auth())
+        .nest("/forms", routes::forms())
         .merge(routes::repos())
         .merge(ui::routes(&state))
         .layer(axum::middleware::from_fn_with_state(

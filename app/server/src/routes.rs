@@ -5,7 +5,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::handlers::{
-    agent, audit, builds, chroots, health, login, me, members, mock_configs, publish, repos,
+    agent, audit, builds, chroots, forms, health, login, me, members, mock_configs, publish, repos,
 };
 use crate::AppState;
 
@@ -75,6 +75,14 @@ pub fn api() -> Router<AppState> {
         .route("/agents", get(agent::list))
         .route("/agents/{name}", axum::routing::delete(agent::revoke))
         .route("/agents/{name}/state", axum::routing::put(agent::set_state))
+        .route(
+            "/agent-tokens",
+            get(agent::list_registration_tokens).post(agent::create_registration_token),
+        )
+        .route(
+            "/agent-tokens/{id}",
+            axum::routing::delete(agent::revoke_registration_token),
+        )
         .route("/agent/register", post(agent::register))
         .route("/agent/heartbeat", post(agent::heartbeat))
         .route("/agent/claim", post(agent::claim))
@@ -95,6 +103,54 @@ pub fn auth() -> Router<AppState> {
         .route("/logout", post(login::logout))
         .route("/oidc/{id}/start", get(login::oidc_start))
         .route("/oidc/{id}/callback", get(login::oidc_callback))
+}
+
+/// The web UI's forms (see `handlers::forms`).
+pub fn forms() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(forms::user_suggestions))
+        .route("/repos", post(forms::create_repo))
+        .route("/r/{owner}/{repo}/settings", post(forms::update_repo))
+        .route("/r/{owner}/{repo}/delete", post(forms::delete_repo))
+        .route("/r/{owner}/{repo}/members", post(forms::put_member))
+        .route(
+            "/r/{owner}/{repo}/members/{username}/remove",
+            post(forms::remove_member),
+        )
+        .route(
+            "/r/{owner}/{repo}/mock-configs",
+            post(forms::create_mock_config),
+        )
+        .route(
+            "/r/{owner}/{repo}/mock-configs/{name}",
+            post(forms::update_mock_config),
+        )
+        .route(
+            "/r/{owner}/{repo}/mock-configs/{name}/delete",
+            post(forms::delete_mock_config),
+        )
+        .route("/r/{owner}/{repo}/createrepo", post(forms::createrepo))
+        .route("/r/{owner}/{repo}/key/rotate", post(forms::rotate_key))
+        .route(
+            "/r/{owner}/{repo}/builds/{id}/delete",
+            post(forms::delete_build),
+        )
+        .route(
+            "/r/{owner}/{repo}/upload",
+            post(forms::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/tasks/{id}/cancel", post(forms::cancel_task))
+        .route("/tasks/{id}/resubmit", post(forms::resubmit_task))
+        .route("/tokens", post(forms::create_token))
+        .route("/tokens/{id}/revoke", post(forms::revoke_token))
+        .route("/admin/chroots", post(forms::create_chroot))
+        .route("/admin/chroots/{name}", post(forms::update_chroot))
+        .route("/admin/agents/{name}/state", post(forms::set_agent_state))
+        .route("/admin/agent-tokens", post(forms::create_agent_token))
+        .route(
+            "/admin/agent-tokens/{id}/revoke",
+            post(forms::revoke_agent_token),
+        )
 }
 
 /// Published repositories and the Copr-compatible endpoints (public, GET and HEAD).

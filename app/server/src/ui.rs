@@ -36,7 +36,7 @@ pub fn leptos_options(config: &Config) -> leptos::config::LeptosOptions {
         .build()
 }
 
-fn context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+pub(crate) fn context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     let kiln = state.kiln.clone();
     let login = crate::handlers::login::login_options(state);
     move || {
@@ -84,4 +84,34 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .leptos_routes_with_context(state, routes, context(state), shell)
         .fallback(move |req: Request<Body>| fallback(req))
+}
+
+/// Renders the page at `path` for the caller of `extensions` (principal, session, CSRF token)
+/// with `flash` and the given status: a form post that failed answers with its page again,
+/// showing what was wrong next to what was typed.
+pub async fn render_page(
+    state: &AppState,
+    path: &str,
+    headers: &axum::http::HeaderMap,
+    extensions: axum::http::Extensions,
+    flash: kiln_frontend::forms::Flash,
+    status: axum::http::StatusCode,
+) -> axum::response::Response {
+    let leptos = state.leptos.clone();
+    let render = leptos_axum::render_app_async_with_context(context(state), move || {
+        kiln_frontend::shell(leptos.clone())
+    });
+    let mut req = Request::new(Body::empty());
+    *req.uri_mut() = path.parse().unwrap_or_else(|_| axum::http::Uri::from_static("/"));
+    for name in [header::COOKIE, header::ACCEPT, header::ACCEPT_LANGUAGE, header::HOST] {
+        if let Some(v) = headers.get(&name) {
+            req.headers_mut().insert(name, v.clone());
+        }
+    }
+    *req.extensions_mut() = extensions;
+    req.extensions_mut()
+        .insert(kiln_frontend::forms::PendingFlash(flash));
+    let mut resp = render(req).await.into_response();
+    *resp.status_mut() = status;
+    resp
 }

@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use crate::api::session_info;
 use crate::components::{error_text, ErrorMessage};
@@ -7,6 +8,8 @@ use crate::components::{error_text, ErrorMessage};
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let session = Resource::new(|| (), |_| session_info());
+    let query = use_query_map();
+    let next = move || query.with(|m| m.get("next")).unwrap_or_default();
     view! {
         <Title text="Sign in"/>
         <div class="narrow">
@@ -28,6 +31,7 @@ pub fn LoginPage() -> impl IntoView {
                                 {s.login.local_enabled.then(|| view! {
                                     <form method="post" action="/auth/login" class="stack">
                                         <input type="hidden" name="csrf_token" value=csrf.clone()/>
+                                        <input type="hidden" name="next" value=next/>
                                         <label for="username">"Username"</label>
                                         <input id="username" name="username" autocomplete="username" required/>
                                         <label for="password">"Password"</label>

@@ -1,11 +1,25 @@
 //! One module per page.
 
+mod account;
+mod admin;
+mod build;
+mod builds;
 mod home;
 mod login;
+mod new_repo;
 mod not_found;
 mod repo;
+mod settings;
+mod upload;
 
+pub use account::AccountPage;
+pub use admin::AdminPage;
+pub use build::BuildPage;
+pub use builds::BuildsPage;
 pub use home::HomePage;
 pub use login::LoginPage;
+pub use new_repo::NewRepoPage;
 pub use not_found::NotFound;
 pub use repo::RepoPage;
+pub use settings::SettingsPage;
+pub use upload::UploadPage;

@@ -81,6 +81,47 @@ pub async fn create_user(
     Ok(user)
 }
 
+/// Up to 10 enabled accounts whose username or display name starts with `prefix`
+/// (case-insensitive), for choosing a repo member; signed-in callers only.
+pub async fn search(kiln: &Kiln, principal: &Principal, prefix: &str) -> CoreResult<Vec<User>> {
+    use sea_orm::sea_query::{Expr, Func};
+    use sea_orm::{Condition, QueryOrder, QuerySelect};
+    principal.require_user()?;
+    let prefix = prefix.trim();
+    if prefix.is_empty() {
+        return Ok(Vec::new());
+    }
+    if prefix.len() > 100 {
+        return Err(CoreError::validation("user", "is too long"));
+    }
+    // LIKE wildcards in the input match literally.
+    let escaped: String = prefix
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let pattern = format!("{escaped}%");
+    let like = |col: users::Column| {
+        Expr::expr(Func::lower(Expr::col(col)))
+            .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
+    };
+    let rows = users::Entity::find()
+        .filter(users::Column::Disabled.eq(false))
+        .filter(
+            Condition::any()
+                .add(like(users::Column::Username))
+                .add(like(users::Column::DisplayName)),
+        )
+        .order_by_asc(users::Column::Username)
+        .limit(10)
+        .all(&kiln.db)
+        .await?;
+    Ok(rows.iter().map(to_wire).collect())
+}
+
 pub async fn find_by_username(kiln: &Kiln, username: &str) -> CoreResult<Option<users::Model>> {
     Ok(users::Entity::find()
         .filter(users::Column::Username.eq(username))

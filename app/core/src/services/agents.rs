@@ -1,11 +1,14 @@
 //! Builder agent registration tokens, made by site admins (`kiln admin agent-token`) and stored
 //! hashed. Agents trade one for their own credential when they register.
 
-use kiln_proto::agent::{Agent, AgentState, HeartbeatReply, Register, Registered};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use kiln_proto::agent::{
+    Agent, AgentState, HeartbeatReply, Register, Registered, RegistrationToken,
+    RegistrationTokenCreated,
+};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::audit;
-use crate::entities::{agent_registration_tokens, agents};
+use crate::entities::{agent_registration_tokens, agents, tasks, users};
 use crate::error::{CoreError, CoreResult};
 use crate::names::validate_name;
 use crate::policy::{authorize, Action, Principal};
@@ -77,7 +80,100 @@ pub fn to_wire(a: &agents::Model) -> Agent {
         state: parse_state(&a.state),
         registered_at: a.registered_at,
         last_seen_at: a.last_seen_at,
+        running: Vec::new(),
     }
+}
+
+/// Every registration token, newest first, with the number of agents that used it.
+pub async fn list_registration_tokens(
+    kiln: &Kiln,
+    principal: &Principal,
+) -> CoreResult<Vec<RegistrationToken>> {
+    authorize(principal, Action::ManageAgents, None)?;
+    let rows = agent_registration_tokens::Entity::find()
+        .order_by_desc(agent_registration_tokens::Column::Id)
+        .all(&kiln.db)
+        .await?;
+    let used: Vec<Option<i32>> = agents::Entity::find()
+        .select_only()
+        .column(agents::Column::RegistrationTokenId)
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    let creators: std::collections::HashMap<i32, String> = users::Entity::find()
+        .filter(users::Column::Id.is_in(rows.iter().filter_map(|r| r.created_by_id)))
+        .all(&kiln.db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| RegistrationToken {
+            id: r.id,
+            agents: used.iter().filter(|u| **u == Some(r.id)).count() as u32,
+            created_by: r.created_by_id.and_then(|id| creators.get(&id).cloned()),
+            name: r.name,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+        .collect())
+}
+
+/// Creates a token and describes it; the secret is in the answer only.
+pub async fn create_registration_token_info(
+    kiln: &Kiln,
+    principal: &Principal,
+    name: &str,
+) -> CoreResult<RegistrationTokenCreated> {
+    let secret = create_registration_token(kiln, principal, name).await?;
+    let info = agent_registration_tokens::Entity::find()
+        .filter(agent_registration_tokens::Column::TokenHash.eq(hash_token(secret.expose())))
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::internal("the new registration token vanished"))?;
+    Ok(RegistrationTokenCreated {
+        info: RegistrationToken {
+            id: info.id,
+            name: info.name,
+            created_by: principal.user().map(|u| u.username.clone()),
+            created_at: info.created_at,
+            revoked_at: None,
+            agents: 0,
+        },
+        token: secret.expose().to_owned(),
+    })
+}
+
+/// Revokes a registration token: no new agent registers with it (agents that did keep their
+/// own credentials).
+pub async fn revoke_registration_token(
+    kiln: &Kiln,
+    principal: &Principal,
+    id: i32,
+) -> CoreResult<()> {
+    authorize(principal, Action::ManageAgents, None)?;
+    let txn = kiln.begin().await?;
+    let row = agent_registration_tokens::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| CoreError::not_found(format!("there is no registration token {id}")))?;
+    if row.revoked_at.is_none() {
+        let mut active: agent_registration_tokens::ActiveModel = row.clone().into();
+        active.revoked_at = Set(Some(crate::now()));
+        active.update(&txn).await?;
+        audit::record(
+            &txn,
+            None,
+            principal,
+            "agent_token.revoke",
+            &format!("agent-token:{id}"),
+            serde_json::json!({"name": row.name}),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
 }
 
 fn validate_register(r: &Register) -> CoreResult<()> {
@@ -205,7 +301,26 @@ pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<Agent>> 
         .order_by_asc(agents::Column::Name)
         .all(&kiln.db)
         .await?;
-    Ok(rows.iter().map(to_wire).collect())
+    let running: Vec<(i32, Option<i32>)> = tasks::Entity::find()
+        .select_only()
+        .column(tasks::Column::Id)
+        .column(tasks::Column::AgentId)
+        .filter(tasks::Column::State.eq("running"))
+        .filter(tasks::Column::AgentId.is_not_null())
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|a| Agent {
+            running: running
+                .iter()
+                .filter(|(_, by)| *by == Some(a.id))
+                .map(|(id, _)| *id)
+                .collect(),
+            ..to_wire(a)
+        })
+        .collect())
 }
 
 /// Drain, disable or bring back an agent.

@@ -606,6 +606,52 @@ pub async fn chroots_of(kiln: &Kiln, repo_id: i32) -> CoreResult<Vec<String>> {
     Ok(set.into_iter().collect())
 }
 
+/// The newest published build of each binary package in each chroot of a repo, by name then
+/// chroot.
+pub async fn newest_packages(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+) -> CoreResult<Vec<kiln_proto::PackageVersion>> {
+    type Row = (i32, String, String, i32, String, String, String, i32);
+    let ctx = authorize_repo(kiln, principal, owner, name, Action::ViewRepo).await?;
+    let rows: Vec<Row> = packages::Entity::find()
+        .select_only()
+        .column(packages::Column::Id)
+        .column(packages::Column::Name)
+        .column(packages::Column::Chroot)
+        .column(packages::Column::Epoch)
+        .column(packages::Column::Version)
+        .column(packages::Column::Release)
+        .column(packages::Column::Arch)
+        .column(packages::Column::ParentId)
+        .filter(packages::Column::RepoId.eq(ctx.repo.id))
+        .filter(packages::Column::InRepo.eq(true))
+        .filter(packages::Column::Arch.ne("src"))
+        .order_by_desc(packages::Column::Id)
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    // Newest first: the first row of each (name, chroot) wins.
+    let mut newest: std::collections::BTreeMap<(String, String), kiln_proto::PackageVersion> =
+        std::collections::BTreeMap::new();
+    for (_, pkg, chroot, epoch, version, release, arch, build) in rows {
+        newest
+            .entry((pkg.clone(), chroot.clone()))
+            .or_insert(kiln_proto::PackageVersion {
+                name: pkg,
+                chroot,
+                epoch,
+                version,
+                release,
+                arch,
+                build,
+            });
+    }
+    Ok(newest.into_values().collect())
+}
+
 /// `DELETE …/builds/ID`: the build's RPMs leave the repo, which is republished; its rows and
 /// files are removed after the grace period.
 pub async fn delete_build(

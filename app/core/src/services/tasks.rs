@@ -464,18 +464,65 @@ pub async fn get(kiln: &Kiln, principal: &Principal, id: i32) -> CoreResult<Task
     get_in(kiln, id).await
 }
 
+/// Which of a repo's parent tasks a list shows; every field narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub state: Option<TaskState>,
+    /// The source package's name (of any of its subtasks).
+    pub package: Option<String>,
+    /// A mock config name (of any of its subtasks).
+    pub chroot: Option<String>,
+}
+
 /// A repo's parent tasks, newest first.
 pub async fn list_for_repo(
     kiln: &Kiln,
     principal: &Principal,
     owner: &str,
     repo: &str,
+    filter: &TaskFilter,
     page: PageRequest,
 ) -> CoreResult<Page<Task>> {
+    use sea_orm::sea_query::Query;
     let ctx = authorize_repo(kiln, principal, owner, repo, Action::ViewRepo).await?;
-    let q = tasks::Entity::find()
+    let mut q = tasks::Entity::find()
         .filter(tasks::Column::RepoId.eq(ctx.repo.id))
         .filter(tasks::Column::ParentId.is_null());
+    if let Some(state) = filter.state {
+        q = q.filter(tasks::Column::State.eq(state.as_str()));
+    }
+    if let Some(chroot) = &filter.chroot {
+        q = q.filter(
+            tasks::Column::Id.in_subquery(
+                Query::select()
+                    .column(tasks::Column::ParentId)
+                    .from(tasks::Entity)
+                    .and_where(tasks::Column::RepoId.eq(ctx.repo.id))
+                    .and_where(tasks::Column::MockConfigName.eq(chroot.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(package) = &filter.package {
+        q = q.filter(
+            tasks::Column::Id.in_subquery(
+                Query::select()
+                    .column(tasks::Column::ParentId)
+                    .from(tasks::Entity)
+                    .and_where(tasks::Column::RepoId.eq(ctx.repo.id))
+                    .and_where(
+                        tasks::Column::SourceId.in_subquery(
+                            Query::select()
+                                .column(source_rows::Column::Id)
+                                .from(source_rows::Entity)
+                                .and_where(source_rows::Column::Name.eq(package.as_str()))
+                                .to_owned(),
+                        ),
+                    )
+                    .to_owned(),
+            ),
+        );
+    }
     let total = q.clone().count(&kiln.db).await?;
     let parents = q
         .order_by_desc(tasks::Column::Id)

@@ -12,6 +12,7 @@ use kiln_core::services::{agents, sources, tasks};
 use kiln_core::CoreError;
 use kiln_proto::agent::{
     Agent, AgentState, Claim, Finish, Heartbeat, HeartbeatReply, Register, Registered,
+    RegistrationToken as TokenInfo, RegistrationTokenCreate, RegistrationTokenCreated,
 };
 use serde::Deserialize;
 
@@ -231,5 +232,37 @@ pub async fn revoke(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     agents::revoke(&state.kiln, &caller.principal, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_registration_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
+    Ok(Json(
+        agents::list_registration_tokens(&state.kiln, &caller.principal).await?,
+    ))
+}
+
+pub async fn create_registration_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<RegistrationTokenCreate>,
+) -> ApiResult<(StatusCode, Json<RegistrationTokenCreated>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            agents::create_registration_token_info(&state.kiln, &caller.principal, &body.name)
+                .await?,
+        ),
+    ))
+}
+
+pub async fn revoke_registration_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i32>,
+) -> ApiResult<StatusCode> {
+    agents::revoke_registration_token(&state.kiln, &caller.principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -163,6 +163,33 @@ async fn drain(multipart: &mut Multipart) {
 pub struct ListQuery {
     pub page: Option<u64>,
     pub per_page: Option<u64>,
+    /// Only parent tasks in this state.
+    pub state: Option<String>,
+    /// Only tasks building this source package.
+    pub package: Option<String>,
+    /// Only tasks with a build on this mock config.
+    pub chroot: Option<String>,
+}
+
+impl ListQuery {
+    /// The filter, or a 400 naming what is wrong.
+    pub fn filter(&self) -> Result<tasks::TaskFilter, ApiError> {
+        let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let state = match nonempty(&self.state) {
+            Some(s) => Some(kiln_proto::TaskState::parse(&s).ok_or_else(|| {
+                ApiError(CoreError::validation(
+                    "state",
+                    "must be one of pending, running, succeeded, failed, canceled, skipped",
+                ))
+            })?),
+            None => None,
+        };
+        Ok(tasks::TaskFilter {
+            state,
+            package: nonempty(&self.package),
+            chroot: nonempty(&self.chroot),
+        })
+    }
 }
 
 pub async fn list(
@@ -177,6 +204,7 @@ pub async fn list(
             &caller.principal,
             &p.owner,
             &p.repo,
+            &q.filter()?,
             PageRequest::new(q.page, q.per_page),
         )
         .await?,

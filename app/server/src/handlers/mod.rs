@@ -4,6 +4,7 @@ pub mod agent;
 pub mod audit;
 pub mod builds;
 pub mod chroots;
+pub mod forms;
 pub mod health;
 pub mod login;
 pub mod me;

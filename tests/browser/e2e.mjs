@@ -1,0 +1,173 @@
+// The product in a real browser (Debian's Chromium through playwright-core), as its users use
+// it: sign in through the OpenID provider and with a local account, create a repository, add a
+// member, edit a mock config, upload an SRPM and watch its progress bar, see the build turn
+// green while its log fills live, a packager without admin controls, a description with
+// <script> shown as text, pages without JavaScript, and the pages at 375 px wide.
+// Usage: node e2e.mjs BASE_URL SCREENSHOT_DIR SRPM_PATH
+import { chromium } from 'playwright-core';
+
+const [base, shots, srpm] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const step = (s) => console.log(`step: ${s}`);
+const fail = async (msg) => { console.error(`FAILED: ${msg}`); await browser.close(); process.exit(1); };
+const expect = async (cond, msg) => { if (!cond) await fail(msg); };
+const shot = async (page, name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+
+async function newPage(opts = {}) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...opts });
+  const page = await ctx.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
+  return page;
+}
+
+async function hydrated(page) {
+  // The copy buttons appear once the page is interactive.
+  await page.waitForFunction(() => document.readyState === 'complete');
+  await page.waitForTimeout(300);
+}
+
+async function localSignIn(page, user) {
+  await page.goto(`${base}/login`);
+  await page.fill('#username', user);
+  await page.fill('#password', `password-${user}`);
+  await Promise.all([page.waitForNavigation(), page.click('form[action="/auth/login"] button[type=submit]')]);
+  await page.waitForSelector(`header.site a.who:has-text("${user}")`);
+}
+
+try {
+  // 1. OpenID Connect: the provider's own login form, then back in Kiln as that user.
+  step('oidc login');
+  {
+    const page = await newPage();
+    await page.goto(`${base}/login`);
+    await shot(page, 'login');
+    await Promise.all([page.waitForNavigation(), page.click('text=Sign in with Test SSO')]);
+    for (let i = 0; i < 5 && !page.url().startsWith(base); i++) {
+      if (await page.locator('input[name="login"]').count()) {
+        await page.fill('input[name="login"]', 'carol');
+        await page.fill('input[name="password"]', 'any');
+      }
+      await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    }
+    await expect(page.url().startsWith(base), `OIDC login ended at ${page.url()}`);
+    await page.waitForSelector('header.site a.who:has-text("carol")');
+  }
+
+  // 2. Local account; create a repo whose description holds a script.
+  step('local login and new repo');
+  const alice = await newPage();
+  await localSignIn(alice, 'alice');
+  await alice.goto(`${base}/new`);
+  await alice.fill('#repo-name', 'web');
+  await alice.fill('#repo-description', '<script>window.__xss = 1</script> Web tools');
+  await alice.check('#chroot-fedora-44-x86_64');
+  await shot(alice, 'new-repo');
+  await Promise.all([alice.waitForNavigation(), alice.click('text=Create repository')]);
+  await expect(alice.url() === `${base}/r/alice/web`, `after creation: ${alice.url()}`);
+  await alice.waitForSelector('p.description');
+  const desc = await alice.textContent('p.description');
+  await expect(desc.includes('<script>window.__xss = 1</script>'), `description shown as text: ${desc}`);
+  await expect(await alice.evaluate(() => window.__xss) === undefined, 'the description ran as a script');
+  await hydrated(alice);
+  await alice.waitForSelector('button:has-text("Copy")');
+
+  // 3. Add bob as a packager.
+  step('add member');
+  await alice.goto(`${base}/r/alice/web/settings`);
+  await alice.fill('#member-username', 'bob');
+  await alice.selectOption('#member-role', 'packager');
+  await Promise.all([alice.waitForNavigation(), alice.click('text=Add member')]);
+  await alice.waitForSelector('text=bob is now packager.');
+  await alice.waitForSelector('#members ~ table td:has-text("bob")');
+
+  // 4. Edit the mock config; the rendered preview follows.
+  step('edit mock config');
+  await alice.fill('#config-fedora-44-x86_64-macros', '%vendor Kiln E2E');
+  await Promise.all([alice.waitForNavigation(), alice.click('text=Save fedora-44-x86_64')]);
+  await alice.waitForSelector('text=Saved the mock config fedora-44-x86_64.');
+  const rendered = await alice.textContent('#config-fedora-44-x86_64 pre.rendered');
+  await expect(rendered.includes("config_opts['macros']['%vendor'] = 'Kiln E2E'"), 'the rendered config has the macro');
+  await shot(alice, 'settings');
+
+  // 5. Upload with a progress bar per file.
+  step('upload');
+  await alice.goto(`${base}/r/alice/web/upload`);
+  await hydrated(alice);
+  await alice.setInputFiles('#srpm', srpm);
+  await alice.waitForSelector('li.file progress');
+  const seen = [];
+  const watcher = setInterval(async () => {
+    try { seen.push(await alice.$eval('li.file progress', (p) => p.value)); } catch (_) { /* navigating */ }
+  }, 20);
+  await alice.click('text=Upload and build');
+  const link = await alice.waitForSelector('li.file a:has-text("build #")', { timeout: 30000 });
+  clearInterval(watcher);
+  const final = await alice.$eval('li.file progress', (p) => p.value);
+  await expect(final === 100, `the progress bar ended at ${final}`);
+  console.log(`progress values seen: ${[...new Set(seen)].join(',')}`);
+  await shot(alice, 'upload');
+
+  // 6. The build page: the log fills live and the build turns green.
+  step('build page');
+  await Promise.all([alice.waitForURL(/\/builds\/\d+$/), link.click()]);
+  await alice.waitForSelector('#build-log');
+  await alice.waitForFunction(() => document.querySelector('#build-log')?.textContent.length > 20, null, { timeout: 120000 });
+  await alice.waitForSelector('h2.build-title .state[data-state="succeeded"]', { timeout: 180000 });
+  const log = await alice.textContent('#build-log');
+  await expect(log.length > 20, 'the log is empty');
+  await alice.waitForSelector('ul.artifacts a[href$=".rpm"]');
+  await shot(alice, 'build');
+  await alice.goto(`${base}/r/alice/web/builds`);
+  await alice.waitForSelector('table.builds .state[data-state="succeeded"]');
+  await shot(alice, 'builds');
+  // Publishing follows the build within moments.
+  for (let i = 0; i < 20; i++) {
+    await alice.goto(`${base}/r/alice/web`);
+    if (await alice.locator('#packages ~ table td:has-text("kiln-hello")').count()) break;
+    await alice.waitForTimeout(250);
+  }
+  await alice.waitForSelector('#packages ~ table td:has-text("kiln-hello")', { timeout: 1000 });
+  await shot(alice, 'repo');
+  await expect(alice.errors.length === 0, `browser errors: ${alice.errors.join(' | ')}`);
+
+  // 7. A packager: upload yes, settings and admin controls no.
+  step('packager');
+  const bob = await newPage();
+  await localSignIn(bob, 'bob');
+  await bob.goto(`${base}/r/alice/web`);
+  await expect(await bob.locator('nav.tabs a:has-text("Upload")').count() === 1, 'bob sees Upload');
+  await expect(await bob.locator('nav.tabs a:has-text("Settings")').count() === 0, 'bob sees Settings');
+  await bob.goto(`${base}/r/alice/web/settings`);
+  await expect(await bob.locator('text=Danger zone').count() === 0, 'bob sees the danger zone');
+  await expect(await bob.locator('text=Add member').count() === 0, 'bob can add members');
+
+  // 8. Without JavaScript every page is whole.
+  step('no javascript');
+  const nojs = await newPage({ javaScriptEnabled: false });
+  for (const [path, marker] of [['/', 'alice/web'], ['/r/alice/web', 'kiln-hello'], ['/r/alice/web/builds', 'succeeded']]) {
+    await nojs.goto(`${base}${path}`);
+    await expect((await nojs.content()).includes(marker), `${path} without JavaScript lacks ${marker}`);
+  }
+
+  // 9. At 375 px wide nothing overflows sideways.
+  step('narrow screen');
+  const phone = await newPage({ viewport: { width: 375, height: 800 } });
+  await localSignIn(phone, 'alice');
+  for (const path of ['/', '/r/alice/web', '/r/alice/web/builds', '/r/alice/web/settings', '/r/alice/web/upload']) {
+    await phone.goto(`${base}${path}`);
+    const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+    await expect(width <= 375, `${path} is ${width} px wide at 375`);
+  }
+  await phone.goto(`${base}/r/alice/web`);
+  await shot(phone, 'repo-375px');
+  console.log('e2e ok');
+} catch (e) {
+  await fail(e.stack || String(e));
+}
+await browser.close();
