@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 mod pipeline;
 mod publish;
+mod ui;
 
 use kiln_tests::{DbKind, TestApp};
 
@@ -33,6 +34,8 @@ enum Bench {
     Publish(publish::PublishArgs),
     /// Parent task success to the package being visible to dnf (a real agent builds).
     Visibility(publish::VisibilityArgs),
+    /// Server render time of a repo's pages with 100 builds, and the wasm bundle's size.
+    Ui(ui::UiArgs),
 }
 
 #[derive(Parser)]
@@ -189,6 +192,11 @@ async fn main() {
         Bench::Visibility(a) => {
             for kind in kinds(&a.db) {
                 publish::visibility(kind, &a).await;
+            }
+        }
+        Bench::Ui(a) => {
+            for kind in kinds(&a.db) {
+                ui::ui(kind, &a).await;
             }
         }
     }

@@ -26,7 +26,7 @@ try {
   await page.evaluate(() => { window.__kilnMarker = 'still-here'; });
   await page.click('a[href="/r/alice/tools"]');
   await page.waitForURL(`${base}/r/alice/tools`);
-  await page.waitForSelector('h1:has-text("alice/tools")');
+  await page.waitForSelector('.repo-head h1:has-text("tools")');
   const marker = await page.evaluate(() => window.__kilnMarker);
   if (marker !== 'still-here') await fail('the link click reloaded the page: the app did not hydrate');
   if (errors.length) await fail(`browser errors: ${errors.join(' | ')}`);
