@@ -90,7 +90,7 @@ async fn the_product_works_in_chromium() {
     app.user("bob", false).await;
     let _agent = Agent::start(&app, "e2e", &["x86_64"], 1).await;
     let dir = tempfile::tempdir().expect("dir");
-    let srpm = srpm("kiln-hello", dir.path());
+    let srpm = srpm("kiln-slow", dir.path());
     let shots = screenshot_dir();
     let out = node(
         "e2e.mjs",
@@ -104,7 +104,7 @@ async fn the_product_works_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("e2e ok"), "{stdout}");
-    for name in ["login", "new-repo", "settings", "upload", "build", "builds", "repo", "repo-375px"] {
+    for name in ["login", "new-repo", "settings", "upload", "build-running", "build", "builds", "repo", "repo-375px"] {
         assert!(shots.join(format!("{name}.png")).exists(), "screenshot {name}");
     }
 }

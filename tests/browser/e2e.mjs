@@ -88,7 +88,7 @@ try {
 
   // 4. Edit the mock config; the rendered preview follows.
   step('edit mock config');
-  await alice.fill('#config-fedora-44-x86_64-macros', '%vendor Kiln E2E');
+  await alice.fill('#config-fedora-44-x86_64-macros', '%vendor Kiln E2E\n%slow_seconds 6');
   await Promise.all([alice.waitForNavigation(), alice.click('text=Save fedora-44-x86_64')]);
   await alice.waitForSelector('text=Saved the mock config fedora-44-x86_64.');
   const rendered = await alice.textContent('#config-fedora-44-x86_64 pre.rendered');
@@ -116,9 +116,14 @@ try {
   // 6. The build page: the log fills live and the build turns green.
   step('build page');
   await Promise.all([alice.waitForURL(/\/builds\/\d+$/), link.click()]);
-  await alice.waitForSelector('#build-log');
-  await alice.waitForFunction(() => document.querySelector('#build-log')?.textContent.length > 20, null, { timeout: 120000 });
-  await alice.waitForSelector('h2.build-title .state[data-state="succeeded"]', { timeout: 180000 });
+  // The build (kiln-slow, 6 s by the config's macro) is still running: its log is followed.
+  await alice.waitForSelector('#build-log[data-following="true"]', { timeout: 30000 });
+  await alice.waitForFunction(() => document.querySelector('#build-log').textContent.includes('kiln-slow: tick 2'), null, { timeout: 60000 });
+  const stateWhileLive = await alice.getAttribute('h2.build-title .state', 'data-state');
+  await expect(stateWhileLive !== 'succeeded', 'the log should fill while the build runs');
+  await shot(alice, 'build-running');
+  await alice.waitForSelector('h2.build-title .state[data-state="succeeded"]', { timeout: 120000 });
+  await expect((await alice.textContent('#build-log')).includes('kiln-slow: tick 6'), 'the whole log is there');
   const log = await alice.textContent('#build-log');
   await expect(log.length > 20, 'the log is empty');
   await alice.waitForSelector('ul.artifacts a[href$=".rpm"]');
@@ -129,10 +134,10 @@ try {
   // Publishing follows the build within moments.
   for (let i = 0; i < 20; i++) {
     await alice.goto(`${base}/r/alice/web`);
-    if (await alice.locator('#packages ~ table td:has-text("kiln-hello")').count()) break;
+    if (await alice.locator('#packages ~ table td:has-text("kiln-slow")').count()) break;
     await alice.waitForTimeout(250);
   }
-  await alice.waitForSelector('#packages ~ table td:has-text("kiln-hello")', { timeout: 1000 });
+  await alice.waitForSelector('#packages ~ table td:has-text("kiln-slow")', { timeout: 1000 });
   await shot(alice, 'repo');
   await expect(alice.errors.length === 0, `browser errors: ${alice.errors.join(' | ')}`);
 
@@ -150,7 +155,7 @@ try {
   // 8. Without JavaScript every page is whole.
   step('no javascript');
   const nojs = await newPage({ javaScriptEnabled: false });
-  for (const [path, marker] of [['/', 'alice/web'], ['/r/alice/web', 'kiln-hello'], ['/r/alice/web/builds', 'succeeded']]) {
+  for (const [path, marker] of [['/', 'alice/web'], ['/r/alice/web', 'kiln-slow'], ['/r/alice/web/builds', 'succeeded']]) {
     await nojs.goto(`${base}${path}`);
     await expect((await nojs.content()).includes(marker), `${path} without JavaScript lacks ${marker}`);
   }
