@@ -45,6 +45,8 @@ build_site() {
   log "building the UI bundle (wasm)"
   (cd "$KILN_ROOT" && cargo build -q -p kiln-hydrate --target wasm32-unknown-unknown --profile wasm-release)
   mkdir -p "$KILN_ROOT/frontend/site/pkg"
-  wasm-bindgen --target web --no-typescript --out-dir "$KILN_ROOT/frontend/site/pkg" --out-name kiln \
+  # The name section holds only debug names (a third of the file); panics still print their
+  # message without it.
+  wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section --out-dir "$KILN_ROOT/frontend/site/pkg" --out-name kiln \
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/kiln_hydrate.wasm"
 }
