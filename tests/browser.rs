@@ -104,7 +104,20 @@ async fn the_product_works_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("e2e ok"), "{stdout}");
-    for name in ["login", "new-repo", "settings", "upload", "build-running", "build", "builds", "repo", "repo-375px"] {
-        assert!(shots.join(format!("{name}.png")).exists(), "screenshot {name}");
+    for name in [
+        "login",
+        "new-repo",
+        "settings",
+        "upload",
+        "build-running",
+        "build",
+        "builds",
+        "repo",
+        "repo-375px",
+    ] {
+        assert!(
+            shots.join(format!("{name}.png")).exists(),
+            "screenshot {name}"
+        );
     }
 }

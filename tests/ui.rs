@@ -144,14 +144,21 @@ async fn forms_work_without_javascript_and_roles_decide_what_is_shown() {
     assert!(html.contains("dnf install http://"));
     assert!(html.contains("dnf copr enable --hub"));
     let (_, again) = page(&a, &app, &loc).await;
-    assert!(!again.contains("Created alice/tools."), "a notice shows once");
+    assert!(
+        !again.contains("Created alice/tools."),
+        "a notice shows once"
+    );
 
     // Members: unknown user → 400 next to the field; bob → added as packager.
     let (s, _, html) = post(
         &a,
         &app,
         "/forms/r/alice/tools/members",
-        &[("csrf_token", &csrf), ("username", "nobody"), ("role", "packager")],
+        &[
+            ("csrf_token", &csrf),
+            ("username", "nobody"),
+            ("role", "packager"),
+        ],
     )
     .await;
     assert!(s.is_client_error(), "{s}");
@@ -160,7 +167,11 @@ async fn forms_work_without_javascript_and_roles_decide_what_is_shown() {
         &a,
         &app,
         "/forms/r/alice/tools/members",
-        &[("csrf_token", &csrf), ("username", "bob"), ("role", "packager")],
+        &[
+            ("csrf_token", &csrf),
+            ("username", "bob"),
+            ("role", "packager"),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{loc}");
@@ -202,7 +213,10 @@ async fn forms_work_without_javascript_and_roles_decide_what_is_shown() {
             ("csrf_token", &csrf),
             ("macros", "%vendor Kiln Tests"),
             ("buildroot_add", "make gcc"),
-            ("extra_repos", "extras https://example.org/extras/ priority=5"),
+            (
+                "extra_repos",
+                "extras https://example.org/extras/ priority=5",
+            ),
             ("enabled", "1"),
             ("include_own_repo", "1"),
         ],
@@ -210,8 +224,12 @@ async fn forms_work_without_javascript_and_roles_decide_what_is_shown() {
     .await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     let (_, html) = page(&a, &app, "/r/alice/tools/settings").await;
-    assert!(html.contains("config_opts[&#x27;macros&#x27;][&#x27;%vendor&#x27;] = &#x27;Kiln Tests&#x27;")
-        || html.contains("config_opts['macros']['%vendor'] = 'Kiln Tests'"), "{html}");
+    assert!(
+        html.contains(
+            "config_opts[&#x27;macros&#x27;][&#x27;%vendor&#x27;] = &#x27;Kiln Tests&#x27;"
+        ) || html.contains("config_opts['macros']['%vendor'] = 'Kiln Tests'"),
+        "{html}"
+    );
     assert!(html.contains("extras https://example.org/extras/ priority=5"));
 
     // Bob, a packager: no settings tab or admin controls; the server refuses them anyway.
@@ -232,7 +250,10 @@ async fn forms_work_without_javascript_and_roles_decide_what_is_shown() {
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (_, r) = app.get("/api/v1/repos/alice/tools", None).await;
-    assert!(r["description"].as_str().unwrap_or_default().ends_with("handy tools"));
+    assert!(r["description"]
+        .as_str()
+        .unwrap_or_default()
+        .ends_with("handy tools"));
     let (s, _, _) = post(
         &b,
         &app,
@@ -258,7 +279,11 @@ async fn forms_work_without_javascript_and_roles_decide_what_is_shown() {
         &a,
         &app,
         "/forms/tokens",
-        &[("csrf_token", &csrf), ("name", "laptop"), ("expires_days", "30")],
+        &[
+            ("csrf_token", &csrf),
+            ("name", "laptop"),
+            ("expires_days", "30"),
+        ],
     )
     .await;
     assert_eq!((s, loc.as_str()), (StatusCode::SEE_OTHER, "/account"));
@@ -312,7 +337,11 @@ async fn upload_without_javascript_reports_each_file_and_builds_filter() {
     app.repo(&alice, "tools", &[]).await;
     let dir = tempfile::tempdir().expect("dir");
     let good = srpm("kiln-hello", dir.path());
-    let good_name = good.file_name().and_then(|n| n.to_str()).expect("name").to_owned();
+    let good_name = good
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .to_owned();
     let a = browser();
     let csrf = sign_in(&app, &a, &alice).await;
     let form = reqwest::multipart::Form::new()
@@ -323,8 +352,7 @@ async fn upload_without_javascript_reports_each_file_and_builds_filter() {
         )
         .part(
             "srpm",
-            reqwest::multipart::Part::bytes(vec![b'x'; 4096])
-                .file_name("broken-1-1.src.rpm"),
+            reqwest::multipart::Part::bytes(vec![b'x'; 4096]).file_name("broken-1-1.src.rpm"),
         )
         .text("chroot", "fedora-44-x86_64");
     let resp = a
@@ -337,9 +365,14 @@ async fn upload_without_javascript_reports_each_file_and_builds_filter() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let html = resp.text().await.expect("html");
     // The bad file's error is next to its name; the good one went through.
-    let at = html.find("broken-1-1.src.rpm").expect("the bad file is named");
+    let at = html
+        .find("broken-1-1.src.rpm")
+        .expect("the bad file is named");
     assert!(html[at..].contains("not an RPM"), "{html}");
-    assert!(html.contains(&format!("Submitted {good_name} → build")), "{html}");
+    assert!(
+        html.contains(&format!("Submitted {good_name} → build")),
+        "{html}"
+    );
     let (_, builds) = app
         .get("/api/v1/repos/alice/tools/builds", Some(&alice.token))
         .await;
@@ -355,7 +388,38 @@ async fn upload_without_javascript_reports_each_file_and_builds_filter() {
         .await
         .expect("upload");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert!(resp.text().await.expect("html").contains("choose at least one .src.rpm file"));
+    assert!(resp
+        .text()
+        .await
+        .expect("html")
+        .contains("choose at least one .src.rpm file"));
+
+    // An oversized text part or an unknown part: 400, and nothing is submitted.
+    for (name, value, says) in [
+        ("chroot", "x".repeat(10_000), "is too long"),
+        ("priority", "5".to_owned(), "unexpected part"),
+    ] {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "srpm",
+                reqwest::multipart::Part::bytes(std::fs::read(&good).expect("srpm"))
+                    .file_name(good_name.clone()),
+            )
+            .text(name, value);
+        let resp = a
+            .post(app.url(&format!("/forms/r/alice/tools/upload?csrf_token={csrf}")))
+            .header("accept", "text/html")
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{name}");
+        assert!(resp.text().await.expect("html").contains(says), "{name}");
+    }
+    let (_, builds) = app
+        .get("/api/v1/repos/alice/tools/builds", Some(&alice.token))
+        .await;
+    assert_eq!(builds["total"], 1, "refused uploads submit nothing");
 
     // The builds list filters by state, package and mock config (page and API alike).
     for (query, shown) in [
@@ -388,5 +452,8 @@ async fn upload_without_javascript_reports_each_file_and_builds_filter() {
     assert!(html.contains("Cancel build"));
     assert!(html.contains("fedora-44-x86_64"));
     let (_, html) = page(&browser(), &app, &format!("/r/alice/tools/builds/{id}")).await;
-    assert!(!html.contains("Cancel build"), "anonymous visitors get no controls");
+    assert!(
+        !html.contains("Cancel build"),
+        "anonymous visitors get no controls"
+    );
 }

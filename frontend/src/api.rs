@@ -161,9 +161,15 @@ pub async fn home_view(q: Option<String>, page: Option<u64>) -> Result<HomeData,
     use kiln_core::services::{repos, PageRequest};
     let kiln = ssr::kiln()?;
     let p = ssr::principal();
-    let list = repos::list(&kiln, &p, None, q.as_deref(), PageRequest::new(page, Some(50)))
-        .await
-        .map_err(ssr::error)?;
+    let list = repos::list(
+        &kiln,
+        &p,
+        None,
+        q.as_deref(),
+        PageRequest::new(page, Some(50)),
+    )
+    .await
+    .map_err(ssr::error)?;
     Ok(HomeData {
         repos: list,
         signed_in: p.user().is_some(),
@@ -334,7 +340,9 @@ pub async fn build_view(owner: String, repo: String, id: i32) -> Result<BuildDat
                 }
                 if log.len() > 2 * KEEP {
                     let cut = log.len() - KEEP;
-                    let cut = (cut..log.len()).find(|i| log.is_char_boundary(*i)).unwrap_or(0);
+                    let cut = (cut..log.len())
+                        .find(|i| log.is_char_boundary(*i))
+                        .unwrap_or(0);
                     log.drain(..cut);
                 }
             }
@@ -347,7 +355,9 @@ pub async fn build_view(owner: String, repo: String, id: i32) -> Result<BuildDat
     }
     if log.len() > KEEP {
         let cut = log.len() - KEEP;
-        let cut = (cut..log.len()).find(|i| log.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (cut..log.len())
+            .find(|i| log.is_char_boundary(*i))
+            .unwrap_or(0);
         log.drain(..cut);
     }
     Ok(BuildData {

@@ -102,7 +102,10 @@ pub fn parse_sources(text: &str) -> Result<Vec<RepoSource>, String> {
         }
         let mut words = line.split_whitespace();
         let (Some(id), Some(url)) = (words.next(), words.next()) else {
-            return Err(format!("line {}: write `ID URL`, such as `extras https://example.org/repo/`", n + 1));
+            return Err(format!(
+                "line {}: write `ID URL`, such as `extras https://example.org/repo/`",
+                n + 1
+            ));
         };
         let mut source = RepoSource {
             id: id.to_owned(),
@@ -114,16 +117,17 @@ pub fn parse_sources(text: &str) -> Result<Vec<RepoSource>, String> {
         for w in words {
             match w.split_once('=') {
                 Some(("priority", p)) => {
-                    source.priority = Some(p.parse().map_err(|_| {
-                        format!("line {}: priority must be a whole number", n + 1)
-                    })?)
+                    source.priority =
+                        Some(p.parse().map_err(|_| {
+                            format!("line {}: priority must be a whole number", n + 1)
+                        })?)
                 }
                 Some(("gpgkey", k)) => source.gpgkey = Some(k.to_owned()),
                 _ => {
                     return Err(format!(
-                        "line {}: unexpected {w:?} (only priority=N and gpgkey=URL may follow the URL)",
-                        n + 1
-                    ))
+                    "line {}: unexpected {w:?} (only priority=N and gpgkey=URL may follow the URL)",
+                    n + 1
+                ))
                 }
             }
         }
@@ -174,17 +178,21 @@ mod tests {
     #[test]
     fn sources_and_macros_round_trip_and_errors_name_the_line() {
         let text = "extras https://example.org/extras/ priority=5\nlocal http://10.0.0.1/r/ gpgkey=https://example.org/key";
-        let parsed = parse_sources(text).unwrap();
+        let parsed = parse_sources(text).expect("parses");
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[0].priority, Some(5));
         assert_eq!(parsed[1].gpgkey.as_deref(), Some("https://example.org/key"));
         assert_eq!(format_sources(&parsed), text);
-        assert!(parse_sources("only-an-id").unwrap_err().starts_with("line 1"));
-        assert!(parse_sources("\na b priority=x").unwrap_err().starts_with("line 2"));
+        assert!(parse_sources("only-an-id")
+            .expect_err("an error")
+            .starts_with("line 1"));
+        assert!(parse_sources("\na b priority=x")
+            .expect_err("an error")
+            .starts_with("line 2"));
 
-        let m = parse_macros("%_with_tests 1\nvendor Kiln Project\n").unwrap();
+        let m = parse_macros("%_with_tests 1\nvendor Kiln Project\n").expect("parses");
         assert_eq!(m["vendor"], "Kiln Project");
-        assert_eq!(parse_macros(&format_macros(&m)).unwrap(), m);
+        assert_eq!(parse_macros(&format_macros(&m)).expect("parses"), m);
         assert_eq!(parse_words("a, b\nc  d"), ["a", "b", "c", "d"]);
     }
 
@@ -193,10 +201,16 @@ mod tests {
         let f = Flash {
             form: Some("member".into()),
             fields: [("username".to_owned(), "no such user".to_owned())].into(),
-            values: vec![("username".into(), "bob".into()), ("role".into(), "admin".into())],
+            values: vec![
+                ("username".into(), "bob".into()),
+                ("role".into(), "admin".into()),
+            ],
             ..Flash::default()
         };
-        assert_eq!(f.field("member", "username").as_deref(), Some("no such user"));
+        assert_eq!(
+            f.field("member", "username").as_deref(),
+            Some("no such user")
+        );
         assert_eq!(f.field("settings", "username"), None);
         assert_eq!(f.value("member", "username", ""), "bob");
         assert_eq!(f.value("settings", "description", "keep"), "keep");

@@ -34,8 +34,15 @@ pub async fn ui(kind: DbKind, a: &UiArgs) {
         submit_files(&app, &alice.token, "alice/tools", &[&hello], &[]).await;
     }
     let http = reqwest::Client::new();
-    println!("{kind:?}: a repo with {} builds, {} renders per page, one at a time", a.builds, a.renders);
-    for path in ["/r/alice/tools", "/r/alice/tools/builds", "/r/alice/tools/builds?state=pending&package=kiln-hello"] {
+    println!(
+        "{kind:?}: a repo with {} builds, {} renders per page, one at a time",
+        a.builds, a.renders
+    );
+    for path in [
+        "/r/alice/tools",
+        "/r/alice/tools/builds",
+        "/r/alice/tools/builds?state=pending&package=kiln-hello",
+    ] {
         let url = app.url(path);
         let mut lat: Vec<Duration> = Vec::new();
         for i in 0..a.renders + 10 {
@@ -54,7 +61,8 @@ pub async fn ui(kind: DbKind, a: &UiArgs) {
             }
         }
         lat.sort();
-        let ms = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+        let ms =
+            |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
         println!(
             "  {path}: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms (budget p50 ≤ 30 ms)",
             ms(0.5),

@@ -102,8 +102,15 @@ pub async fn render_page(
         kiln_frontend::shell(leptos.clone())
     });
     let mut req = Request::new(Body::empty());
-    *req.uri_mut() = path.parse().unwrap_or_else(|_| axum::http::Uri::from_static("/"));
-    for name in [header::COOKIE, header::ACCEPT, header::ACCEPT_LANGUAGE, header::HOST] {
+    *req.uri_mut() = path
+        .parse()
+        .unwrap_or_else(|_| axum::http::Uri::from_static("/"));
+    for name in [
+        header::COOKIE,
+        header::ACCEPT,
+        header::ACCEPT_LANGUAGE,
+        header::HOST,
+    ] {
         if let Some(v) = headers.get(&name) {
             req.headers_mut().insert(name, v.clone());
         }

@@ -1,4 +1,5 @@
-//! The browser entry point: hydrates the server-rendered page.
+//! The browser entry point: hydrates the server-rendered page. Empty on other targets.
+#![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen::prelude::wasm_bindgen;
 

@@ -139,17 +139,18 @@ fn follow(id: i32, text: RwSignal<String>, following: RwSignal<bool>, on_end: Ca
     // The stream starts from the beginning: it replaces what the server rendered.
     let fresh = std::rc::Rc::new(std::cell::Cell::new(true));
     let fresh_again = fresh.clone();
-    let on_log = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-        let chunk = e.data().as_string().unwrap_or_default();
-        let reset = fresh.replace(false);
-        text.update(|t| {
-            if reset {
-                t.clear();
-            }
-            t.push_str(&chunk);
-            t.push('\n');
+    let on_log =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            let chunk = e.data().as_string().unwrap_or_default();
+            let reset = fresh.replace(false);
+            text.update(|t| {
+                if reset {
+                    t.clear();
+                }
+                t.push_str(&chunk);
+                t.push('\n');
+            });
         });
-    });
     // A reconnection replays the log from its start too.
     let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
         fresh_again.set(true);

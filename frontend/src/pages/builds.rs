@@ -13,9 +13,18 @@ pub fn BuildsPage() -> impl IntoView {
     let q = move |k: &str| query.with(|m| m.get(k).filter(|s| !s.is_empty()));
     let key = move || {
         let (o, r) = params();
-        (o, r, q("state"), q("package"), q("chroot"), q("page").and_then(|p| p.parse::<u64>().ok()))
+        (
+            o,
+            r,
+            q("state"),
+            q("package"),
+            q("chroot"),
+            q("page").and_then(|p| p.parse::<u64>().ok()),
+        )
     };
-    let data = Resource::new(key, |(o, r, s, p, c, page)| builds_view(o, r, s, p, c, page));
+    let data = Resource::new(key, |(o, r, s, p, c, page)| {
+        builds_view(o, r, s, p, c, page)
+    });
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -94,7 +103,9 @@ pub fn BuildsPage() -> impl IntoView {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             b => format!("%{b:02X}"),
         })
         .collect()

@@ -178,7 +178,13 @@ fn RoleSelect(id: String, selected: Role) -> impl IntoView {
 
 /// One mock config: its settings (a form for rel-eng) and the rendered config.
 #[component]
-fn ConfigForm(c: ConfigView, base: String, csrf: String, flash: Flash, editable: bool) -> impl IntoView {
+fn ConfigForm(
+    c: ConfigView,
+    base: String,
+    csrf: String,
+    flash: Flash,
+    editable: bool,
+) -> impl IntoView {
     let cfg = c.config;
     let form = format!("config-{}", cfg.name);
     let id = |s: &str| format!("{}-{s}", form);

@@ -99,7 +99,9 @@ fn UploadForm(
     };
     let on_change = move |ev: web_sys::Event| {
         use wasm_bindgen::JsCast;
-        let input = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
+        let input = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
         if let Some(input) = input {
             add(input.files());
             input.set_value("");
@@ -114,13 +116,23 @@ fn UploadForm(
     let on_submit = move |ev: web_sys::SubmitEvent| {
         use wasm_bindgen::JsCast;
         ev.prevent_default();
-        let queue: Vec<Item> = items.with(|v| v.iter().filter(|i| i.status.get_untracked() == Status::Queued).cloned().collect());
+        let queue: Vec<Item> = items.with(|v| {
+            v.iter()
+                .filter(|i| i.status.get_untracked() == Status::Queued)
+                .cloned()
+                .collect()
+        });
         if queue.is_empty() {
             problem.set(Some("Choose at least one .src.rpm file.".into()));
             return;
         }
         problem.set(None);
-        let Some(form) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok()) else { return };
+        let Some(form) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+        else {
+            return;
+        };
         busy.set(true);
         upload_next(api.clone(), token.clone(), form, queue, busy);
     };
@@ -197,7 +209,13 @@ fn UploadForm(
 }
 
 /// Uploads the first file of `queue`, then the rest, one after another.
-fn upload_next(api: String, csrf: String, form: web_sys::HtmlFormElement, mut queue: Vec<Item>, busy: RwSignal<bool>) {
+fn upload_next(
+    api: String,
+    csrf: String,
+    form: web_sys::HtmlFormElement,
+    mut queue: Vec<Item>,
+    busy: RwSignal<bool>,
+) {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
     if queue.is_empty() {
@@ -206,24 +224,34 @@ fn upload_next(api: String, csrf: String, form: web_sys::HtmlFormElement, mut qu
     }
     let item = queue.remove(0);
     let fail = |item: &Item, why: String| item.status.set(Status::Failed(why));
-    let Some(file) = FILES.with(|m| m.borrow().get(item.key as usize).cloned()) else { return };
-    let Ok(data) = web_sys::FormData::new_with_form(&form) else { return fail(&item, "the form could not be read".into()) };
+    let Some(file) = FILES.with(|m| m.borrow().get(item.key as usize).cloned()) else {
+        return;
+    };
+    let Ok(data) = web_sys::FormData::new_with_form(&form) else {
+        return fail(&item, "the form could not be read".into());
+    };
     data.delete("srpm");
-    if data.append_with_blob_and_filename("srpm", &file, &item.name).is_err() {
+    if data
+        .append_with_blob_and_filename("srpm", &file, &item.name)
+        .is_err()
+    {
         return fail(&item, "the file could not be read".into());
     }
-    let Ok(xhr) = web_sys::XmlHttpRequest::new() else { return fail(&item, "this browser cannot upload".into()) };
+    let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
+        return fail(&item, "this browser cannot upload".into());
+    };
     if xhr.open("POST", &api).is_err() {
         return fail(&item, "the upload could not start".into());
     }
     let _ = xhr.set_request_header("X-CSRF-Token", &csrf);
     let _ = xhr.set_request_header("Accept", "application/json");
     let progress = item.progress;
-    let on_progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
-        if e.length_computable() && e.total() > 0.0 {
-            progress.set(e.loaded() / e.total() * 100.0);
-        }
-    });
+    let on_progress =
+        Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+            if e.length_computable() && e.total() > 0.0 {
+                progress.set(e.loaded() / e.total() * 100.0);
+            }
+        });
     if let Ok(up) = xhr.upload() {
         up.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
     }
@@ -244,7 +272,9 @@ fn upload_next(api: String, csrf: String, form: web_sys::HtmlFormElement, mut qu
         } else if code == 0 {
             status.set(Status::Failed("the connection broke off; try again".into()));
         } else {
-            let detail = body["errors"][0]["detail"].as_str().map(str::to_owned)
+            let detail = body["errors"][0]["detail"]
+                .as_str()
+                .map(str::to_owned)
                 .unwrap_or_else(|| format!("the server answered {code}"));
             status.set(Status::Failed(detail));
         }
@@ -254,6 +284,7 @@ fn upload_next(api: String, csrf: String, form: web_sys::HtmlFormElement, mut qu
     on_end.forget();
     item.status.set(Status::Uploading);
     if xhr.send_with_opt_form_data(Some(&data)).is_err() {
-        item.status.set(Status::Failed("the upload could not start".into()));
+        item.status
+            .set(Status::Failed("the upload could not start".into()));
     }
 }

@@ -5,7 +5,9 @@ use kiln_proto::agent::{
     Agent, AgentState, HeartbeatReply, Register, Registered, RegistrationToken,
     RegistrationTokenCreated,
 };
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use super::audit;
 use crate::entities::{agent_registration_tokens, agents, tasks, users};

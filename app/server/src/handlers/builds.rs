@@ -36,11 +36,23 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     ))
 }
 
-async fn small_text(field: axum::extract::multipart::Field<'_>, name: &str) -> ApiResult<String> {
-    let text = field.text().await.map_err(multipart_error)?;
-    if text.len() > 200 {
-        return Err(ApiError(CoreError::validation(name, "is too long")));
+/// A short text part, read chunk by chunk and refused as soon as it passes 200 bytes (the
+/// upload routes have no body limit, so a part must never be read whole into memory).
+pub(crate) async fn small_text(
+    mut field: axum::extract::multipart::Field<'_>,
+    name: &str,
+) -> ApiResult<String> {
+    const MAX: usize = 200;
+    let too_long = || ApiError(CoreError::validation(name, "is too long"));
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if bytes.len() + chunk.len() > MAX {
+            return Err(too_long());
+        }
+        bytes.extend_from_slice(&chunk);
     }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ApiError(CoreError::validation(name, "is not UTF-8 text")))?;
     Ok(text.trim().to_owned())
 }
 
@@ -174,7 +186,12 @@ pub struct ListQuery {
 impl ListQuery {
     /// The filter, or a 400 naming what is wrong.
     pub fn filter(&self) -> Result<tasks::TaskFilter, ApiError> {
-        let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let nonempty = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         let state = match nonempty(&self.state) {
             Some(s) => Some(kiln_proto::TaskState::parse(&s).ok_or_else(|| {
                 ApiError(CoreError::validation(

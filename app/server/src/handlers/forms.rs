@@ -22,7 +22,7 @@ use kiln_proto::{
 };
 use tower_sessions::Session;
 
-use crate::auth::{SESSION_FLASH, CSRF_FIELD};
+use crate::auth::{CSRF_FIELD, SESSION_FLASH};
 use crate::error::ApiError;
 use crate::extract::{Caller, OwnerRepoPath, Path};
 use crate::AppState;
@@ -45,9 +45,11 @@ impl FromRequest<AppState> for UiForm {
 
     async fn from_request(req: Request, _: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| {
-            ApiError(CoreError::PayloadTooLarge("the form is too large".into())).into_response()
-        })?;
+        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+            .await
+            .map_err(|_| {
+                ApiError(CoreError::PayloadTooLarge("the form is too large".into())).into_response()
+            })?;
         let pairs = url::form_urlencoded::parse(&bytes).into_owned().collect();
         Ok(UiForm {
             caller: parts
@@ -96,6 +98,11 @@ impl UiForm {
             .map_err(|_| CoreError::validation(name, "must be a whole number, 0 or more"))
     }
 
+    /// A list of repos, one `ID URL [priority=N] [gpgkey=URL]` per line.
+    fn sources(&self, name: &str) -> CoreResult<Vec<kiln_proto::RepoSource>> {
+        parse_sources(&self.text(name)).map_err(|e| CoreError::validation(name, e))
+    }
+
     fn principal(&self) -> &kiln_core::Principal {
         &self.caller.principal
     }
@@ -115,8 +122,17 @@ impl UiForm {
             .filter(|(k, _)| !SECRET_FIELDS.contains(&k.as_str()))
             .cloned()
             .collect();
-        respond(state, self.session, &self.headers, self.extensions, form, back, values, result)
-            .await
+        respond(
+            state,
+            self.session,
+            &self.headers,
+            self.extensions,
+            form,
+            back,
+            values,
+            result,
+        )
+        .await
     }
 }
 
@@ -219,8 +235,14 @@ pub async fn delete_repo(
     let back = format!("{}/settings", repo_path(&p));
     let r = async {
         // Check the role first: a packager learns nothing from the confirmation check.
-        repos::authorize_repo(&state.kiln, f.principal(), &p.owner, &p.repo, Action::DeleteRepo)
-            .await?;
+        repos::authorize_repo(
+            &state.kiln,
+            f.principal(),
+            &p.owner,
+            &p.repo,
+            Action::DeleteRepo,
+        )
+        .await?;
         if f.text("confirm") != full {
             return Err(CoreError::validation(
                 "confirm",
@@ -245,10 +267,17 @@ pub async fn put_member(
         if username.is_empty() {
             return Err(CoreError::validation("username", "enter a username"));
         }
-        let role = Role::parse(&f.text("role")).ok_or_else(|| {
-            CoreError::validation("role", "choose packager, releng or admin")
-        })?;
-        let m = members::put(&state.kiln, f.principal(), &p.owner, &p.repo, &username, role).await?;
+        let role = Role::parse(&f.text("role"))
+            .ok_or_else(|| CoreError::validation("role", "choose packager, releng or admin"))?;
+        let m = members::put(
+            &state.kiln,
+            f.principal(),
+            &p.owner,
+            &p.repo,
+            &username,
+            role,
+        )
+        .await?;
         Ok((
             format!("{back}#members"),
             Flash::notice(format!("{} is now {}.", m.username, m.role.as_str())),
@@ -310,10 +339,7 @@ pub async fn update_mock_config(
     let back = format!("/r/{owner}/{repo}/settings");
     let r = async {
         let patch = MockConfigPatch {
-            extra_repos: Some(
-                parse_sources(&f.text("extra_repos"))
-                    .map_err(|e| CoreError::validation("extra_repos", e))?,
-            ),
+            extra_repos: Some(f.sources("extra_repos")?),
             buildroot_add: Some(parse_words(&f.text("buildroot_add"))),
             buildroot_remove: Some(parse_words(&f.text("buildroot_remove"))),
             macros: Some(
@@ -322,8 +348,8 @@ pub async fn update_mock_config(
             include_own_repo: Some(f.checked("include_own_repo")),
             enabled: Some(f.checked("enabled")),
         };
-        let c = mock_configs::update(&state.kiln, f.principal(), &owner, &repo, &name, patch)
-            .await?;
+        let c =
+            mock_configs::update(&state.kiln, f.principal(), &owner, &repo, &name, patch).await?;
         Ok((
             format!("{back}#config-{}", c.name),
             Flash::notice(format!("Saved the mock config {}.", c.name)),
@@ -341,7 +367,12 @@ pub async fn delete_mock_config(
     let back = format!("/r/{owner}/{repo}/settings");
     let r = mock_configs::delete(&state.kiln, f.principal(), &owner, &repo, &name)
         .await
-        .map(|_| (back.clone(), Flash::notice(format!("Deleted the mock config {name}."))));
+        .map(|_| {
+            (
+                back.clone(),
+                Flash::notice(format!("Deleted the mock config {name}.")),
+            )
+        });
     f.respond(&state, &format!("config-{name}"), &back, r).await
 }
 
@@ -356,7 +387,10 @@ pub async fn createrepo(
         .map(|c| {
             (
                 back.clone(),
-                Flash::notice(format!("Regenerating the metadata of {} chroot(s).", c.len())),
+                Flash::notice(format!(
+                    "Regenerating the metadata of {} chroot(s).",
+                    c.len()
+                )),
             )
         });
     f.respond(&state, "publishing", &back, r).await
@@ -393,7 +427,9 @@ pub async fn delete_build(
         .map(|_| {
             (
                 format!("/r/{owner}/{repo}/builds"),
-                Flash::notice(format!("Deleted build {id}; the repo is being republished.")),
+                Flash::notice(format!(
+                    "Deleted build {id}; the repo is being republished."
+                )),
             )
         });
     f.respond(&state, "build", &back, r).await
@@ -484,8 +520,7 @@ pub async fn create_chroot(State(state): State<AppState>, f: UiForm) -> Response
         let dist = f.text("dist_macro");
         let input = ChrootCreate {
             name: f.text("name"),
-            base_repos: parse_sources(&f.text("base_repos"))
-                .map_err(|e| CoreError::validation("base_repos", e))?,
+            base_repos: f.sources("base_repos")?,
             mock_template: None,
             dist_macro: (!dist.is_empty()).then_some(dist),
             enabled: Some(true),
@@ -508,10 +543,7 @@ pub async fn update_chroot(
     let r = async {
         let dist = f.text("dist_macro");
         let patch = ChrootPatch {
-            base_repos: Some(
-                parse_sources(&f.text("base_repos"))
-                    .map_err(|e| CoreError::validation("base_repos", e))?,
-            ),
+            base_repos: Some(f.sources("base_repos")?),
             mock_template: None,
             dist_macro: (!dist.is_empty()).then_some(dist),
             enabled: Some(f.checked("enabled")),
@@ -523,7 +555,8 @@ pub async fn update_chroot(
         ))
     }
     .await;
-    f.respond(&state, &format!("chroot-{name}"), "/admin", r).await
+    f.respond(&state, &format!("chroot-{name}"), "/admin", r)
+        .await
 }
 
 pub async fn set_agent_state(
@@ -606,12 +639,21 @@ pub async fn upload(
     let mut values = Vec::new();
     let mut errors = std::collections::BTreeMap::new();
     let result: CoreResult<(String, Flash)> = async {
-        repos::authorize_repo(kiln, &caller.principal, &p.owner, &p.repo, Action::SubmitBuild)
-            .await?;
+        repos::authorize_repo(
+            kiln,
+            &caller.principal,
+            &p.owner,
+            &p.repo,
+            Action::SubmitBuild,
+        )
+        .await?;
         let mut multipart = Multipart::from_request(Request::from_parts(parts, body), &())
             .await
             .map_err(|e| {
-                CoreError::validation("srpm", format!("send the form as multipart/form-data: {}", e.body_text()))
+                CoreError::validation(
+                    "srpm",
+                    format!("send the form as multipart/form-data: {}", e.body_text()),
+                )
             })?;
         let mut staged = Vec::new();
         let mut configs = Vec::new();
@@ -638,22 +680,32 @@ pub async fn upload(
                     }
                 }
                 "chroot" => {
-                    let v = field.text().await.unwrap_or_default();
+                    let v = super::builds::small_text(field, "chroot")
+                        .await
+                        .map_err(|e| e.0)?;
                     values.push(("chroot".to_owned(), v.clone()));
                     configs.push(v);
                 }
                 "scratch" => {
-                    let _ = field.text().await;
+                    super::builds::small_text(field, "scratch")
+                        .await
+                        .map_err(|e| e.0)?;
                     values.push(("scratch".to_owned(), "on".to_owned()));
                     scratch = true;
                 }
-                _ => {
-                    let _ = field.bytes().await;
+                other => {
+                    return Err(CoreError::validation(
+                        "srpm",
+                        format!("unexpected part {other:?}: send srpm, chroot and scratch"),
+                    ))
                 }
             }
         }
         if staged.is_empty() && errors.is_empty() {
-            return Err(CoreError::validation("srpm", "choose at least one .src.rpm file"));
+            return Err(CoreError::validation(
+                "srpm",
+                "choose at least one .src.rpm file",
+            ));
         }
         let mut submitted = Vec::new();
         for s in staged {
@@ -677,7 +729,10 @@ pub async fn upload(
             }
         }
         let notice = (!submitted.is_empty()).then(|| {
-            let list: Vec<String> = submitted.iter().map(|(n, id)| format!("{n} → build {id}")).collect();
+            let list: Vec<String> = submitted
+                .iter()
+                .map(|(n, id)| format!("{n} → build {id}"))
+                .collect();
             format!("Submitted {}.", list.join(", "))
         });
         if !errors.is_empty() {
@@ -701,9 +756,22 @@ pub async fn upload(
                 values,
                 secret: None,
             };
-            crate::ui::render_page(&state, &back, &headers, extensions, flash, StatusCode::BAD_REQUEST).await
+            crate::ui::render_page(
+                &state,
+                &back,
+                &headers,
+                extensions,
+                flash,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
-        r => respond(&state, session, &headers, extensions, "upload", &back, values, r).await,
+        r => {
+            respond(
+                &state, session, &headers, extensions, "upload", &back, values, r,
+            )
+            .await
+        }
     }
 }
 
