@@ -88,6 +88,7 @@ async fn the_product_works_in_chromium() {
     };
     app.user("alice", false).await;
     app.user("bob", false).await;
+    app.user("root", true).await;
     let _agent = Agent::start(&app, "e2e", &["x86_64"], 1).await;
     let dir = tempfile::tempdir().expect("dir");
     let srpm = srpm("kiln-slow", dir.path());
@@ -104,6 +105,10 @@ async fn the_product_works_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("e2e ok"), "{stdout}");
+    assert!(
+        stdout.contains("accessibility dark: 11 pages"),
+        "the accessibility audit ran: {stdout}"
+    );
     for name in [
         "login",
         "new-repo",
@@ -114,6 +119,10 @@ async fn the_product_works_in_chromium() {
         "builds",
         "repo",
         "repo-375px",
+        "admin",
+        "repo-dark",
+        "build-dark",
+        "settings-dark",
     ] {
         assert!(
             shots.join(format!("{name}.png")).exists(),

@@ -46,6 +46,20 @@ async fn sign_in(app: &TestApp, b: &reqwest::Client, user: &TestUser) -> String 
     csrf_of(&home)
 }
 
+/// The upload form's multipart post.
+async fn upload(
+    b: &reqwest::Client,
+    app: &TestApp,
+    csrf: &str,
+    form: reqwest::multipart::Form,
+) -> reqwest::Result<reqwest::Response> {
+    b.post(app.url(&format!("/forms/r/alice/tools/upload?csrf_token={csrf}")))
+        .header("accept", "text/html")
+        .multipart(form)
+        .send()
+        .await
+}
+
 async fn post(
     b: &reqwest::Client,
     app: &TestApp,
@@ -323,6 +337,19 @@ async fn forms_work_without_javascript_and_roles_decide_what_is_shown() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = page(&anon, &app, "/r/alice/nope").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // Pages may not be framed by other sites (clickjacking) nor sniffed into another type.
+    let resp = anon
+        .get(app.url("/r/alice/tools"))
+        .send()
+        .await
+        .expect("page");
+    let h = resp.headers();
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(h["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .contains("frame-ancestors 'none'"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -355,13 +382,7 @@ async fn upload_without_javascript_reports_each_file_and_builds_filter() {
             reqwest::multipart::Part::bytes(vec![b'x'; 4096]).file_name("broken-1-1.src.rpm"),
         )
         .text("chroot", "fedora-44-x86_64");
-    let resp = a
-        .post(app.url(&format!("/forms/r/alice/tools/upload?csrf_token={csrf}")))
-        .header("accept", "text/html")
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload");
+    let resp = upload(&a, &app, &csrf, form).await.expect("upload");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let html = resp.text().await.expect("html");
     // The bad file's error is next to its name; the good one went through.
@@ -380,13 +401,14 @@ async fn upload_without_javascript_reports_each_file_and_builds_filter() {
     let id = builds["items"][0]["id"].as_i64().expect("id");
 
     // No file at all: 400 with the reason.
-    let resp = a
-        .post(app.url(&format!("/forms/r/alice/tools/upload?csrf_token={csrf}")))
-        .header("accept", "text/html")
-        .multipart(reqwest::multipart::Form::new().text("chroot", "fedora-44-x86_64"))
-        .send()
-        .await
-        .expect("upload");
+    let resp = upload(
+        &a,
+        &app,
+        &csrf,
+        reqwest::multipart::Form::new().text("chroot", "fedora-44-x86_64"),
+    )
+    .await
+    .expect("upload");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp
         .text()
@@ -406,16 +428,21 @@ async fn upload_without_javascript_reports_each_file_and_builds_filter() {
                     .file_name(good_name.clone()),
             )
             .text(name, value);
-        let resp = a
-            .post(app.url(&format!("/forms/r/alice/tools/upload?csrf_token={csrf}")))
-            .header("accept", "text/html")
-            .multipart(form)
-            .send()
-            .await
-            .expect("upload");
+        let resp = upload(&a, &app, &csrf, form).await.expect("upload");
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{name}");
         assert!(resp.text().await.expect("html").contains(says), "{name}");
     }
+    // A part refused before a large file: the rest of the body is read, so the browser gets
+    // the page with the reason rather than a connection closed while it is still sending.
+    let form = reqwest::multipart::Form::new().text("priority", "5").part(
+        "srpm",
+        reqwest::multipart::Part::bytes(vec![0u8; 24 * 1024 * 1024]).file_name("big-1-1.src.rpm"),
+    );
+    let resp = upload(&a, &app, &csrf, form)
+        .await
+        .expect("the refusal arrives while the upload is still being sent");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.text().await.expect("html").contains("unexpected part"));
     let (_, builds) = app
         .get("/api/v1/repos/alice/tools/builds", Some(&alice.token))
         .await;

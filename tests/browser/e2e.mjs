@@ -2,9 +2,16 @@
 // it: sign in through the OpenID provider and with a local account, create a repository, add a
 // member, edit a mock config, upload an SRPM and watch its progress bar, see the build turn
 // green while its log fills live, a packager without admin controls, a description with
-// <script> shown as text, pages without JavaScript, and the pages at 375 px wide.
+// <script> shown as text, the site admin's view of agents at work, keyboard-only sign-in, an
+// accessibility audit (axe-core) of every page in light and dark, pages without JavaScript,
+// and the pages at 375 px wide.
 // Usage: node e2e.mjs BASE_URL SCREENSHOT_DIR SRPM_PATH
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename } from 'node:path';
 import { chromium } from 'playwright-core';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const [base, shots, srpm] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -24,6 +31,19 @@ async function newPage(opts = {}) {
   page.on('pageerror', (e) => page.errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
   return page;
+}
+
+// axe-core's WCAG 2.1 A/AA rules (contrast included) on the page as it is now: every
+// violation is reported, none is tolerated.
+async function audit(page, label) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  const found = result.violations.map((v) =>
+    `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  await expect(found.length === 0, `accessibility of ${label}:\n  ${found.join('\n  ')}`);
+  return result.passes.length;
 }
 
 async function hydrated(page) {
@@ -95,18 +115,37 @@ try {
   await expect(rendered.includes("config_opts['macros']['%vendor'] = 'Kiln E2E'"), 'the rendered config has the macro');
   await shot(alice, 'settings');
 
-  // 5. Upload with a progress bar per file.
+  const root = await newPage();
+  await localSignIn(root, 'root');
+
+  // 5. Upload by drag and drop: two files, a real SRPM and a broken one; each has its own
+  // progress bar and its own result or error.
   step('upload');
   await alice.goto(`${base}/r/alice/web/upload`);
   await hydrated(alice);
-  await alice.setInputFiles('#srpm', srpm);
-  await alice.waitForSelector('li.file progress');
+  const srpmName = basename(srpm);
+  const dropped = await alice.evaluateHandle(([name, bytes]) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(bytes)], name, { type: 'application/x-rpm' }));
+    dt.items.add(new File(['this is not an rpm'.repeat(100)], 'broken-1-1.src.rpm', { type: 'application/x-rpm' }));
+    return dt;
+  }, [srpmName, [...readFileSync(srpm)]]);
+  await alice.dispatchEvent('.drop', 'dragover', { dataTransfer: dropped });
+  await alice.dispatchEvent('.drop', 'drop', { dataTransfer: dropped });
+  await alice.waitForSelector('li.file[data-file="broken-1-1.src.rpm"] progress');
+  await expect(await alice.locator('li.file').count() === 2, 'both dropped files are listed');
   const seen = [];
   const watcher = setInterval(async () => {
     try { seen.push(await alice.$eval('li.file progress', (p) => p.value)); } catch (_) { /* navigating */ }
   }, 20);
   await alice.click('text=Upload and build');
-  const link = await alice.waitForSelector('li.file a:has-text("build #")', { timeout: 30000 });
+  const link = await alice.waitForSelector(`li.file[data-file="${srpmName}"] a:has-text("build #")`, { timeout: 30000 });
+  // The broken file's error is shown next to it; the good one went through regardless.
+  const refused = await alice.waitForSelector('li.file[data-file="broken-1-1.src.rpm"] .field-error', { timeout: 30000 });
+  const why = await refused.textContent();
+  await expect(/not an RPM/i.test(why), `the broken file's error: ${why}`);
+  // Chromium logs the refused upload's 400 as a console error: expected, not a fault.
+  alice.errors = alice.errors.filter((e) => !e.includes('status of 400'));
   clearInterval(watcher);
   const final = await alice.$eval('li.file progress', (p) => p.value);
   await expect(final === 100, `the progress bar ended at ${final}`);
@@ -122,6 +161,20 @@ try {
   const stateWhileLive = await alice.getAttribute('h2.build-title .state', 'data-state');
   await expect(stateWhileLive !== 'succeeded', 'the log should fill while the build runs');
   await shot(alice, 'build-running');
+  const buildPath = new URL(alice.url()).pathname;
+
+  // The site admin sees the agent at work: its state, the build it runs, when it was last seen.
+  step('site admin');
+  await root.goto(`${base}/admin`);
+  const row = root.locator('tr[data-agent="e2e"]');
+  await expect(await row.count() === 1, 'the agent is listed');
+  const rowText = await row.textContent();
+  await expect(rowText.includes('online') && rowText.includes('x86_64'), `agent row: ${rowText}`);
+  await expect(await row.locator(`td.work a[href="${buildPath}"]`).count() === 1, `the agent's current build links to ${buildPath}: ${rowText}`);
+  await expect(rowText.includes(`${srpmName} on fedora-44-x86_64`), `the agent's current work: ${rowText}`);
+  const lastSeen = await row.locator('time').getAttribute('datetime');
+  await expect(Math.abs(Date.now() - Date.parse(lastSeen)) < 120000, `last seen ${lastSeen}`);
+  await shot(root, 'admin');
   await alice.waitForSelector('h2.build-title .state[data-state="succeeded"]', { timeout: 120000 });
   await expect((await alice.textContent('#build-log')).includes('kiln-slow: tick 6'), 'the whole log is there');
   const log = await alice.textContent('#build-log');
@@ -152,7 +205,66 @@ try {
   await expect(await bob.locator('text=Danger zone').count() === 0, 'bob sees the danger zone');
   await expect(await bob.locator('text=Add member').count() === 0, 'bob can add members');
 
-  // 8. Without JavaScript every page is whole.
+  // 8. Keyboard only: the skip link comes first, then the sign-in form works with Tab and Enter.
+  step('keyboard');
+  {
+    const kb = await newPage();
+    await kb.goto(`${base}/login`);
+    await kb.keyboard.press('Tab');
+    await expect(await kb.evaluate(() => document.activeElement.textContent) === 'Skip to content', 'the skip link is focused first');
+    let focused = '';
+    for (let i = 0; i < 25 && focused !== 'username'; i++) {
+      await kb.keyboard.press('Tab');
+      focused = await kb.evaluate(() => document.activeElement.id);
+    }
+    await expect(focused === 'username', 'Tab reaches the user name field');
+    await kb.keyboard.type('bob');
+    await kb.keyboard.press('Tab');
+    await expect(await kb.evaluate(() => document.activeElement.id) === 'password', 'Tab goes on to the password');
+    await kb.keyboard.type('password-bob');
+    await Promise.all([kb.waitForNavigation(), kb.keyboard.press('Enter')]);
+    await kb.waitForSelector('header.site a.who:has-text("bob")');
+    const outline = await kb.evaluate(() => { document.querySelector('a.who').focus(); return getComputedStyle(document.activeElement).outlineStyle; });
+    await expect(outline !== 'none', 'focus is visible');
+  }
+
+  // 9. Accessibility audit of every page, in the light and the dark scheme; screenshots of
+  // the dark one.
+  step('accessibility');
+  {
+    // The audit can fail: an image without alt text and a control without a label are caught.
+    const bad = await newPage();
+    await bad.setContent('<html lang="en"><title>t</title><main><img src="x.png"><input id="q"></main></html>');
+    await bad.evaluate(axeSource);
+    const ids = await bad.evaluate(async () => (await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } })).violations.map((v) => v.id));
+    await expect(ids.includes('image-alt') && ids.includes('label'), `axe on a bad page found ${ids}`);
+  }
+  const pages = ['/', '/login', '/account', '/new', '/r/alice/web', '/r/alice/web/builds', buildPath,
+    '/r/alice/web/upload', '/r/alice/web/settings', '/admin'];
+  for (const scheme of ['light', 'dark']) {
+    const a11y = await newPage({ colorScheme: scheme });
+    await localSignIn(a11y, 'root');
+    let rules = 0;
+    for (const path of pages) {
+      await a11y.goto(`${base}${path}`);
+      await hydrated(a11y);
+      rules += await audit(a11y, `${path} (${scheme})`);
+    }
+    // Signed out too: the sign-in page with its providers.
+    const anon = await newPage({ colorScheme: scheme });
+    await anon.goto(`${base}/login`);
+    rules += await audit(anon, `/login signed out (${scheme})`);
+    console.log(`accessibility ${scheme}: ${pages.length + 1} pages, ${rules} rule checks passed, no violations`);
+    if (scheme === 'dark') {
+      for (const [path, name] of [['/r/alice/web', 'repo-dark'], [buildPath, 'build-dark'], ['/r/alice/web/settings', 'settings-dark']]) {
+        await a11y.goto(`${base}${path}`);
+        await shot(a11y, name);
+      }
+    }
+  }
+
+  // 10. Without JavaScript every page is whole.
   step('no javascript');
   const nojs = await newPage({ javaScriptEnabled: false });
   for (const [path, marker] of [['/', 'alice/web'], ['/r/alice/web', 'kiln-slow'], ['/r/alice/web/builds', 'succeeded']]) {
@@ -160,14 +272,21 @@ try {
     await expect((await nojs.content()).includes(marker), `${path} without JavaScript lacks ${marker}`);
   }
 
-  // 9. At 375 px wide nothing overflows sideways.
+  // 11. At 375 px wide nothing overflows sideways.
   step('narrow screen');
   const phone = await newPage({ viewport: { width: 375, height: 800 } });
   await localSignIn(phone, 'alice');
-  for (const path of ['/', '/r/alice/web', '/r/alice/web/builds', '/r/alice/web/settings', '/r/alice/web/upload']) {
+  for (const path of ['/', '/r/alice/web', '/r/alice/web/builds', buildPath, '/r/alice/web/settings', '/r/alice/web/upload', '/account']) {
     await phone.goto(`${base}${path}`);
     const width = await phone.evaluate(() => document.documentElement.scrollWidth);
-    await expect(width <= 375, `${path} is ${width} px wide at 375`);
+    if (width > 375) {
+      // Name the widest elements that stick out, for the failure message.
+      const wide = await phone.evaluate(() => [...document.querySelectorAll('body *')]
+        .filter((e) => e.getBoundingClientRect().right > 376)
+        .slice(-5).map((e) => `${e.tagName.toLowerCase()}.${e.className} (${Math.round(e.getBoundingClientRect().right)} px)`));
+      await shot(phone, 'overflow');
+      await fail(`${path} is ${width} px wide at 375: ${wide.join(', ')}`);
+    }
   }
   await phone.goto(`${base}/r/alice/web`);
   await shot(phone, 'repo-375px');

@@ -440,6 +440,21 @@ pub mod agent {
         /// The subtasks it is building now.
         #[serde(default)]
         pub running: Vec<i32>,
+        /// The same subtasks with what they build, for people.
+        #[serde(default)]
+        pub work: Vec<AgentWork>,
+    }
+
+    /// A subtask an agent is building.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct AgentWork {
+        pub task_id: i32,
+        /// The build (parent task) it belongs to.
+        pub parent_id: i32,
+        /// `OWNER/REPO`.
+        pub repo: String,
+        pub mock_config: String,
+        pub file_name: String,
     }
 
     /// A registration token as site admins see it: never its secret.

@@ -46,7 +46,13 @@ pub fn AdminPage() -> impl IntoView {
                                                             <td>{a.name.clone()}<br/><span class="muted">{format!("{} × {}, {}", a.capacity, a.backend, a.version)}</span></td>
                                                             <td>{a.arches.join(", ")}</td>
                                                             <td>{state_name(a.state)}{gone.then(|| view! { " " <span class="tag">"not responding"</span> })}</td>
-                                                            <td>{if a.running.is_empty() { "idle".to_owned() } else { a.running.iter().map(|i| format!("task {i}")).collect::<Vec<_>>().join(", ") }}</td>
+                                                            <td class="work">{if a.work.is_empty() {
+                                                                view! { <span class="muted">"idle"</span> }.into_any()
+                                                            } else {
+                                                                view! { <ul class="plain">{a.work.iter().map(|w| view! {
+                                                                    <li><a href=format!("/r/{}/builds/{}", w.repo, w.parent_id)>{format!("{} #{}", w.repo, w.parent_id)}</a>" "<span class="muted">{format!("{} on {}", w.file_name, w.mock_config)}</span></li>
+                                                                }).collect_view()}</ul> }.into_any()
+                                                            }}</td>
                                                             <td><Time t=a.last_seen_at/></td>
                                                             <td>
                                                                 <form method="post" action=format!("/forms/admin/agents/{}/state", a.name) class="inline">

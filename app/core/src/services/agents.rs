@@ -2,7 +2,7 @@
 //! hashed. Agents trade one for their own credential when they register.
 
 use kiln_proto::agent::{
-    Agent, AgentState, HeartbeatReply, Register, Registered, RegistrationToken,
+    Agent, AgentState, AgentWork, HeartbeatReply, Register, Registered, RegistrationToken,
     RegistrationTokenCreated,
 };
 use sea_orm::{
@@ -83,6 +83,7 @@ pub fn to_wire(a: &agents::Model) -> Agent {
         registered_at: a.registered_at,
         last_seen_at: a.last_seen_at,
         running: Vec::new(),
+        work: Vec::new(),
     }
 }
 
@@ -303,24 +304,34 @@ pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<Agent>> 
         .order_by_asc(agents::Column::Name)
         .all(&kiln.db)
         .await?;
-    let running: Vec<(i32, Option<i32>)> = tasks::Entity::find()
-        .select_only()
-        .column(tasks::Column::Id)
-        .column(tasks::Column::AgentId)
+    let running = tasks::Entity::find()
         .filter(tasks::Column::State.eq("running"))
         .filter(tasks::Column::AgentId.is_not_null())
-        .into_tuple()
+        .order_by_asc(tasks::Column::Id)
         .all(&kiln.db)
         .await?;
+    let repo_names = super::repos::full_names(&kiln.db, running.iter().map(|t| t.repo_id)).await?;
     Ok(rows
         .iter()
-        .map(|a| Agent {
-            running: running
+        .map(|a| {
+            let mine: Vec<&tasks::Model> = running
                 .iter()
-                .filter(|(_, by)| *by == Some(a.id))
-                .map(|(id, _)| *id)
-                .collect(),
-            ..to_wire(a)
+                .filter(|t| t.agent_id == Some(a.id))
+                .collect();
+            Agent {
+                running: mine.iter().map(|t| t.id).collect(),
+                work: mine
+                    .iter()
+                    .map(|t| AgentWork {
+                        task_id: t.id,
+                        parent_id: t.parent_id.unwrap_or(t.id),
+                        repo: repo_names.get(&t.repo_id).cloned().unwrap_or_default(),
+                        mock_config: t.mock_config_name.clone().unwrap_or_default(),
+                        file_name: t.file_name.clone().unwrap_or_default(),
+                    })
+                    .collect(),
+                ..to_wire(a)
+            }
         })
         .collect())
 }

@@ -947,6 +947,7 @@ async fn run_locked(
     lock: &repo_chroots::Model,
 ) -> Result<(Batch, usize), (Batch, CoreError)> {
     let (repo_id, chroot) = (lock.repo_id, lock.chroot.as_str());
+    let t_begin = std::time::Instant::now();
     // The batch: every pending publish of this chroot, now.
     let now = crate::now();
     let batch: Vec<publishes::Model> = publishes::Entity::update_many()
@@ -996,6 +997,7 @@ async fn run_locked(
         );
     }
     let t_read = std::time::Instant::now();
+    let prelude_ms = (t_read - t_begin).as_secs_f64() * 1e3;
     let rows: Vec<(i32, String)> = packages::Entity::find()
         .select_only()
         .column(packages::Column::Id)
@@ -1031,7 +1033,9 @@ async fn run_locked(
     // that are not there yet.
     let to_sign = repomd.bytes.clone();
     let sign = tokio::task::spawn_blocking(move || {
-        signing::detached_signature(&key.secret_key, &server_key, &to_sign)
+        let t = std::time::Instant::now();
+        let asc = signing::detached_signature(&key.secret_key, &server_key, &to_sign);
+        (asc, t.elapsed().as_secs_f64() * 1e3)
     });
     let puts = futures::future::try_join_all(files.iter().map(|f| async move {
         kiln.storage
@@ -1043,9 +1047,9 @@ async fn run_locked(
     }));
     let (signed, stored) = tokio::join!(sign, puts);
     stored.map_err(fail)?;
-    let asc = signed
-        .map_err(|_| fail(CoreError::internal("signing panicked")))?
-        .map_err(fail)?;
+    let (asc, sign_ms) = signed.map_err(|_| fail(CoreError::internal("signing panicked")))?;
+    let asc = asc.map_err(fail)?;
+    let sign_store_ms = t_store.elapsed().as_secs_f64() * 1e3;
     for f in [
         repodata::RepoFile {
             name: "repomd.xml.asc".into(),
@@ -1091,8 +1095,11 @@ async fn run_locked(
     tracing::debug!(
         repo_id,
         chroot,
+        prelude_ms,
         segments_ms = read_ms,
         build_ms,
+        sign_ms,
+        sign_store_ms,
         store_ms = t_store.elapsed().as_secs_f64() * 1e3,
         "publish phases"
     );

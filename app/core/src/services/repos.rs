@@ -45,6 +45,22 @@ impl RepoCtx {
     }
 }
 
+/// `OWNER/REPO` of each of `ids`.
+pub(crate) async fn full_names(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i32>,
+) -> CoreResult<std::collections::HashMap<i32, String>> {
+    let ids: Vec<i32> = ids.into_iter().collect();
+    Ok(repos::Entity::find()
+        .filter(repos::Column::Id.is_in(ids))
+        .find_also_related(users::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(r, u)| Some((r.id, format!("{}/{}", u?.username, r.name))))
+        .collect())
+}
+
 /// The role `user_id` holds in `repo_id`.
 pub async fn role_of(
     db: &impl ConnectionTrait,

@@ -363,16 +363,7 @@ async fn wire_tasks(kiln: &Kiln, parents: Vec<tasks::Model>) -> CoreResult<Vec<T
         .into_iter()
         .map(|a| (a.id, a.name))
         .collect();
-    let repo_ids: Vec<i32> = parents.iter().map(|p| p.repo_id).collect();
-    let repo_rows = repos::Entity::find()
-        .filter(repos::Column::Id.is_in(repo_ids))
-        .find_also_related(users::Entity)
-        .all(&kiln.db)
-        .await?;
-    let repo_names: HashMap<i32, String> = repo_rows
-        .into_iter()
-        .filter_map(|(r, u)| Some((r.id, format!("{}/{}", u?.username, r.name))))
-        .collect();
+    let repo_names = super::repos::full_names(&kiln.db, parents.iter().map(|p| p.repo_id)).await?;
     let user_ids: Vec<i32> = parents.iter().map(|p| p.submitter_id).collect();
     let user_names: HashMap<i32, String> = users::Entity::find()
         .filter(users::Column::Id.is_in(user_ids))

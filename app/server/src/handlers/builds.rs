@@ -158,7 +158,7 @@ async fn read_submission(
 
 /// Reads and discards what is left of a refused upload (up to a bound), so that the client
 /// receives the error instead of a connection closed under it.
-async fn drain(multipart: &mut Multipart) {
+pub(crate) async fn drain(multipart: &mut Multipart) {
     let mut left: u64 = 256 * 1024 * 1024;
     while let Ok(Some(mut field)) = multipart.next_field().await {
         while let Ok(Some(chunk)) = field.chunk().await {

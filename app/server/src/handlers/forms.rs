@@ -638,6 +638,7 @@ pub async fn upload(
     let kiln = &state.kiln;
     let mut values = Vec::new();
     let mut errors = std::collections::BTreeMap::new();
+    let mut body_left: Option<Multipart> = None;
     let result: CoreResult<(String, Flash)> = async {
         repos::authorize_repo(
             kiln,
@@ -647,14 +648,16 @@ pub async fn upload(
             Action::SubmitBuild,
         )
         .await?;
-        let mut multipart = Multipart::from_request(Request::from_parts(parts, body), &())
-            .await
-            .map_err(|e| {
-                CoreError::validation(
-                    "srpm",
-                    format!("send the form as multipart/form-data: {}", e.body_text()),
-                )
-            })?;
+        let multipart = body_left.insert(
+            Multipart::from_request(Request::from_parts(parts, body), &())
+                .await
+                .map_err(|e| {
+                    CoreError::validation(
+                        "srpm",
+                        format!("send the form as multipart/form-data: {}", e.body_text()),
+                    )
+                })?,
+        );
         let mut staged = Vec::new();
         let mut configs = Vec::new();
         let mut scratch = false;
@@ -745,6 +748,11 @@ pub async fn upload(
         Ok((to, Flash::notice(notice.unwrap_or_default())))
     }
     .await;
+    // A part refused early leaves the rest of the body unread: read it, so that the browser
+    // receives the page with the error instead of a connection closed under it.
+    if let (Err(_), Some(multipart)) = (&result, body_left.as_mut()) {
+        super::builds::drain(multipart).await;
+    }
     match result {
         // Some files were refused: show each error next to its file, and what went through.
         Err(CoreError::Validation { field, detail }) if field == "files" => {
