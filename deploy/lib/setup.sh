@@ -39,14 +39,38 @@ ensure_wasm_tools() {
   fi
 }
 
+# binaryen's wasm-opt from npm, pinned: Debian's binaryen 108 produces a bundle that fails to
+# hydrate.
+BINARYEN_VERSION=132
+ensure_wasm_opt() {
+  local dir="$KILN_TOOLS/binaryen"
+  [ -x "$dir/node_modules/.bin/wasm-opt" ] && grep -q "\"version\": \"$BINARYEN_VERSION\." "$dir/node_modules/binaryen/package.json" 2>/dev/null && return 0
+  { command -v node >/dev/null && command -v npm >/dev/null; } || ensure_apt nodejs npm
+  log "installing binaryen $BINARYEN_VERSION (wasm-opt)"
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "binaryen@$BINARYEN_VERSION" >/dev/null
+}
+
 # frontend/site/pkg: kiln.js and kiln_bg.wasm, the hydration bundle.
 build_site() {
   ensure_wasm_tools
+  ensure_wasm_opt
   log "building the UI bundle (wasm)"
   (cd "$KILN_ROOT" && cargo build -q -p kiln-hydrate --target wasm32-unknown-unknown --profile wasm-release)
-  mkdir -p "$KILN_ROOT/frontend/site/pkg"
+  local staged="$CARGO_TARGET_DIR/site-pkg" pkg="$KILN_ROOT/frontend/site/pkg"
+  mkdir -p "$staged" "$pkg"
   # The name section holds only debug names (a third of the file); panics still print their
   # message without it.
-  wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section --out-dir "$KILN_ROOT/frontend/site/pkg" --out-name kiln \
+  wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section --out-dir "$staged" --out-name kiln \
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/kiln_hydrate.wasm"
+  # wasm-opt takes a few seconds: done again only when wasm-bindgen's output changed.
+  local sum
+  sum="$(sha256sum "$staged/kiln_bg.wasm" | cut -d' ' -f1)"
+  if [ ! -s "$pkg/kiln_bg.wasm" ] || [ "$(cat "$pkg/.optimized-from" 2>/dev/null)" != "$sum" ]; then
+    "$KILN_TOOLS/binaryen/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+      "$staged/kiln_bg.wasm" -o "$pkg/kiln_bg.wasm.new"
+    mv "$pkg/kiln_bg.wasm.new" "$pkg/kiln_bg.wasm"
+    echo "$sum" > "$pkg/.optimized-from"
+  fi
+  cp "$staged/kiln.js" "$pkg/kiln.js"
 }

@@ -135,7 +135,7 @@ impl TestApp {
         let kiln = Kiln::open(config).await.expect("open kiln");
         let app = kiln_server::app(kiln.clone()).await.expect("app");
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(kiln_server::no_delay(listener), app).await;
         });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -36,6 +36,8 @@ pub struct Kiln {
     pub publish_wake: Arc<tokio::sync::Notify>,
     /// Compressed metadata segments of recent publishes (see `repodata::Segment`).
     pub segments: Arc<services::publish::SegmentCache>,
+    /// Repo keys unlocked for signing `repomd.xml`, by fingerprint.
+    pub signers: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<signing::Signer>>>>,
     /// SQLite has one writer; write transactions take turns here so that none has to upgrade
     /// a read snapshot, which SQLite refuses instead of waiting.
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
@@ -131,6 +133,7 @@ impl Kiln {
             segments: Arc::new(services::publish::SegmentCache::new(
                 config.publish.segment_cache_mb << 20,
             )),
+            signers: Arc::default(),
             config: Arc::new(config),
             events: Arc::new(Events::default()),
             sqlite_writer: Arc::default(),

@@ -208,7 +208,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
              echo 'a-long-password' > pw && kiln admin create-user --username admin --site-admin --password-file pw"
         );
     }
-    axum::serve(listener, app)
+    axum::serve(crate::no_delay(listener), app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("stopped");

@@ -108,6 +108,20 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
     Ok(router)
 }
 
+/// The listener with TCP_NODELAY on each connection: a small response (repomd.xml, API JSON)
+/// leaves at once instead of waiting for the client's delayed ACK, which cost polling
+/// clients about 40 ms a request.
+pub fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+    })
+}
+
 /// Headers every response carries: no MIME sniffing (repo files and logs are served as the
 /// types they are), no framing (clickjacking), no referrer to other sites, no plugins and no
 /// foreign `<base>`.

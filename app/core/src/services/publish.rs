@@ -3,7 +3,8 @@
 //! processes), atomic metadata runs with a grace period for superseded files, the `.repo` file
 //! and the release RPM.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use kiln_proto::{PublishState, TaskState};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -141,8 +142,12 @@ async fn segments(
             .iter()
             .map(|&i| groups[i].iter().map(|(id, _)| *id).collect())
             .collect();
-        // Compressed on two threads.
+        // Compressed on two threads; one segment alone, its documents on three.
         let built = tokio::task::spawn_blocking(move || {
+            if let [ids] = wanted.as_slice() {
+                let entries: Vec<&PackageXml> = ids.iter().filter_map(|id| xml.get(id)).collect();
+                return Ok(vec![repodata::segment_parallel(&entries)?]);
+            }
             let build = |part: &[Vec<i32>]| -> std::io::Result<Vec<repodata::Segment>> {
                 part.iter()
                     .map(|ids| {
@@ -974,42 +979,51 @@ async fn run_locked(
             .await
             .map_err(|e| fail(e.into()))?;
     }
-    // Packages signed with an older key (the key was rotated) are re-signed first.
     let key = active_key(kiln, repo_id).await.map_err(fail)?;
-    let stale = packages::Entity::find()
-        .filter(packages::Column::RepoId.eq(repo_id))
-        .filter(packages::Column::Chroot.eq(chroot))
-        .filter(packages::Column::InRepo.eq(true))
-        .filter(packages::Column::KeyFingerprint.ne(key.fingerprint.clone()))
-        .all(&kiln.db)
-        .await
-        .map_err(|e| fail(e.into()))?;
-    let resigned = stale.len();
-    for pkg in stale {
-        resign(kiln, &key, pkg).await.map_err(fail)?;
-    }
-    if resigned > 0 {
+    let t_read = std::time::Instant::now();
+    let prelude_ms = (t_read - t_begin).as_secs_f64() * 1e3;
+    let in_repo = || async {
+        let rows: Vec<(i32, String, String)> = packages::Entity::find()
+            .select_only()
+            .column(packages::Column::Id)
+            .column(packages::Column::Pkgid)
+            .column(packages::Column::KeyFingerprint)
+            .filter(packages::Column::RepoId.eq(repo_id))
+            .filter(packages::Column::Chroot.eq(chroot))
+            .filter(packages::Column::InRepo.eq(true))
+            .order_by_asc(packages::Column::Id)
+            .into_tuple()
+            .all(&kiln.db)
+            .await?;
+        Ok::<_, sea_orm::DbErr>(rows)
+    };
+    let mut rows = in_repo().await.map_err(|e| fail(e.into()))?;
+    // Packages signed with an older key (the key was rotated) are re-signed first.
+    let stale: Vec<i32> = rows
+        .iter()
+        .filter(|(_, _, fp)| *fp != key.fingerprint)
+        .map(|(id, _, _)| *id)
+        .collect();
+    if !stale.is_empty() {
+        for chunk in stale.chunks(500) {
+            let pkgs = packages::Entity::find()
+                .filter(packages::Column::Id.is_in(chunk.to_vec()))
+                .all(&kiln.db)
+                .await
+                .map_err(|e| fail(e.into()))?;
+            for pkg in pkgs {
+                resign(kiln, &key, pkg).await.map_err(fail)?;
+            }
+        }
         tracing::info!(
             repo_id,
             chroot,
-            packages = resigned,
+            packages = stale.len(),
             "re-signed with the new key"
         );
+        rows = in_repo().await.map_err(|e| fail(e.into()))?;
     }
-    let t_read = std::time::Instant::now();
-    let prelude_ms = (t_read - t_begin).as_secs_f64() * 1e3;
-    let rows: Vec<(i32, String)> = packages::Entity::find()
-        .select_only()
-        .column(packages::Column::Id)
-        .column(packages::Column::Pkgid)
-        .filter(packages::Column::RepoId.eq(repo_id))
-        .filter(packages::Column::Chroot.eq(chroot))
-        .filter(packages::Column::InRepo.eq(true))
-        .order_by_asc(packages::Column::Id)
-        .into_tuple()
-        .all(&kiln.db)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let rows: Vec<(i32, String)> = rows.into_iter().map(|(id, pkgid, _)| (id, pkgid)).collect();
     let n = rows.len();
     let segs = segments(kiln, &rows).await.map_err(fail)?;
     let read_ms = t_read.elapsed().as_secs_f64() * 1e3;
@@ -1032,38 +1046,32 @@ async fn run_locked(
     // then repomd.xml: a client sees the old or the new repo, never a repomd.xml naming files
     // that are not there yet.
     let to_sign = repomd.bytes.clone();
+    let signers = kiln.signers.clone();
     let sign = tokio::task::spawn_blocking(move || {
         let t = std::time::Instant::now();
-        let asc = signing::detached_signature(&key.secret_key, &server_key, &to_sign);
+        let asc = signer(&signers, &key, &server_key).and_then(|s| s.sign(&to_sign));
         (asc, t.elapsed().as_secs_f64() * 1e3)
     });
-    let puts = futures::future::try_join_all(files.iter().map(|f| async move {
-        kiln.storage
-            .put(
-                &repodata_key(repo_id, chroot, &f.name),
-                Box::pin(std::io::Cursor::new(f.bytes.clone())),
-            )
-            .await
-    }));
+    let put = |f: &repodata::RepoFile| {
+        let (key, body) = (
+            repodata_key(repo_id, chroot, &f.name),
+            std::io::Cursor::new(f.bytes.clone()),
+        );
+        async move { kiln.storage.put(&key, Box::pin(body)).await }
+    };
+    let puts = futures::future::try_join_all(files.iter().map(put));
     let (signed, stored) = tokio::join!(sign, puts);
     stored.map_err(fail)?;
     let (asc, sign_ms) = signed.map_err(|_| fail(CoreError::internal("signing panicked")))?;
-    let asc = asc.map_err(fail)?;
+    let asc = repodata::RepoFile {
+        name: "repomd.xml.asc".into(),
+        bytes: asc.map_err(fail)?.into_bytes(),
+    };
     let sign_store_ms = t_store.elapsed().as_secs_f64() * 1e3;
-    for f in [
-        repodata::RepoFile {
-            name: "repomd.xml.asc".into(),
-            bytes: asc.into_bytes(),
-        },
-        repomd,
-    ] {
-        kiln.storage
-            .put(
-                &repodata_key(repo_id, chroot, &f.name),
-                Box::pin(std::io::Cursor::new(f.bytes.clone())),
-            )
-            .await
-            .map_err(fail)?;
+    // The signature, then repomd.xml: the window in which a client could pair the old
+    // repomd.xml with the new signature is one small write long.
+    for f in [asc, repomd] {
+        put(&f).await.map_err(fail)?;
         files.push(f);
     }
     // Superseded files stay for the grace period; expired ones go now.
@@ -1119,6 +1127,31 @@ async fn run_locked(
         .await
         .map_err(|e| fail(e.into()))?;
     Ok((ids, n))
+}
+
+/// The repo key unlocked for signing, once per process and key (unlocking parses the key and
+/// prepares the RSA key: milliseconds that every publish would otherwise repeat).
+fn signer(
+    cache: &std::sync::Mutex<HashMap<String, Arc<signing::Signer>>>,
+    key: &repo_keys::Model,
+    server_key: &crate::secret::Secret,
+) -> CoreResult<Arc<signing::Signer>> {
+    if let Some(s) = cache
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&key.fingerprint).cloned())
+    {
+        return Ok(s);
+    }
+    let s = Arc::new(signing::Signer::new(&key.secret_key, server_key)?);
+    if let Ok(mut c) = cache.lock() {
+        // A bound for sites with very many repos: start again rather than grow without end.
+        if c.len() >= 4096 {
+            c.clear();
+        }
+        c.insert(key.fingerprint.clone(), s.clone());
+    }
+    Ok(s)
 }
 
 /// A repo looked up for serving (public).
