@@ -9,6 +9,7 @@ mod m0002_agents;
 mod m0003_tasks;
 mod m0004_publishing;
 mod m0005_retention;
+mod m0006_builders;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_tasks::Migration),
             Box::new(m0004_publishing::Migration),
             Box::new(m0005_retention::Migration),
+            Box::new(m0006_builders::Migration),
         ]
     }
 }

@@ -35,6 +35,92 @@ pub struct Config {
     /// Run a builder agent beside the server: `auto` (when rpmbuild or mock is installed and
     /// `kiln-agent` sits next to `kiln`), `on` or `off`.
     pub local_agent: LocalAgent,
+    pub builders: BuildersConfig,
+}
+
+/// Builders Kiln provisions itself, in pools scaled by the queue (`[[builders.pools]]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BuildersConfig {
+    /// Seconds between two looks at the queue (a submission also wakes the provisioner).
+    pub interval_seconds: f64,
+    /// Seconds a new builder has to register before it counts as failed and is replaced.
+    pub register_timeout_seconds: u64,
+    /// Longest wait after a provider failure; waits double from 1 s up to this.
+    pub max_backoff_seconds: u64,
+    pub pools: Vec<PoolConfig>,
+}
+
+impl Default for BuildersConfig {
+    fn default() -> Self {
+        BuildersConfig {
+            interval_seconds: 5.0,
+            register_timeout_seconds: 300,
+            max_backoff_seconds: 300,
+            pools: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// `kiln serve` starts `kiln-agent` processes on its own machine.
+    Local,
+    /// Site-admin scripts allocate and release builder machines.
+    Command,
+    /// Builder Pods through the Kubernetes API.
+    Kubernetes,
+}
+
+/// One pool of builders.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Names the pool's builders (`NAME-ID`) and its status.
+    pub name: String,
+    pub provider: ProviderKind,
+    /// Architectures its builders build; a builder is allocated for the one with work.
+    pub arches: Vec<String>,
+    /// Builders kept waiting for work even when the queue is empty.
+    #[serde(default)]
+    pub min_idle: u32,
+    /// Most builders at once.
+    #[serde(default = "default_pool_max")]
+    pub max: u32,
+    /// Builds at once per builder (the agent's `--capacity`).
+    #[serde(default = "default_pool_capacity")]
+    pub capacity: u32,
+    /// Seconds a builder may wait without work before it is released.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u64,
+    /// Seconds after which a builder takes no new work and is released once idle.
+    #[serde(default)]
+    pub max_lifetime_seconds: Option<u64>,
+    /// `command`: the program and arguments that allocate a builder. It gets KILN_POOL,
+    /// KILN_ARCH, KILN_BUILDER_NAME, KILN_CAPACITY, KILN_SERVER and the one-time
+    /// KILN_REGISTRATION_TOKEN in its environment and prints the builder's id.
+    #[serde(default)]
+    pub allocate: Vec<String>,
+    /// `command`: releases a builder; gets KILN_BUILDER_ID (what allocate printed),
+    /// KILN_BUILDER_NAME and KILN_POOL.
+    #[serde(default)]
+    pub release: Vec<String>,
+    /// `local`: the agents' backend (`mock` or `rpmbuild`; default: mock when installed).
+    #[serde(default)]
+    pub backend: Option<String>,
+}
+
+fn default_pool_max() -> u32 {
+    4
+}
+
+fn default_pool_capacity() -> u32 {
+    1
+}
+
+fn default_idle_timeout() -> u64 {
+    600
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -239,6 +325,7 @@ impl Default for Config {
             signing: SigningConfig::default(),
             publish: PublishConfig::default(),
             local_agent: LocalAgent::Auto,
+            builders: BuildersConfig::default(),
         }
     }
 }
@@ -438,6 +525,38 @@ impl Config {
             }
             if p.issuer.is_empty() || p.client_id.is_empty() {
                 anyhow::bail!("auth.oidc.{}: issuer and client_id are required", p.id);
+            }
+        }
+        let mut pools = std::collections::BTreeSet::new();
+        for p in &self.builders.pools {
+            if p.name.is_empty()
+                || p.name.len() > 40
+                || !p
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                anyhow::bail!(
+                    "builders.pools: name {:?} must be 1 to 40 letters, digits, '-' or '_'",
+                    p.name
+                );
+            }
+            if !pools.insert(p.name.clone()) {
+                anyhow::bail!("builders.pools: {:?} appears twice", p.name);
+            }
+            if p.arches.is_empty() || p.max == 0 || p.capacity == 0 || p.min_idle > p.max {
+                anyhow::bail!(
+                    "builders.pools.{}: needs arches, max and capacity of at least 1, min_idle <= max",
+                    p.name
+                );
+            }
+            if p.provider == ProviderKind::Command
+                && (p.allocate.is_empty() || p.release.is_empty())
+            {
+                anyhow::bail!(
+                    "builders.pools.{}: the command provider needs allocate and release",
+                    p.name
+                );
             }
         }
         url::Url::parse(&self.public_url())

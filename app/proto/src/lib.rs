@@ -484,6 +484,44 @@ pub mod agent {
         pub info: RegistrationToken,
         pub token: String,
     }
+
+    /// `GET /api/v1/builder-pools`: a pool of provisioned builders and its provider's health.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct BuilderPool {
+        pub name: String,
+        /// `local`, `command` or `kubernetes`.
+        pub provider: String,
+        pub arches: Vec<String>,
+        pub min_idle: u32,
+        pub max: u32,
+        /// The provider's failures in a row (0 when its last call worked).
+        pub failures: u32,
+        /// When the provider is asked again after a failure.
+        #[serde(with = "time::serde::rfc3339::option")]
+        pub next_attempt_at: Option<time::OffsetDateTime>,
+        pub last_error: Option<String>,
+        #[serde(with = "time::serde::rfc3339::option")]
+        pub last_error_at: Option<time::OffsetDateTime>,
+        /// Builders not yet released (allocating, running, draining), then the 20 last ended.
+        pub builders: Vec<Builder>,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    pub struct Builder {
+        pub id: i32,
+        pub name: String,
+        pub arch: String,
+        /// `allocating`, `running`, `draining`, `released` or `failed`.
+        pub state: String,
+        pub provider_id: Option<String>,
+        pub reason: Option<String>,
+        #[serde(with = "crate::rfc3339")]
+        pub created_at: time::OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339::option")]
+        pub registered_at: Option<time::OffsetDateTime>,
+        #[serde(with = "time::serde::rfc3339::option")]
+        pub released_at: Option<time::OffsetDateTime>,
+    }
 }
 
 /// The newest published build of a package in one chroot.

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod handlers;
 pub mod local_agent;
 pub mod oidc;
+pub mod provision;
 pub mod routes;
 pub mod session_store;
 pub mod ui;
@@ -76,6 +77,7 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
         )));
     tokio::spawn(kiln_core::services::tasks::lease_keeper(kiln.clone()));
     tokio::spawn(kiln_core::services::publish::publisher(kiln.clone()));
+    provision::start(&kiln, kiln.config.public_url(), local_agent::agent_binary())?;
     tokio::spawn(kiln_core::services::retention::run_forever(
         kiln.clone(),
         Duration::from_secs(kiln.config.publish.retention_interval_seconds.max(1)),

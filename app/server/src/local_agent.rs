@@ -15,9 +15,14 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
 }
 
-fn agent_binary() -> Option<PathBuf> {
+/// `kiln-agent` next to `kiln` (or, for a test executable in `deps/`, one directory up).
+pub fn agent_binary() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.join("kiln-agent");
+    let mut dir = exe.parent()?.to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("kiln-agent");
     path.is_file().then_some(path)
 }
 

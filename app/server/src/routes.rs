@@ -73,6 +73,7 @@ pub fn api() -> Router<AppState> {
         .route("/tasks/{id}/artifacts/{file_name}", get(builds::artifact))
         .route("/audit", get(audit::list_site))
         .route("/agents", get(agent::list))
+        .route("/builder-pools", get(agent::builder_pools))
         .route("/agents/{name}", axum::routing::delete(agent::revoke))
         .route("/agents/{name}/state", axum::routing::put(agent::set_state))
         .route(

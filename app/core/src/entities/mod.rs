@@ -6,6 +6,8 @@ pub mod api_tokens;
 pub mod artifacts;
 pub mod audit_log;
 pub mod base_chroots;
+pub mod builder_pools;
+pub mod builders;
 pub mod identities;
 pub mod mock_configs;
 pub mod packages;

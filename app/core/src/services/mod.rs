@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod agents;
 pub mod audit;
+pub mod builders;
 pub mod chroots;
 pub mod cleanup;
 pub mod members;

@@ -209,6 +209,17 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     Ok(Json(agents::list(&state.kiln, &caller.principal).await?))
 }
 
+/// `GET /api/v1/builder-pools` (site admins): the provisioned builders and their providers'
+/// health.
+pub async fn builder_pools(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<kiln_proto::agent::BuilderPool>>> {
+    Ok(Json(
+        kiln_core::services::builders::pools(&state.kiln, &caller.principal).await?,
+    ))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateBody {

@@ -1,0 +1,316 @@
+//! Builder provisioning with the `command` provider, through real allocate and release scripts
+//! (`tests/fixtures/provision/`) that start and stop real `kiln-agent` processes: builders come
+//! up for the arch that has work and go when idle; a builder that dies is replaced; a provider
+//! that fails is shown to site admins and asked again with growing waits.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kiln_core::config::{PoolConfig, ProviderKind};
+use kiln_tests::pipeline::{have_rpmbuild, srpm, submit_files, wait_final};
+use kiln_tests::{repo_root, workspace_binary, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// Kills every agent the scripts started, however the test ends.
+struct Builders(PathBuf);
+
+impl Drop for Builders {
+    fn drop(&mut self) {
+        for pid in pids(&self.0) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn pids(state: &Path) -> Vec<u32> {
+    std::fs::read_dir(state)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("pid")).ok())
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie (exited, not yet reaped by init) counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"))
+        .unwrap_or(false)
+}
+
+fn pool(name: &str, arches: &[&str], state: &Path, edit: impl Fn(&mut PoolConfig)) -> PoolConfig {
+    let scripts = repo_root().join("tests/fixtures/provision");
+    let s = |p: &Path| p.display().to_string();
+    let mut p = PoolConfig {
+        name: name.into(),
+        provider: ProviderKind::Command,
+        arches: arches.iter().map(|a| a.to_string()).collect(),
+        min_idle: 0,
+        max: 2,
+        capacity: 1,
+        idle_timeout_seconds: 2,
+        max_lifetime_seconds: None,
+        allocate: vec![
+            s(&scripts.join("allocate.sh")),
+            s(state),
+            s(&workspace_binary("kiln-agent")),
+        ],
+        release: vec![s(&scripts.join("release.sh")), s(state)],
+        backend: None,
+    };
+    edit(&mut p);
+    p
+}
+
+async fn app_with(pools: Vec<PoolConfig>) -> Option<TestApp> {
+    TestApp::with_config(move |c| {
+        c.builds.lease_seconds = 3;
+        c.builders.interval_seconds = 0.2;
+        c.builders.register_timeout_seconds = 30;
+        c.builders.max_backoff_seconds = 4;
+        c.builders.pools = pools.clone();
+    })
+    .await
+}
+
+async fn pools(app: &TestApp, token: &str) -> Value {
+    let (s, body) = app.get("/api/v1/builder-pools", Some(token)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    body
+}
+
+fn pool_named<'a>(pools: &'a Value, name: &str) -> &'a Value {
+    pools
+        .as_array()
+        .expect("pools")
+        .iter()
+        .find(|p| p["name"] == name)
+        .expect("pool")
+}
+
+/// Polls the pools until `done` holds (or panics with the last answer after `secs`).
+async fn wait_pools(app: &TestApp, token: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let p = pools(app, token).await;
+        if done(&p) {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting; pools: {p:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn states(pool: &Value) -> Vec<String> {
+    pool["builders"]
+        .as_array()
+        .expect("builders")
+        .iter()
+        .map(|b| b["state"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn builders_come_for_the_arch_with_work_and_go_when_idle() {
+    if !have_rpmbuild() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("dir");
+    let _guard = Builders(state.path().to_path_buf());
+    let Some(app) = app_with(vec![
+        pool("x86", &["x86_64"], state.path(), |_| {}),
+        pool("arm", &["aarch64"], state.path(), |_| {}),
+    ])
+    .await
+    else {
+        return;
+    };
+    let root = app.user("root", true).await;
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/mock-configs",
+            Some(&alice.token),
+            Some(json!({"name": "fedora-44-aarch64", "base": "fedora-44-aarch64"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    // Only site admins see the pools.
+    let (s, _) = app.get("/api/v1/builder-pools", Some(&alice.token)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // An empty queue brings no builder.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let p = pools(&app, &root.token).await;
+    for name in ["x86", "arm"] {
+        assert!(states(pool_named(&p, name)).is_empty(), "{p:#}");
+    }
+    assert!(!state.path().join("attempts").exists());
+
+    // One build on both arches: one builder per pool, each building its own arch.
+    let dir = tempfile::tempdir().expect("dir");
+    let hello = srpm("kiln-hello", dir.path());
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&hello], &[]).await;
+    let done = wait_final(&app, task["id"].as_i64().expect("id"), 120).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    for sub in done["subtasks"].as_array().expect("subtasks") {
+        let agent = sub["agent"].as_str().expect("agent");
+        let want = if sub["arch"] == "aarch64" {
+            "arm-"
+        } else {
+            "x86-"
+        };
+        assert!(agent.starts_with(want), "{} built by {agent}", sub["arch"]);
+    }
+    let p = pools(&app, &root.token).await;
+    for (name, arch) in [("x86", "x86_64"), ("arm", "aarch64")] {
+        let builders = pool_named(&p, name)["builders"]
+            .as_array()
+            .expect("b")
+            .clone();
+        assert_eq!(builders.len(), 1, "one builder in {name}: {p:#}");
+        assert_eq!(builders[0]["arch"], arch);
+        let id = builders[0]["provider_id"].as_str().expect("provider id");
+        assert_eq!(
+            std::fs::read_to_string(state.path().join(id).join("arch"))
+                .expect("the script saw the arch")
+                .trim(),
+            arch
+        );
+    }
+
+    // Idle past the 2 s timeout: both released through the script, their agents stopped.
+    let p = wait_pools(&app, &root.token, 30, |p| {
+        ["x86", "arm"]
+            .iter()
+            .all(|n| states(pool_named(p, n)) == ["released"])
+    })
+    .await;
+    for name in ["x86", "arm"] {
+        let b = &pool_named(&p, name)["builders"][0];
+        assert!(
+            b["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("idle for"),
+            "{b}"
+        );
+        let id = b["provider_id"].as_str().expect("id");
+        assert!(state.path().join(id).join("released").exists());
+    }
+    for pid in pids(state.path()) {
+        assert!(!alive(pid), "agent {pid} still runs after its release");
+    }
+    let (_, agents) = app.get("/api/v1/agents", Some(&root.token)).await;
+    for a in agents.as_array().expect("agents") {
+        assert_eq!(a["state"], "disabled", "{a}");
+    }
+    // The queue is empty: nothing new comes up.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let p = pools(&app, &root.token).await;
+    assert_eq!(states(pool_named(&p, "x86")), ["released"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_provider_backs_off_and_a_dead_builder_is_replaced() {
+    if !have_rpmbuild() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("dir");
+    let _guard = Builders(state.path().to_path_buf());
+    // The provider is down from the start.
+    std::fs::write(state.path().join("fail"), "").expect("fail flag");
+    let Some(app) = app_with(vec![pool("x86", &["x86_64"], state.path(), |p| {
+        p.min_idle = 1;
+        p.idle_timeout_seconds = 600;
+    })])
+    .await
+    else {
+        return;
+    };
+    let root = app.user("root", true).await;
+
+    // Visible to site admins, asked again after 1, 2, 4 s.
+    let p = wait_pools(&app, &root.token, 30, |p| {
+        pool_named(p, "x86")["failures"].as_u64() >= Some(3)
+    })
+    .await;
+    let x86 = pool_named(&p, "x86");
+    assert!(
+        x86["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no capacity left in zone test-1"),
+        "{x86:#}"
+    );
+    assert!(x86["next_attempt_at"].is_string());
+    let times: Vec<f64> = std::fs::read_to_string(state.path().join("attempts"))
+        .expect("attempts")
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    assert!(times.len() >= 3, "{times:?}");
+    let (gap1, gap2) = (times[1] - times[0], times[2] - times[1]);
+    assert!(
+        gap1 >= 0.9 && gap2 >= 1.8 && gap2 > gap1,
+        "waits grow: {gap1:.2} s then {gap2:.2} s"
+    );
+    // Failed allocations leave failed builders, not running ones.
+    assert!(states(x86).iter().all(|s| s == "failed"), "{x86:#}");
+
+    // The provider comes back: the next attempt brings the idle builder up.
+    std::fs::remove_file(state.path().join("fail")).expect("unflag");
+    let p = wait_pools(&app, &root.token, 30, |p| {
+        states(pool_named(p, "x86")).contains(&"running".to_owned())
+    })
+    .await;
+    assert_eq!(pool_named(&p, "x86")["failures"], 0);
+    let first = pool_named(&p, "x86")["builders"]
+        .as_array()
+        .expect("builders")
+        .iter()
+        .find(|b| b["state"] == "running")
+        .expect("running")
+        .clone();
+
+    // Its machine dies: it stops answering, is released and replaced.
+    let id = first["provider_id"].as_str().expect("id");
+    let pid = std::fs::read_to_string(state.path().join(id).join("pid")).expect("pid");
+    std::process::Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .expect("kill");
+    let p = wait_pools(&app, &root.token, 30, |p| {
+        let b = pool_named(p, "x86")["builders"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let dead = b.iter().find(|x| x["id"] == first["id"]);
+        dead.is_some_and(|d| d["state"] == "failed")
+            && b.iter()
+                .any(|x| x["state"] == "running" && x["id"] != first["id"])
+    })
+    .await;
+    let dead = pool_named(&p, "x86")["builders"]
+        .as_array()
+        .expect("builders")
+        .iter()
+        .find(|x| x["id"] == first["id"])
+        .expect("dead")
+        .clone();
+    assert!(
+        dead["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("stopped answering"),
+        "{dead}"
+    );
+    assert!(state.path().join(id).join("released").exists());
+}
