@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kiln_proto::Role;
 use kiln_tests::pipeline::{
-    have_rpmbuild, srpm, submit, submit_files, wait_final, wait_for, Agent,
+    add_mock_config, have_rpmbuild, srpm, submit, submit_files, wait_final, wait_for, Agent,
 };
 use kiln_tests::{error_of, TestApp};
 use reqwest::{Method, StatusCode};
@@ -260,15 +260,7 @@ async fn excluded_arches_are_skipped_with_the_reason() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     app.repo(&alice, "tools", &[]).await;
-    let (s, _) = app
-        .call(
-            Method::POST,
-            "/api/v1/repos/alice/tools/mock-configs",
-            Some(&alice.token),
-            Some(json!({"name": "fedora-44-i686", "base": "fedora-44-i686"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
+    add_mock_config(&app, &alice.token, "fedora-44-i686").await;
     let out = app.dir.path().join("srpms");
     std::fs::create_dir_all(&out).expect("dir");
     let c = srpm("kiln-hello-c", &out);
@@ -1307,4 +1299,110 @@ async fn agents_work_against_an_https_server() {
     let _ = agent.wait();
     assert_eq!(done["state"], "succeeded", "{done:#}");
     assert_eq!(done["subtasks"][0]["agent"], "tls-builder");
+}
+
+/// The value of a metric line (`NAME{LABELS} VALUE`) in the text exposition.
+fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_report_the_queue_builds_publishes_and_requests() {
+    let Some(app) = app().await else {
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    add_mock_config(&app, &alice.token, "fedora-44-aarch64").await;
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let hello = srpm("kiln-hello", dir.path());
+    // x86_64 builds and publishes; aarch64 waits: no agent builds it.
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&hello], &[]).await;
+    let id = task["id"].as_i64().expect("id");
+    wait_for(&app, id, 60, |t| {
+        t["subtasks"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["state"] == "succeeded"))
+    })
+    .await;
+    let resp = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .expect("type")
+        .starts_with("text/plain"));
+    let text = resp.text().await.expect("text");
+    assert_eq!(
+        metric(&text, "kiln_queue_depth{arch=\"aarch64\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "kiln_subtasks{state=\"pending\"}"), Some(1.0));
+    assert_eq!(
+        metric(&text, "kiln_subtasks{state=\"succeeded\"}"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&text, "kiln_agents_online"), Some(1.0));
+    assert_eq!(
+        metric(&text, "kiln_dispatch_latency_seconds_count"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "kiln_build_duration_seconds_count{result=\"succeeded\"}"
+        ),
+        Some(1.0)
+    );
+    // The submission, by route pattern (no owner or repo name in a label).
+    assert_eq!(
+        metric(
+            &text,
+            "kiln_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/repos/{owner}/{repo}/builds\",status=\"201\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("alice"), "raw paths leak into labels");
+    // Nothing published yet: the parent still has its aarch64 build waiting.
+    assert_eq!(
+        metric(&text, "kiln_publish_duration_seconds_count"),
+        Some(0.0)
+    );
+    // An x86_64-only build is published: its metadata run is observed.
+    let task = submit_files(
+        &app,
+        &alice.token,
+        "alice/tools",
+        &[&hello],
+        &[("chroot", "fedora-44-x86_64")],
+    )
+    .await;
+    let id = task["id"].as_i64().expect("id");
+    wait_for(&app, id, 60, |t| t["publish_state"] == "published").await;
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metric(&text, "kiln_publish_duration_seconds_count") >= Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "kiln_dispatch_latency_seconds_count"),
+        Some(2.0)
+    );
 }

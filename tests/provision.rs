@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kiln_core::config::{PoolConfig, ProviderKind};
-use kiln_tests::pipeline::{have_rpmbuild, srpm, submit_files, wait_final};
+use kiln_tests::pipeline::{add_mock_config, have_rpmbuild, srpm, submit_files, wait_final};
 use kiln_tests::{repo_root, workspace_binary, TestApp};
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use reqwest::StatusCode;
+use serde_json::Value;
 
 /// Kills every agent the scripts started, however the test ends.
 struct Builders(PathBuf);
@@ -133,15 +133,7 @@ async fn builders_come_for_the_arch_with_work_and_go_when_idle() {
     let root = app.user("root", true).await;
     let alice = app.user("alice", false).await;
     app.repo(&alice, "tools", &[]).await;
-    let (s, body) = app
-        .call(
-            Method::POST,
-            "/api/v1/repos/alice/tools/mock-configs",
-            Some(&alice.token),
-            Some(json!({"name": "fedora-44-aarch64", "base": "fedora-44-aarch64"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{body}");
+    add_mock_config(&app, &alice.token, "fedora-44-aarch64").await;
     // Only site admins see the pools.
     let (s, _) = app.get("/api/v1/builder-pools", Some(&alice.token)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);

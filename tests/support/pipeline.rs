@@ -508,3 +508,16 @@ pub async fn https_front(backend: &str) -> (String, String, tokio::task::JoinHan
     });
     (url, pem, task)
 }
+
+/// Adds a mock config named after `base` (a base chroot) to alice/tools.
+pub async fn add_mock_config(app: &TestApp, token: &str, base: &str) {
+    let (s, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/repos/alice/tools/mock-configs",
+            Some(token),
+            Some(serde_json::json!({"name": base, "base": base})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+}

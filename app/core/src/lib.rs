@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod entities;
 pub mod error;
+pub mod metrics;
 pub mod names;
 pub mod policy;
 pub mod repodata;
@@ -36,6 +37,8 @@ pub struct Kiln {
     pub publish_wake: Arc<tokio::sync::Notify>,
     /// Compressed metadata segments of recent publishes (see `repodata::Segment`).
     pub segments: Arc<services::publish::SegmentCache>,
+    /// Prometheus metrics of this process.
+    pub metrics: Arc<metrics::Metrics>,
     /// Repo keys unlocked for signing `repomd.xml`, by fingerprint.
     pub signers: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<signing::Signer>>>>,
     /// SQLite has one writer; write transactions take turns here so that none has to upgrade
@@ -134,6 +137,7 @@ impl Kiln {
                 config.publish.segment_cache_mb << 20,
             )),
             signers: Arc::default(),
+            metrics: Arc::default(),
             config: Arc::new(config),
             events: Arc::new(Events::default()),
             sqlite_writer: Arc::default(),

@@ -103,6 +103,10 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
         ))
         .layer(sessions)
         .merge(routes::ops())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            handlers::health::observe,
+        ))
         .layer(CatchPanicLayer::custom(panic_response));
     let router = with_security_headers(router)
         .layer(TraceLayer::new_for_http())

@@ -891,6 +891,9 @@ async fn publish_chroot(kiln: &Kiln, repo_id: i32, chroot: &str) -> CoreResult<b
         .filter(repo_chroots::Column::Id.eq(lock.id))
         .exec(&kiln.db)
         .await?;
+    kiln.metrics
+        .publish
+        .observe(started.elapsed().as_secs_f64());
     match result {
         Ok((batch, n)) => {
             tracing::info!(

@@ -728,6 +728,13 @@ pub async fn claim_as(
                         .await?;
                 }
                 kiln.events.changed(t.id);
+                if t.attempt <= 1 {
+                    // Queued since submission (a retry's wait would count its first build).
+                    let waited = crate::now() - t.created_at;
+                    kiln.metrics
+                        .dispatch
+                        .observe(waited.as_seconds_f64().max(0.0));
+                }
                 return Ok(Some(job_of(kiln, &t, t.attempt).await?));
             }
         }
@@ -1232,6 +1239,16 @@ pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish)
         }
     }
     txn.commit().await?;
+    if let Some(started) = t.started_at {
+        let result = match report.result {
+            BuildResult::Succeeded => "succeeded",
+            BuildResult::Failed => "failed",
+            BuildResult::Canceled => "canceled",
+            BuildResult::HandedBack => "handed_back",
+        };
+        kiln.metrics
+            .observe_build(result, (crate::now() - started).as_seconds_f64().max(0.0));
+    }
     kiln.publish_wake.notify_one();
     kiln.events.changed(id);
     if let Some(p) = t.parent_id {

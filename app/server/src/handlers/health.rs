@@ -59,3 +59,48 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         }),
     )
 }
+
+/// Prometheus metrics in the text format (see `kiln_core::metrics`).
+pub async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    match kiln_core::metrics::render(&state.kiln).await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+/// Observes each request's duration by method, route pattern and status.
+pub async fn observe(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state
+        .kiln
+        .metrics
+        .http
+        .get_or_create(&kiln_core::metrics::HttpLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
