@@ -1406,3 +1406,172 @@ async fn metrics_report_the_queue_builds_publishes_and_requests() {
         Some(2.0)
     );
 }
+
+/// States of a task's subtasks, as the API shows them.
+async fn subtask_state(app: &TestApp, id: i64) -> String {
+    let (_, t) = app.get(&format!("/api/v1/tasks/{id}"), None).await;
+    t["subtasks"][0]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repo_quota_holds_back_its_second_build() {
+    quota_holds_back_the_second_build(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_quota_holds_back_the_build_of_another_repo() {
+    quota_holds_back_the_second_build(true).await;
+}
+
+/// Two builds an agent could run at once; a quota of one (per repo, or per owner with the
+/// second build in another of the owner's repos) runs them one after the other.
+async fn quota_holds_back_the_second_build(per_owner: bool) {
+    if !have_rpmbuild() {
+        return;
+    }
+    let Some(app) = TestApp::with_config(move |c| {
+        c.builds.lease_seconds = 3;
+        if per_owner {
+            c.builds.max_running_per_owner = 1;
+        } else {
+            c.builds.max_running_per_repo = 1;
+        }
+    })
+    .await
+    else {
+        return;
+    };
+    let (alice, slow) = slow_repo(&app, "2").await;
+    let second = if per_owner {
+        app.repo(&alice, "more", &[]).await;
+        let (s, _) = app
+            .call(
+                Method::PATCH,
+                "/api/v1/repos/alice/more/mock-configs/fedora-44-x86_64",
+                Some(&alice.token),
+                Some(json!({"macros": {"slow_seconds": "2"}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        "alice/more"
+    } else {
+        "alice/tools"
+    };
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 2).await;
+    let a = submit_files(&app, &alice.token, "alice/tools", &[&slow], &[]).await["id"]
+        .as_i64()
+        .expect("id");
+    let b = submit_files(&app, &alice.token, second, &[&slow], &[]).await["id"]
+        .as_i64()
+        .expect("id");
+    let mut both = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (sa, sb) = (subtask_state(&app, a).await, subtask_state(&app, b).await);
+        both |= sa == "running" && sb == "running";
+        if sa == "succeeded" && sb == "succeeded" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{sa} {sb}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!both, "two builds of the repo ran at once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn site_admins_stop_a_repos_builds_and_cancel_its_queue() {
+    let Some(app) = app().await else { return };
+    let root = app.user("root", true).await;
+    let (alice, slow) = slow_repo(&app, "3").await;
+    let x = submit_files(&app, &alice.token, "alice/tools", &[&slow], &[]).await["id"]
+        .as_i64()
+        .expect("id");
+    let y = submit_files(&app, &alice.token, "alice/tools", &[&slow], &[]).await["id"]
+        .as_i64()
+        .expect("id");
+    // Stopped: with a reason; the repo's admin cannot lift it.
+    let (s, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/tools/builds-disabled",
+            Some(&root.token),
+            Some(json!({"reason": "mining cryptocurrency in %build"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["builds_disabled"], "mining cryptocurrency in %build");
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/repos/alice/tools/builds-disabled",
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/tools/builds-disabled",
+            Some(&root.token),
+            Some(json!({"reason": "  "})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    // New submissions are refused with the reason; queued builds wait.
+    let (s, body) = submit(
+        &app,
+        &alice.token,
+        "alice/tools",
+        &[(
+            "kiln-slow-0.1-1.src.rpm",
+            std::fs::read(&slow).expect("srpm"),
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(
+        error_of(&body).1.contains("mining cryptocurrency"),
+        "{body}"
+    );
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(subtask_state(&app, x).await, "pending");
+    assert_eq!(subtask_state(&app, y).await, "pending");
+    // Resumed: the first builds; then the whole queue is canceled, running build included.
+    let (s, body) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/repos/alice/tools/builds-disabled",
+            Some(&root.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.get("builds_disabled").is_none(), "{body}");
+    wait_for(&app, x, 30, |t| t["subtasks"][0]["state"] == "running").await;
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/cancel-queue",
+            Some(&root.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["builds"], 2);
+    for id in [x, y] {
+        let t = wait_final(&app, id, 30).await;
+        assert_eq!(t["state"], "canceled", "{t:#}");
+    }
+    // Recorded in the repo's audit log.
+    let (_, audit) = app
+        .get("/api/v1/repos/alice/tools/audit", Some(&alice.token))
+        .await;
+    let text = audit.to_string();
+    assert!(text.contains("repo.builds_disabled") && text.contains("repo.builds_enabled"));
+}

@@ -10,6 +10,7 @@ mod m0003_tasks;
 mod m0004_publishing;
 mod m0005_retention;
 mod m0006_builders;
+mod m0007_repo_builds_disabled;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_publishing::Migration),
             Box::new(m0005_retention::Migration),
             Box::new(m0006_builders::Migration),
+            Box::new(m0007_repo_builds_disabled::Migration),
         ]
     }
 }

@@ -137,6 +137,10 @@ pub struct BuildsConfig {
     pub max_attempts: i32,
     /// Seconds a build may run before the agent stops it.
     pub build_timeout_seconds: u64,
+    /// Builds of one owner's repos running at once (0: no limit).
+    pub max_running_per_owner: u32,
+    /// Builds of one repo running at once (0: no limit).
+    pub max_running_per_repo: u32,
 }
 
 impl Default for BuildsConfig {
@@ -147,6 +151,8 @@ impl Default for BuildsConfig {
             lease_seconds: 60,
             max_attempts: 3,
             build_timeout_seconds: 4 * 3600,
+            max_running_per_owner: 0,
+            max_running_per_repo: 0,
         }
     }
 }
@@ -431,6 +437,14 @@ const ENV_KEYS: &[(&str, &str)] = &[
     (
         "KILN_BUILDS_BUILD_TIMEOUT_SECONDS",
         "builds.build_timeout_seconds",
+    ),
+    (
+        "KILN_BUILDS_MAX_RUNNING_PER_OWNER",
+        "builds.max_running_per_owner",
+    ),
+    (
+        "KILN_BUILDS_MAX_RUNNING_PER_REPO",
+        "builds.max_running_per_repo",
     ),
     ("KILN_SIGNING_KEY_TYPE", "signing.key_type"),
     ("KILN_SIGNING_SERVER_KEY", "signing.server_key"),

@@ -45,6 +45,16 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 }
 
 /// `SELECT … FOR UPDATE` where the database has it (PostgreSQL); SQLite serializes writers.
+/// Makes claims in quota-counting transactions take turns: a transaction-scoped advisory lock
+/// on PostgreSQL; nothing on SQLite, whose write transactions already take turns.
+pub async fn claim_turn(db: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_unprepared("SELECT pg_advisory_xact_lock(7469211)")
+            .await?;
+    }
+    Ok(())
+}
+
 pub fn supports_row_locks(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }

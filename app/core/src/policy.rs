@@ -70,10 +70,12 @@ pub enum Action {
     ManageAgents,
     ViewSiteAudit,
     ManageOwnTokens,
+    /// Site admins' actions on a repo: stop its builds, cancel its queue.
+    AdministerRepo,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 23] = [
         Action::ListRepos,
         Action::ViewRepo,
         Action::CreateRepo,
@@ -96,6 +98,7 @@ impl Action {
         Action::ManageAgents,
         Action::ViewSiteAudit,
         Action::ManageOwnTokens,
+        Action::AdministerRepo,
     ];
 }
 
@@ -124,7 +127,7 @@ pub fn requirement(action: Action) -> Requirement {
         DeleteRepo | ListMembers | ManageMembers | ViewAudit | RotateKey => {
             Requirement::RepoRole(Role::Admin)
         }
-        ManageChroots | ManageAgents | ViewSiteAudit => Requirement::SiteAdmin,
+        ManageChroots | ManageAgents | ViewSiteAudit | AdministerRepo => Requirement::SiteAdmin,
     }
 }
 

@@ -182,6 +182,24 @@ pub struct Repo {
     /// The caller's role in this repo, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub my_role: Option<Role>,
+    /// Why the site admins stopped this repo's builds (absent: builds are accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builds_disabled: Option<String>,
+}
+
+/// `PUT /api/v1/repos/OWNER/REPO/builds-disabled` (site admins).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BuildsDisabled {
+    /// Shown to the repo's members and to anyone whose submission is refused.
+    pub reason: String,
+}
+
+/// `POST /api/v1/repos/OWNER/REPO/cancel-queue` (site admins): what was canceled.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QueueCanceled {
+    /// Builds (parent tasks) canceled.
+    pub builds: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

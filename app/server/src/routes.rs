@@ -27,6 +27,14 @@ pub fn api() -> Router<AppState> {
             "/repos/{owner}/{repo}",
             get(repos::get).patch(repos::update).delete(repos::delete),
         )
+        .route(
+            "/repos/{owner}/{repo}/builds-disabled",
+            axum::routing::put(repos::disable_builds).delete(repos::enable_builds),
+        )
+        .route(
+            "/repos/{owner}/{repo}/cancel-queue",
+            post(repos::cancel_queue),
+        )
         .route("/repos/{owner}/{repo}/members", get(members::list))
         .route(
             "/repos/{owner}/{repo}/members/{username}",

@@ -16,6 +16,8 @@ pub struct Model {
     pub keep_logs_days: Option<i32>,
     /// Bumped each time the release RPM is rebuilt (its Release).
     pub release_serial: i32,
+    /// Set by a site admin: why builds are refused (unset: accepted).
+    pub builds_disabled: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

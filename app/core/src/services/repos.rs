@@ -41,8 +41,85 @@ impl RepoCtx {
             keep_builds: self.repo.keep_builds.map(|n| n as u32),
             keep_logs_days: self.repo.keep_logs_days.map(|n| n as u32),
             my_role: self.role,
+            builds_disabled: self.repo.builds_disabled.clone(),
         }
     }
+}
+
+/// Refuses builds of a repo the site admins stopped.
+pub fn accepting_builds(ctx: &RepoCtx) -> CoreResult<()> {
+    match &ctx.repo.builds_disabled {
+        Some(reason) => Err(CoreError::Conflict(format!(
+            "the site admins stopped the builds of {}: {reason}",
+            ctx.full_name()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Stops (`Some(reason)`) or resumes (`None`) a repo's builds (site admins). Queued builds
+/// stay queued, not claimed, until resumed.
+pub async fn set_builds_disabled(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+    reason: Option<String>,
+) -> CoreResult<Repo> {
+    let ctx = authorize_repo(kiln, principal, owner, name, Action::AdministerRepo).await?;
+    if let Some(r) = &reason {
+        validate_text("reason", r, 500)?;
+        if r.trim().is_empty() {
+            return Err(CoreError::validation("reason", "say why the builds stop"));
+        }
+    }
+    let txn = kiln.begin().await?;
+    let mut active: repos::ActiveModel = ctx.repo.clone().into();
+    active.builds_disabled = Set(reason.clone());
+    active.updated_at = Set(crate::now());
+    let repo = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        Some(repo.id),
+        principal,
+        if reason.is_some() {
+            "repo.builds_disabled"
+        } else {
+            "repo.builds_enabled"
+        },
+        &ctx.full_name(),
+        serde_json::json!({ "reason": reason }),
+    )
+    .await?;
+    txn.commit().await?;
+    kiln.events.work_available();
+    Ok(RepoCtx { repo, ..ctx }.to_wire())
+}
+
+/// Cancels every build of the repo that has not ended (site admins).
+pub async fn cancel_queue(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+) -> CoreResult<kiln_proto::QueueCanceled> {
+    let ctx = authorize_repo(kiln, principal, owner, name, Action::AdministerRepo).await?;
+    let open: Vec<i32> = crate::entities::tasks::Entity::find()
+        .select_only()
+        .column(crate::entities::tasks::Column::Id)
+        .filter(crate::entities::tasks::Column::RepoId.eq(ctx.repo.id))
+        .filter(crate::entities::tasks::Column::ParentId.is_null())
+        .filter(crate::entities::tasks::Column::State.is_in(["pending", "running"]))
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    for id in &open {
+        super::tasks::cancel(kiln, principal, *id).await?;
+    }
+    tracing::info!(repo = %ctx.full_name(), builds = open.len(), "queue canceled");
+    Ok(kiln_proto::QueueCanceled {
+        builds: open.len() as u32,
+    })
 }
 
 /// `OWNER/REPO` of each of `ids`.

@@ -46,6 +46,7 @@ pub async fn submit(
     sub: Submission,
 ) -> CoreResult<Task> {
     let ctx = authorize_repo(kiln, principal, owner, repo, Action::SubmitBuild).await?;
+    super::repos::accepting_builds(&ctx)?;
     let priority = sub.priority.unwrap_or(0);
     if priority != 0 {
         authorize(principal, Action::SetBuildPriority, ctx.role)
@@ -576,6 +577,7 @@ pub async fn resubmit(
     only_failed: bool,
 ) -> CoreResult<Task> {
     let (t, ctx) = authorize_task(kiln, principal, id, Action::ResubmitBuild).await?;
+    super::repos::accepting_builds(&ctx)?;
     let parent_id = t.parent_id.unwrap_or(t.id);
     let parent = tasks::Entity::find_by_id(parent_id)
         .one(&kiln.db)
@@ -670,6 +672,9 @@ pub async fn claim_as(
         return Ok(None);
     }
     let arches = agent_arches(agent);
+    let (full_owners, blocked_repos) = held_back(kiln, &kiln.db).await?;
+    let b = &kiln.config.builds;
+    let quotas = b.max_running_per_owner > 0 || b.max_running_per_repo > 0;
     for round in 0..8 {
         // The claim itself checks the agent's capacity; after a miss, a full agent stops here
         // instead of trying every queue.
@@ -713,7 +718,35 @@ pub async fn claim_as(
             (-prio, running.get(owner).copied().unwrap_or(0), *id)
         });
         for (owner, prio, _) in &order {
-            if let Some(t) = claim_from_queue(kiln, agent, *owner, *prio, &arches).await? {
+            if full_owners.contains(owner) {
+                continue;
+            }
+            let claimed = if quotas {
+                // Quotas count running builds: claims take turns (one writer on SQLite, an
+                // advisory lock on PostgreSQL), each counting what the last one claimed.
+                let txn = kiln.begin().await?;
+                crate::db::claim_turn(&txn).await?;
+                let (owners_now, repos_now) = held_back(kiln, &txn).await?;
+                let t = if owners_now.contains(owner) {
+                    None
+                } else {
+                    claim_from_queue(kiln, &txn, agent, *owner, *prio, &arches, &repos_now).await?
+                };
+                txn.commit().await?;
+                t
+            } else {
+                claim_from_queue(
+                    kiln,
+                    &kiln.db,
+                    agent,
+                    *owner,
+                    *prio,
+                    &arches,
+                    &blocked_repos,
+                )
+                .await?
+            };
+            if let Some(t) = claimed {
                 if let Some(p) = t.parent_id {
                     // The first claim starts the parent.
                     tasks::Entity::update_many()
@@ -740,6 +773,50 @@ pub async fn claim_as(
         }
     }
     Ok(None)
+}
+
+/// Work no agent may take now: owners at their quota of running builds, and repos at theirs or
+/// whose builds the site admins stopped.
+async fn held_back(kiln: &Kiln, db: &impl ConnectionTrait) -> CoreResult<(Vec<i32>, Vec<i32>)> {
+    let b = &kiln.config.builds;
+    let mut repos_held: Vec<i32> = repos::Entity::find()
+        .select_only()
+        .column(repos::Column::Id)
+        .filter(repos::Column::BuildsDisabled.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let running_by = |column: tasks::Column| async move {
+        tasks::Entity::find()
+            .select_only()
+            .column(column)
+            .column_as(tasks::Column::Id.count(), "n")
+            .filter(tasks::Column::State.eq(TaskState::Running.as_str()))
+            .filter(tasks::Column::ParentId.is_not_null())
+            .group_by(column)
+            .into_tuple::<(i32, i64)>()
+            .all(db)
+            .await
+    };
+    let mut owners_held = Vec::new();
+    if b.max_running_per_owner > 0 {
+        owners_held = running_by(tasks::Column::OwnerId)
+            .await?
+            .into_iter()
+            .filter(|(_, n)| *n >= i64::from(b.max_running_per_owner))
+            .map(|(id, _)| id)
+            .collect();
+    }
+    if b.max_running_per_repo > 0 {
+        repos_held.extend(
+            running_by(tasks::Column::RepoId)
+                .await?
+                .into_iter()
+                .filter(|(_, n)| *n >= i64::from(b.max_running_per_repo))
+                .map(|(id, _)| id),
+        );
+    }
+    Ok((owners_held, repos_held))
 }
 
 async fn at_capacity(kiln: &Kiln, agent: &agents::Model) -> CoreResult<bool> {
@@ -818,10 +895,12 @@ async fn all_queues(kiln: &Kiln, arches: &[String]) -> CoreResult<Vec<(i32, i32,
 /// row and claim several), `… WHERE id IN (SELECT … LIMIT 1) …` on SQLite (one writer).
 async fn claim_from_queue(
     kiln: &Kiln,
+    db: &impl ConnectionTrait,
     agent: &agents::Model,
     owner: i32,
     priority: i32,
     arches: &[String],
+    blocked_repos: &[i32],
 ) -> CoreResult<Option<tasks::Model>> {
     use sea_orm::sea_query::{Alias, Order, Query};
     let now = crate::now();
@@ -863,14 +942,18 @@ async fn claim_from_queue(
         .add(tasks::Column::OwnerId.eq(owner))
         .add(tasks::Column::Priority.eq(priority))
         .add(tasks::Column::ParentId.is_not_null())
-        .add(tasks::Column::Arch.is_in(arches.to_vec()));
+        .add(tasks::Column::Arch.is_in(arches.to_vec()))
+        .add_option(
+            (!blocked_repos.is_empty())
+                .then(|| tasks::Column::RepoId.is_not_in(blocked_repos.to_vec())),
+        );
     let mut next = Query::select();
     next.column(tasks::Column::Id)
         .from(tasks::Entity)
         .cond_where(queue)
         .order_by(tasks::Column::Id, Order::Asc)
         .limit(1);
-    let which = if crate::db::supports_row_locks(&kiln.db) {
+    let which = if crate::db::supports_row_locks(db) {
         // `id = (scalar subquery)`: evaluated once (an InitPlan), never per row.
         next.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         Expr::col(tasks::Column::Id).eq(sea_orm::sea_query::SimpleExpr::SubQuery(
@@ -880,7 +963,7 @@ async fn claim_from_queue(
     } else {
         tasks::Column::Id.in_subquery(next)
     };
-    let claimed = claim(which).exec_with_returning(&kiln.db).await?;
+    let claimed = claim(which).exec_with_returning(db).await?;
     Ok(claimed.into_iter().next())
 }
 
@@ -1254,9 +1337,9 @@ pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish)
     if let Some(p) = t.parent_id {
         kiln.events.changed(p);
     }
-    if report.result == BuildResult::HandedBack {
-        kiln.events.work_available();
-    }
+    // A handed-back build is queued again; any end may bring an owner or repo under its
+    // quota.
+    kiln.events.work_available();
     Ok(())
 }
 

@@ -66,7 +66,7 @@ pub async fn submit(
 ) -> ApiResult<(StatusCode, Json<Task>)> {
     let kiln = &state.kiln;
     // Refuse before reading a byte of the upload.
-    repos::authorize_repo(
+    let ctx = repos::authorize_repo(
         kiln,
         &caller.principal,
         &p.owner,
@@ -74,6 +74,7 @@ pub async fn submit(
         Action::SubmitBuild,
     )
     .await?;
+    repos::accepting_builds(&ctx)?;
     let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
         ApiError(CoreError::validation(
             "body",

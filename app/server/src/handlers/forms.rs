@@ -640,7 +640,7 @@ pub async fn upload(
     let mut errors = std::collections::BTreeMap::new();
     let mut body_left: Option<Multipart> = None;
     let result: CoreResult<(String, Flash)> = async {
-        repos::authorize_repo(
+        let ctx = repos::authorize_repo(
             kiln,
             &caller.principal,
             &p.owner,
@@ -648,6 +648,7 @@ pub async fn upload(
             Action::SubmitBuild,
         )
         .await?;
+        repos::accepting_builds(&ctx)?;
         let multipart = body_left.insert(
             Multipart::from_request(Request::from_parts(parts, body), &())
                 .await

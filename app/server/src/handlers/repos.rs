@@ -75,3 +75,46 @@ pub async fn delete(
     repos::delete(&state.kiln, &caller.principal, &p.owner, &p.repo).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `PUT /api/v1/repos/OWNER/REPO/builds-disabled` (site admins): builds are refused and the
+/// queued ones wait, with the reason shown.
+pub async fn disable_builds(
+    State(state): State<AppState>,
+    caller: Caller,
+    OwnerRepoPath(p): OwnerRepoPath,
+    Json(body): Json<kiln_proto::BuildsDisabled>,
+) -> ApiResult<Json<Repo>> {
+    Ok(Json(
+        repos::set_builds_disabled(
+            &state.kiln,
+            &caller.principal,
+            &p.owner,
+            &p.repo,
+            Some(body.reason),
+        )
+        .await?,
+    ))
+}
+
+/// `DELETE /api/v1/repos/OWNER/REPO/builds-disabled` (site admins): builds resume.
+pub async fn enable_builds(
+    State(state): State<AppState>,
+    caller: Caller,
+    OwnerRepoPath(p): OwnerRepoPath,
+) -> ApiResult<Json<Repo>> {
+    Ok(Json(
+        repos::set_builds_disabled(&state.kiln, &caller.principal, &p.owner, &p.repo, None).await?,
+    ))
+}
+
+/// `POST /api/v1/repos/OWNER/REPO/cancel-queue` (site admins): cancels every build of the
+/// repo that has not ended.
+pub async fn cancel_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    OwnerRepoPath(p): OwnerRepoPath,
+) -> ApiResult<Json<kiln_proto::QueueCanceled>> {
+    Ok(Json(
+        repos::cancel_queue(&state.kiln, &caller.principal, &p.owner, &p.repo).await?,
+    ))
+}
