@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use kiln_core::config::{PoolConfig, ProviderKind};
 use kiln_tests::pipeline::{add_mock_config, have_rpmbuild, srpm, submit_files, wait_final};
-use kiln_tests::{repo_root, workspace_binary, TestApp};
+use kiln_tests::{repo_root, workspace_binary, TestApp, TestUser};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Kills every agent the scripts started, however the test ends.
 struct Builders(PathBuf);
@@ -62,6 +62,11 @@ fn pool(name: &str, arches: &[&str], state: &Path, edit: impl Fn(&mut PoolConfig
         ],
         release: vec![s(&scripts.join("release.sh")), s(state)],
         backend: None,
+        image: None,
+        namespace: None,
+        api_url: None,
+        cpu: None,
+        memory: None,
     };
     edit(&mut p);
     p
@@ -76,6 +81,15 @@ async fn app_with(pools: Vec<PoolConfig>) -> Option<TestApp> {
         c.builders.pools = pools.clone();
     })
     .await
+}
+
+/// root (site admin), and alice with alice/tools building fedora-44 x86_64 and aarch64.
+async fn site_admin_and_repo(app: &TestApp) -> (TestUser, TestUser) {
+    let root = app.user("root", true).await;
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    add_mock_config(app, &alice.token, "fedora-44-aarch64").await;
+    (root, alice)
 }
 
 async fn pools(app: &TestApp, token: &str) -> Value {
@@ -130,10 +144,7 @@ async fn builders_come_for_the_arch_with_work_and_go_when_idle() {
     else {
         return;
     };
-    let root = app.user("root", true).await;
-    let alice = app.user("alice", false).await;
-    app.repo(&alice, "tools", &[]).await;
-    add_mock_config(&app, &alice.token, "fedora-44-aarch64").await;
+    let (root, alice) = site_admin_and_repo(&app).await;
     // Only site admins see the pools.
     let (s, _) = app.get("/api/v1/builder-pools", Some(&alice.token)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
@@ -305,4 +316,192 @@ async fn a_failing_provider_backs_off_and_a_dead_builder_is_replaced() {
         "{dead}"
     );
     assert!(state.path().join(id).join("released").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// kubernetes
+
+/// A FAKE Kubernetes API server with a fake kubelet, because no cluster can run here (no
+/// container runtime). It takes the calls Kiln's kube client makes (create and delete Pods
+/// and Secrets in a namespace), records them, and "runs" each Pod by starting a real
+/// `kiln-agent` with the Pod's arguments and its registration token resolved from the
+/// Secret the Pod refers to, plus what the image's entrypoint adds (`--work-dir`, and the
+/// rpmbuild backend instead of the image's mock). In production the same client talks to the
+/// real API server (in-cluster configuration or a kubeconfig).
+struct FakeCluster {
+    secrets: std::sync::Mutex<std::collections::HashMap<String, Value>>,
+    pods: std::sync::Mutex<Vec<Value>>,
+    deleted: std::sync::Mutex<Vec<String>>,
+    running: std::sync::Mutex<std::collections::HashMap<String, std::process::Child>>,
+    work: PathBuf,
+}
+
+impl Drop for FakeCluster {
+    fn drop(&mut self) {
+        for (_, mut c) in self.running.lock().expect("lock").drain() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+async fn fake_create(
+    axum::extract::State(k): axum::extract::State<std::sync::Arc<FakeCluster>>,
+    axum::extract::Path((ns, kind)): axum::extract::Path<(String, String)>,
+    axum::Json(mut obj): axum::Json<Value>,
+) -> (axum::http::StatusCode, axum::Json<Value>) {
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    obj["metadata"]["namespace"] = ns.into();
+    match kind.as_str() {
+        "secrets" => {
+            k.secrets.lock().expect("lock").insert(name, obj.clone());
+        }
+        "pods" => {
+            let c = &obj["spec"]["containers"][0];
+            let env = &c["env"][0]["valueFrom"]["secretKeyRef"];
+            let secret =
+                k.secrets.lock().expect("lock")[env["name"].as_str().unwrap_or_default()].clone();
+            let token = secret["stringData"][env["key"].as_str().unwrap_or_default()]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let args: Vec<String> = serde_json::from_value(c["args"].clone()).unwrap_or_default();
+            let work = k.work.join(&name);
+            std::fs::create_dir_all(&work).expect("work");
+            let child = std::process::Command::new(workspace_binary("kiln-agent"))
+                .args(&args)
+                .args(["--backend", "rpmbuild", "--work-dir"])
+                .arg(&work)
+                .env("KILN_AGENT_REGISTRATION_TOKEN", token)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("kiln-agent");
+            k.running.lock().expect("lock").insert(name, child);
+            k.pods.lock().expect("lock").push(obj.clone());
+        }
+        _ => return (axum::http::StatusCode::NOT_FOUND, axum::Json(json!({}))),
+    }
+    (axum::http::StatusCode::CREATED, axum::Json(obj))
+}
+
+async fn fake_delete(
+    axum::extract::State(k): axum::extract::State<std::sync::Arc<FakeCluster>>,
+    axum::extract::Path((_ns, kind, name)): axum::extract::Path<(String, String, String)>,
+) -> (axum::http::StatusCode, axum::Json<Value>) {
+    k.deleted
+        .lock()
+        .expect("lock")
+        .push(format!("{kind}/{name}"));
+    if let Some(mut child) = k.running.lock().expect("lock").remove(&name) {
+        // The kubelet's SIGTERM.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+    let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 200});
+    (axum::http::StatusCode::OK, axum::Json(status))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kubernetes_provider_runs_builders_as_pods() {
+    if !have_rpmbuild() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("dir");
+    let cluster = std::sync::Arc::new(FakeCluster {
+        secrets: Default::default(),
+        pods: Default::default(),
+        deleted: Default::default(),
+        running: Default::default(),
+        work: work.path().to_path_buf(),
+    });
+    let api = axum::Router::new()
+        .route(
+            "/api/v1/namespaces/{ns}/{kind}",
+            axum::routing::post(fake_create),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/{kind}/{name}",
+            axum::routing::delete(fake_delete),
+        )
+        .with_state(cluster.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let api_url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, api).await;
+    });
+    let state = tempfile::tempdir().expect("dir");
+    let Some(app) = app_with(vec![pool("k8s", &["aarch64"], state.path(), |p| {
+        p.provider = ProviderKind::Kubernetes;
+        p.allocate.clear();
+        p.release.clear();
+        p.image = Some("registry.example.org/kiln-agent:1".into());
+        p.namespace = Some("kiln-builders".into());
+        p.api_url = Some(api_url.clone());
+        p.cpu = Some("2".into());
+        p.memory = Some("4Gi".into());
+    })])
+    .await
+    else {
+        return;
+    };
+    let (root, alice) = site_admin_and_repo(&app).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let hello = srpm("kiln-hello", dir.path());
+    let task = submit_files(
+        &app,
+        &alice.token,
+        "alice/tools",
+        &[&hello],
+        &[("chroot", "fedora-44-aarch64")],
+    )
+    .await;
+    let done = wait_final(&app, task["id"].as_i64().expect("id"), 120).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert!(done["subtasks"][0]["agent"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("k8s-"));
+
+    // The Pod: on an arm64 node, privileged, the image and requests configured, the token
+    // only through its Secret.
+    let pod = cluster.pods.lock().expect("lock")[0].clone();
+    assert_eq!(pod["metadata"]["namespace"], "kiln-builders");
+    assert_eq!(pod["metadata"]["labels"]["kiln.dev/pool"], "k8s");
+    let spec = &pod["spec"];
+    assert_eq!(spec["nodeSelector"]["kubernetes.io/arch"], "arm64");
+    assert_eq!(spec["restartPolicy"], "Never");
+    let c = &spec["containers"][0];
+    assert_eq!(c["image"], "registry.example.org/kiln-agent:1");
+    assert_eq!(c["securityContext"]["privileged"], true);
+    assert_eq!(c["resources"]["requests"]["memory"], "4Gi");
+    assert!(
+        c["args"].to_string().contains("\"--arch\",\"aarch64\""),
+        "{c}"
+    );
+    assert!(
+        !pod.to_string().contains("kiln_reg_"),
+        "the token is not in the Pod"
+    );
+    let secret_ref = &c["env"][0]["valueFrom"]["secretKeyRef"];
+    assert_eq!(secret_ref["name"], pod["metadata"]["name"]);
+
+    // Idle: the Pod and its Secret are deleted.
+    let name = pod["metadata"]["name"].as_str().expect("name").to_owned();
+    wait_pools(&app, &root.token, 30, |p| {
+        states(pool_named(p, "k8s")) == ["released"]
+    })
+    .await;
+    let deleted = cluster.deleted.lock().expect("lock").clone();
+    assert!(deleted.contains(&format!("pods/{name}")), "{deleted:?}");
+    assert!(deleted.contains(&format!("secrets/{name}")), "{deleted:?}");
+    assert!(cluster.running.lock().expect("lock").is_empty());
 }

@@ -109,6 +109,23 @@ pub struct PoolConfig {
     /// `local`: the agents' backend (`mock` or `rpmbuild`; default: mock when installed).
     #[serde(default)]
     pub backend: Option<String>,
+    /// `kubernetes`: the agent image (its entrypoint is kiln-agent, as
+    /// `deploy/container/Containerfile.agent` builds it).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// `kubernetes`: the namespace of the builder Pods (default: the client's, in-cluster the
+    /// server's own).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// `kubernetes`: the API server to use without credentials (for example `kubectl proxy`);
+    /// default: in-cluster configuration, else the kubeconfig.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// `kubernetes`: the builder container's CPU and memory requests (`"2"`, `"4Gi"`).
+    #[serde(default)]
+    pub cpu: Option<String>,
+    #[serde(default)]
+    pub memory: Option<String>,
 }
 
 fn default_pool_max() -> u32 {
@@ -561,6 +578,12 @@ impl Config {
             if p.arches.is_empty() || p.max == 0 || p.capacity == 0 || p.min_idle > p.max {
                 anyhow::bail!(
                     "builders.pools.{}: needs arches, max and capacity of at least 1, min_idle <= max",
+                    p.name
+                );
+            }
+            if p.provider == ProviderKind::Kubernetes && p.image.is_none() {
+                anyhow::bail!(
+                    "builders.pools.{}: the kubernetes provider needs image",
                     p.name
                 );
             }

@@ -7,8 +7,8 @@
 //! next call waits 1, 2, 4 … s.
 //!
 //! Providers: `local` starts `kiln-agent` processes beside the server; `command` runs the
-//! site admin's allocate and release programs (Copr's resalloc model). `kubernetes` is
-//! configured but not available yet: the server refuses to start with it.
+//! site admin's allocate and release programs (Copr's resalloc model); `kubernetes` creates a
+//! Pod per builder through the Kubernetes API, its registration token in a Secret.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -58,10 +58,7 @@ pub fn start(kiln: &Kiln, server_url: String, agent_binary: Option<PathBuf>) -> 
                 backend: pool.backend.clone(),
                 children: Default::default(),
             }),
-            ProviderKind::Kubernetes => anyhow::bail!(
-                "builders.pools.{}: the kubernetes provider is not available in this version; use command with a script that creates Pods",
-                pool.name
-            ),
+            ProviderKind::Kubernetes => Arc::new(KubernetesProvider::new(&pool)?),
         };
         tracing::info!(pool = %pool.name, "builder provisioner started");
         let kiln = kiln.clone();
@@ -72,8 +69,25 @@ pub fn start(kiln: &Kiln, server_url: String, agent_binary: Option<PathBuf>) -> 
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = turn(&kiln, &pool, provider.as_ref(), &server_url).await {
-                    tracing::warn!(pool = %pool.name, error = %e, "provisioner pass failed");
+                // Each pass is a task of its own: a panic in a provider ends that pass, not
+                // the pool's provisioning.
+                let pass = {
+                    let (kiln, pool, provider, url) = (
+                        kiln.clone(),
+                        pool.clone(),
+                        provider.clone(),
+                        server_url.clone(),
+                    );
+                    tokio::spawn(async move { turn(&kiln, &pool, provider.as_ref(), &url).await })
+                };
+                match pass.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(pool = %pool.name, error = %e, "provisioner pass failed")
+                    }
+                    Err(e) => {
+                        tracing::error!(pool = %pool.name, error = %e, "provisioner pass panicked")
+                    }
                 }
             }
         });
@@ -491,6 +505,209 @@ impl Provider for LocalProvider {
             }
         }
         let _ = tokio::fs::remove_dir_all(self.work_root.join(&builder.name)).await;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kubernetes
+
+/// A Pod per builder (the agent image's entrypoint is kiln-agent), on a node of the builder's
+/// arch, with its one-time registration token in a Secret of its own.
+struct KubernetesProvider {
+    pool: PoolConfig,
+    client: tokio::sync::OnceCell<(kube::Client, String)>,
+}
+
+impl KubernetesProvider {
+    fn new(pool: &PoolConfig) -> anyhow::Result<KubernetesProvider> {
+        anyhow::ensure!(pool.image.is_some(), "the kubernetes provider needs image");
+        Ok(KubernetesProvider {
+            pool: pool.clone(),
+            client: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The client and namespace, made on first use (in-cluster configuration, else the
+    /// kubeconfig, unless `api_url` names an API server to use as is).
+    async fn client(&self) -> anyhow::Result<&(kube::Client, String)> {
+        self.client
+            .get_or_try_init(|| async {
+                // Several TLS providers are built in (aws-lc for S3, ring for others): kube
+                // takes the process default, which must be chosen.
+                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+                let mut config = match &self.pool.api_url {
+                    Some(url) => kube::Config::new(url.parse().context("api_url")?),
+                    None => kube::Config::infer()
+                        .await
+                        .context("no Kubernetes configuration (in-cluster or kubeconfig)")?,
+                };
+                if let Some(ns) = &self.pool.namespace {
+                    config.default_namespace = ns.clone();
+                }
+                let ns = config.default_namespace.clone();
+                Ok((kube::Client::try_from(config)?, ns))
+            })
+            .await
+    }
+}
+
+/// Kubernetes object names: lower-case letters, digits and '-'.
+fn dns_name(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The node label value of an RPM arch.
+fn node_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" | "i686" => "amd64",
+        "aarch64" => "arm64",
+        "ppc64le" => "ppc64le",
+        "s390x" => "s390x",
+        other => other,
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for KubernetesProvider {
+    async fn allocate(&self, req: &AllocateRequest) -> anyhow::Result<String> {
+        use k8s_openapi::api::core::v1::{
+            Container, EnvVar, EnvVarSource, Pod, PodSpec, ResourceRequirements, Secret,
+            SecretKeySelector, SecurityContext,
+        };
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        use kube::api::{ObjectMeta, PostParams};
+        let (client, ns) = self.client().await?;
+        let name = dns_name(&format!("kiln-builder-{}", req.name));
+        let labels: std::collections::BTreeMap<String, String> = [
+            ("app.kubernetes.io/name", "kiln-agent".to_owned()),
+            ("kiln.dev/pool", dns_name(&req.pool)),
+            ("kiln.dev/builder", dns_name(&req.name)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let meta = || ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        let secret = Secret {
+            metadata: meta(),
+            string_data: Some([("token".to_owned(), req.token.clone())].into()),
+            ..Default::default()
+        };
+        kube::Api::<Secret>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .context("creating the registration Secret")?;
+        let mut requests = std::collections::BTreeMap::new();
+        if let Some(cpu) = &self.pool.cpu {
+            requests.insert("cpu".to_owned(), Quantity(cpu.clone()));
+        }
+        if let Some(memory) = &self.pool.memory {
+            requests.insert("memory".to_owned(), Quantity(memory.clone()));
+        }
+        let pod = Pod {
+            metadata: meta(),
+            spec: Some(PodSpec {
+                restart_policy: Some("Never".into()),
+                node_selector: Some(
+                    [(
+                        "kubernetes.io/arch".to_owned(),
+                        node_arch(&req.arch).to_owned(),
+                    )]
+                    .into(),
+                ),
+                // Running builds get the agent's grace time after SIGTERM, then go back to
+                // the queue.
+                termination_grace_period_seconds: Some(60),
+                containers: vec![Container {
+                    name: "agent".into(),
+                    image: self.pool.image.clone(),
+                    args: Some(vec![
+                        "--server".into(),
+                        req.server.clone(),
+                        "--name".into(),
+                        req.name.clone(),
+                        "--arch".into(),
+                        req.arch.clone(),
+                        "--capacity".into(),
+                        req.capacity.to_string(),
+                    ]),
+                    env: Some(vec![EnvVar {
+                        name: "KILN_AGENT_REGISTRATION_TOKEN".into(),
+                        value_from: Some(EnvVarSource {
+                            secret_key_ref: Some(SecretKeySelector {
+                                name: name.clone(),
+                                key: "token".into(),
+                                optional: None,
+                            }),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }]),
+                    // mock needs its namespaces and bind mounts.
+                    security_context: Some(SecurityContext {
+                        privileged: Some(true),
+                        ..Default::default()
+                    }),
+                    resources: (!requests.is_empty()).then(|| ResourceRequirements {
+                        requests: Some(requests),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        if let Err(e) = kube::Api::<Pod>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &pod)
+            .await
+        {
+            let _ = kube::Api::<Secret>::namespaced(client.clone(), ns)
+                .delete(&name, &Default::default())
+                .await;
+            return Err(e).context("creating the builder Pod");
+        }
+        Ok(name)
+    }
+
+    async fn release(&self, builder: &rows::Model) -> anyhow::Result<()> {
+        use k8s_openapi::api::core::v1::{Pod, Secret};
+        let (client, ns) = self.client().await?;
+        let Some(name) = builder.provider_id.as_deref() else {
+            return Ok(());
+        };
+        let gone = |r: Result<_, kube::Error>| match r {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e),
+        };
+        gone(
+            kube::Api::<Pod>::namespaced(client.clone(), ns)
+                .delete(name, &Default::default())
+                .await
+                .map(|_| ()),
+        )
+        .context("deleting the builder Pod")?;
+        gone(
+            kube::Api::<Secret>::namespaced(client.clone(), ns)
+                .delete(name, &Default::default())
+                .await
+                .map(|_| ()),
+        )
+        .context("deleting the registration Secret")?;
         Ok(())
     }
 }

@@ -386,6 +386,11 @@ mod tests {
             allocate: vec![],
             release: vec![],
             backend: None,
+            image: None,
+            namespace: None,
+            api_url: None,
+            cpu: None,
+            memory: None,
         }
     }
 
