@@ -133,8 +133,11 @@ fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(doc: &Value) -
 }
 
 fn schema_check(doc: &Value) -> Value {
-    use k8s_openapi::api::{apps::v1::Deployment, core::v1};
+    use k8s_openapi::api::{apps::v1::Deployment, core::v1, rbac::v1 as rbac};
     match doc["kind"].as_str().unwrap_or_default() {
+        "ServiceAccount" => round_trips::<v1::ServiceAccount>(doc),
+        "Role" => round_trips::<rbac::Role>(doc),
+        "RoleBinding" => round_trips::<rbac::RoleBinding>(doc),
         "Namespace" => round_trips::<v1::Namespace>(doc),
         "ConfigMap" => round_trips::<v1::ConfigMap>(doc),
         "Secret" => round_trips::<v1::Secret>(doc),

@@ -505,3 +505,49 @@ async fn the_kubernetes_provider_runs_builders_as_pods() {
     assert!(deleted.contains(&format!("secrets/{name}")), "{deleted:?}");
     assert!(cluster.running.lock().expect("lock").is_empty());
 }
+
+/// The `local` provider: `kiln serve` itself starts `kiln-agent` processes for the queue and
+/// stops them when idle.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_provider_starts_and_stops_agents_beside_the_server() {
+    if !have_rpmbuild() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("dir");
+    let Some(app) = app_with(vec![pool("here", &["x86_64"], state.path(), |p| {
+        p.provider = ProviderKind::Local;
+        p.allocate.clear();
+        p.release.clear();
+        p.backend = Some("rpmbuild".into());
+    })])
+    .await
+    else {
+        return;
+    };
+    let (root, alice) = site_admin_and_repo(&app).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let hello = srpm("kiln-hello", dir.path());
+    let task = submit_files(
+        &app,
+        &alice.token,
+        "alice/tools",
+        &[&hello],
+        &[("chroot", "fedora-44-x86_64")],
+    )
+    .await;
+    let done = wait_final(&app, task["id"].as_i64().expect("id"), 120).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert!(done["subtasks"][0]["agent"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("here-"));
+    let p = wait_pools(&app, &root.token, 30, |p| {
+        states(pool_named(p, "here")) == ["released"]
+    })
+    .await;
+    let pid: u32 = pool_named(&p, "here")["builders"][0]["provider_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("pid");
+    assert!(!alive(pid), "the local agent {pid} still runs");
+}

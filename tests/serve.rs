@@ -236,3 +236,71 @@ async fn zero_configuration_serve() {
     assert_eq!(names.len(), unique.len());
     assert!(sigterm(&mut child).success());
 }
+
+/// `KILN_LOG_FORMAT=json`: every log line is one JSON object with a level, a timestamp and a
+/// message, and what a user typed as a password never appears.
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_keep_secrets_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let log_path = dir.path().join("kiln.log");
+    let mut child = kiln(dir.path(), port)
+        .env("KILN_LOG_FORMAT", "json")
+        .env("KILN_LOG", "debug")
+        .env("KILN_LOCAL_AGENT", "off")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log"))
+        .spawn()
+        .expect("kiln serve");
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{url}/readyz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "kiln serve did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A failed sign-in with a password that must not be logged.
+    let csrf: serde_json::Value = http
+        .get(format!("{url}/auth/csrf"))
+        .send()
+        .await
+        .expect("csrf")
+        .json()
+        .await
+        .expect("json");
+    let _ = http
+        .post(format!("{url}/auth/login"))
+        .form(&[
+            (
+                "csrf_token",
+                csrf["csrf_token"].as_str().unwrap_or_default(),
+            ),
+            ("username", "nobody"),
+            ("password", "hunter2-secret-password"),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert!(sigterm(&mut child).success());
+    let text = std::fs::read_to_string(&log_path).expect("log");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 3, "{text}");
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+        assert!(v["fields"]["message"].is_string(), "{line}");
+    }
+    assert!(
+        text.contains("\"stopped\""),
+        "graceful stop is logged: {text}"
+    );
+    assert!(!text.contains("hunter2"), "a password reached the log");
+}
