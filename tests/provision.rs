@@ -83,6 +83,24 @@ async fn app_with(pools: Vec<PoolConfig>) -> Option<TestApp> {
     .await
 }
 
+/// Builds kiln-hello in alice/tools on `chroot` and checks a builder of `pool` built it.
+async fn built_by_pool(app: &TestApp, alice: &TestUser, chroot: &str, pool: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    let hello = srpm("kiln-hello", dir.path());
+    let task = submit_files(
+        app,
+        &alice.token,
+        "alice/tools",
+        &[&hello],
+        &[("chroot", chroot)],
+    )
+    .await;
+    let done = wait_final(app, task["id"].as_i64().expect("id"), 120).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let agent = done["subtasks"][0]["agent"].as_str().unwrap_or_default();
+    assert!(agent.starts_with(&format!("{pool}-")), "built by {agent}");
+}
+
 /// root (site admin), and alice with alice/tools building fedora-44 x86_64 and aarch64.
 async fn site_admin_and_repo(app: &TestApp) -> (TestUser, TestUser) {
     let root = app.user("root", true).await;
@@ -454,22 +472,7 @@ async fn the_kubernetes_provider_runs_builders_as_pods() {
         return;
     };
     let (root, alice) = site_admin_and_repo(&app).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let hello = srpm("kiln-hello", dir.path());
-    let task = submit_files(
-        &app,
-        &alice.token,
-        "alice/tools",
-        &[&hello],
-        &[("chroot", "fedora-44-aarch64")],
-    )
-    .await;
-    let done = wait_final(&app, task["id"].as_i64().expect("id"), 120).await;
-    assert_eq!(done["state"], "succeeded", "{done:#}");
-    assert!(done["subtasks"][0]["agent"]
-        .as_str()
-        .unwrap_or_default()
-        .starts_with("k8s-"));
+    built_by_pool(&app, &alice, "fedora-44-aarch64", "k8s").await;
 
     // The Pod: on an arm64 node, privileged, the image and requests configured, the token
     // only through its Secret.
@@ -525,22 +528,7 @@ async fn the_local_provider_starts_and_stops_agents_beside_the_server() {
         return;
     };
     let (root, alice) = site_admin_and_repo(&app).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let hello = srpm("kiln-hello", dir.path());
-    let task = submit_files(
-        &app,
-        &alice.token,
-        "alice/tools",
-        &[&hello],
-        &[("chroot", "fedora-44-x86_64")],
-    )
-    .await;
-    let done = wait_final(&app, task["id"].as_i64().expect("id"), 120).await;
-    assert_eq!(done["state"], "succeeded", "{done:#}");
-    assert!(done["subtasks"][0]["agent"]
-        .as_str()
-        .unwrap_or_default()
-        .starts_with("here-"));
+    built_by_pool(&app, &alice, "fedora-44-x86_64", "here").await;
     let p = wait_pools(&app, &root.token, 30, |p| {
         states(pool_named(p, "here")) == ["released"]
     })
