@@ -238,13 +238,16 @@ async fn zero_configuration_serve() {
 }
 
 /// `KILN_LOG_FORMAT=json`: every log line is one JSON object with a level, a timestamp and a
-/// message, and what a user typed as a password never appears.
+/// message, and what a user typed as a password never appears. `KILN_METRICS_LISTEN`:
+/// `/metrics` moves to that address, off the public one.
 #[tokio::test]
-async fn json_logs_are_one_object_per_line_and_keep_secrets_out() {
+async fn json_logs_keep_secrets_out_and_metrics_have_their_own_listener() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
+    let metrics_port = free_port();
     let log_path = dir.path().join("kiln.log");
     let mut child = kiln(dir.path(), port)
+        .env("KILN_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
         .env("KILN_LOG_FORMAT", "json")
         .env("KILN_LOG", "debug")
         .env("KILN_LOCAL_AGENT", "off")
@@ -263,6 +266,24 @@ async fn json_logs_are_one_object_per_line_and_keep_secrets_out() {
         assert!(Instant::now() < deadline, "kiln serve did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let status = |u: String| {
+        let http = http.clone();
+        async move { http.get(u).send().await.expect("get").status().as_u16() }
+    };
+    assert_eq!(status(format!("{url}/metrics")).await, 404);
+    let metrics = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("kiln_agents_online"), "{metrics}");
+    assert_eq!(
+        status(format!("http://127.0.0.1:{metrics_port}/readyz")).await,
+        200
+    );
     // A failed sign-in with a password that must not be logged.
     let csrf: serde_json::Value = http
         .get(format!("{url}/auth/csrf"))

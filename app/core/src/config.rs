@@ -14,6 +14,10 @@ use crate::secret::Secret;
 pub struct Config {
     /// Address the HTTP server listens on.
     pub listen: String,
+    /// A second address serving only `/metrics` (and `/healthz`, `/readyz`) for Prometheus,
+    /// so that metrics need not be public; `/metrics` then leaves the main address. Unset:
+    /// `/metrics` is on the main address.
+    pub metrics_listen: Option<String>,
     /// The URL users and dnf reach Kiln at; used in `.repo` files, OIDC redirects and cookies
     /// (`Secure` when it is https). Default: `http://` + `listen`.
     pub public_url: Option<String>,
@@ -335,6 +339,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: "127.0.0.1:8080".into(),
+            metrics_listen: None,
             public_url: None,
             data_dir: PathBuf::from("./kiln-data"),
             database_url: None,
@@ -420,6 +425,7 @@ impl Default for RepoPolicyConfig {
 /// (`true`, `64`) and taken as strings otherwise.
 const ENV_KEYS: &[(&str, &str)] = &[
     ("KILN_LISTEN", "listen"),
+    ("KILN_METRICS_LISTEN", "metrics_listen"),
     ("KILN_PUBLIC_URL", "public_url"),
     ("KILN_DATA_DIR", "data_dir"),
     ("KILN_DATABASE_URL", "database_url"),

@@ -193,6 +193,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    if let Some(addr) = kiln.config.metrics_listen.clone() {
+        let metrics = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("listening on {addr} (metrics_listen)"))?;
+        let app = crate::routes::metrics_app(kiln.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(crate::no_delay(metrics), app).await {
+                tracing::error!(error = %e, "metrics listener");
+            }
+        });
+        tracing::info!(%addr, "metrics listener");
+    }
     let url = kiln.config.public_url();
     let local = format!("http://{}", listener.local_addr()?);
     crate::local_agent::start(&kiln, local, console()).await?;

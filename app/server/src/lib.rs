@@ -36,6 +36,12 @@ pub struct AppState {
     pub leptos: leptos::config::LeptosOptions,
 }
 
+impl axum::extract::FromRef<AppState> for Kiln {
+    fn from_ref(s: &AppState) -> Self {
+        s.kiln.clone()
+    }
+}
+
 impl axum::extract::FromRef<AppState> for leptos::config::LeptosOptions {
     fn from_ref(s: &AppState) -> Self {
         s.leptos.clone()
@@ -102,7 +108,7 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
             auth::resolve_caller,
         ))
         .layer(sessions)
-        .merge(routes::ops())
+        .merge(routes::ops(state.kiln.config.metrics_listen.is_none()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             handlers::health::observe,

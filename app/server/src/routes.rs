@@ -178,9 +178,23 @@ pub fn repos() -> Router<AppState> {
         .route("/api_3/project/search", get(publish::copr_projects))
 }
 
-pub fn ops() -> Router<AppState> {
-    Router::new()
+/// Health and, unless a metrics listener is configured, metrics.
+pub fn ops<S>(with_metrics: bool) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    kiln_core::Kiln: axum::extract::FromRef<S>,
+{
+    let router = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/readyz", get(health::readyz));
+    if with_metrics {
+        router.route("/metrics", get(health::metrics))
+    } else {
+        router
+    }
+}
+
+/// What the metrics listener serves (`metrics_listen`).
+pub fn metrics_app(kiln: kiln_core::Kiln) -> Router {
+    ops(true).with_state(kiln)
 }

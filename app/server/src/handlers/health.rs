@@ -16,9 +16,9 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// Readiness: the database and object storage answer.
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn readyz(State(kiln): State<kiln_core::Kiln>) -> impl IntoResponse {
     let mut checks = BTreeMap::new();
-    let db = state.kiln.db.ping().await;
+    let db = kiln.db.ping().await;
     checks.insert(
         "database".to_owned(),
         if db.is_ok() {
@@ -27,7 +27,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "unreachable".into()
         },
     );
-    let storage = state.kiln.storage.check().await;
+    let storage = kiln.storage.check().await;
     checks.insert(
         "storage".to_owned(),
         if storage.is_ok() {
@@ -61,8 +61,8 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus metrics in the text format (see `kiln_core::metrics`).
-pub async fn metrics(State(state): State<AppState>) -> axum::response::Response {
-    match kiln_core::metrics::render(&state.kiln).await {
+pub async fn metrics(State(kiln): State<kiln_core::Kiln>) -> axum::response::Response {
+    match kiln_core::metrics::render(&kiln).await {
         Ok(text) => (
             [(
                 axum::http::header::CONTENT_TYPE,
