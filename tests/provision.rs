@@ -539,3 +539,49 @@ async fn the_local_provider_starts_and_stops_agents_beside_the_server() {
         .expect("pid");
     assert!(!alive(pid), "the local agent {pid} still runs");
 }
+
+/// A builder past its maximum lifetime takes no new work, is released once idle and, with
+/// `min_idle`, replaced by a new one.
+#[tokio::test(flavor = "multi_thread")]
+async fn builders_past_their_lifetime_are_replaced() {
+    if !have_rpmbuild() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("dir");
+    let _guard = Builders(state.path().to_path_buf());
+    let Some(app) = app_with(vec![pool("x86", &["x86_64"], state.path(), |p| {
+        p.min_idle = 1;
+        p.idle_timeout_seconds = 600;
+        p.max_lifetime_seconds = Some(2);
+    })])
+    .await
+    else {
+        return;
+    };
+    let root = app.user("root", true).await;
+    let p = wait_pools(&app, &root.token, 60, |p| {
+        let b = pool_named(p, "x86")["builders"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        b.iter().any(|x| {
+            x["state"] == "released" && x["reason"].as_str() == Some("reached its maximum lifetime")
+        }) && b.iter().any(|x| x["state"] == "running")
+    })
+    .await;
+    let builders = pool_named(&p, "x86")["builders"]
+        .as_array()
+        .expect("b")
+        .clone();
+    let old = builders
+        .iter()
+        .find(|x| x["state"] == "released")
+        .expect("old");
+    let new = builders
+        .iter()
+        .find(|x| x["state"] == "running")
+        .expect("new");
+    assert!(new["id"].as_i64() > old["id"].as_i64());
+    let id = old["provider_id"].as_str().expect("id");
+    assert!(state.path().join(id).join("released").exists());
+}
