@@ -11,6 +11,7 @@ mod m0004_publishing;
 mod m0005_retention;
 mod m0006_builders;
 mod m0007_repo_builds_disabled;
+mod m0008_events;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_retention::Migration),
             Box::new(m0006_builders::Migration),
             Box::new(m0007_repo_builds_disabled::Migration),
+            Box::new(m0008_events::Migration),
         ]
     }
 }

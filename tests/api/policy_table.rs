@@ -274,6 +274,22 @@ fn cases() -> Vec<Case> {
             S::OK,
         ),
         c(
+            "list webhooks",
+            M::GET,
+            "/api/v1/repos/{repo}/webhooks",
+            None,
+            ADMIN_UP,
+            S::OK,
+        ),
+        c(
+            "create webhook",
+            M::POST,
+            "/api/v1/repos/{repo}/webhooks",
+            Some(json!({"url": "http://127.0.0.1:9/hook"})),
+            ADMIN_UP,
+            S::CREATED,
+        ),
+        c(
             "builder pools",
             M::GET,
             "/api/v1/builder-pools",

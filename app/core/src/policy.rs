@@ -72,10 +72,12 @@ pub enum Action {
     ManageOwnTokens,
     /// Site admins' actions on a repo: stop its builds, cancel its queue.
     AdministerRepo,
+    /// A repo's webhooks and their delivery log.
+    ManageWebhooks,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::ListRepos,
         Action::ViewRepo,
         Action::CreateRepo,
@@ -99,6 +101,7 @@ impl Action {
         Action::ViewSiteAudit,
         Action::ManageOwnTokens,
         Action::AdministerRepo,
+        Action::ManageWebhooks,
     ];
 }
 
@@ -124,7 +127,7 @@ pub fn requirement(action: Action) -> Requirement {
         UpdateRepo | ManageMockConfigs | Createrepo | SetBuildPriority => {
             Requirement::RepoRole(Role::Releng)
         }
-        DeleteRepo | ListMembers | ManageMembers | ViewAudit | RotateKey => {
+        DeleteRepo | ListMembers | ManageMembers | ViewAudit | RotateKey | ManageWebhooks => {
             Requirement::RepoRole(Role::Admin)
         }
         ManageChroots | ManageAgents | ViewSiteAudit | AdministerRepo => Requirement::SiteAdmin,

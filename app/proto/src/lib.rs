@@ -195,6 +195,53 @@ pub struct BuildsDisabled {
     pub reason: String,
 }
 
+/// A repo's outbound webhook (`/api/v1/repos/OWNER/REPO/webhooks`, repo admins).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Webhook {
+    pub id: i32,
+    pub url: String,
+    pub active: bool,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookCreate {
+    /// `http://` or `https://`.
+    pub url: String,
+}
+
+/// The answer to a creation: the only time the signing secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WebhookCreated {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// Receivers check `X-Kiln-Signature: sha256=HEX`, HMAC-SHA256 of the body under it.
+    pub secret: String,
+}
+
+/// One event for one webhook: the delivery log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WebhookDelivery {
+    pub id: i32,
+    pub event_id: i32,
+    pub topic: String,
+    /// `pending`, `succeeded` or `failed` (attempts used up).
+    pub state: String,
+    pub attempts: i32,
+    #[serde(with = "rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    /// The receiver's last HTTP status.
+    pub response_code: Option<i32>,
+    /// Why the last attempt failed (connection refused, timeout, a non-2xx status).
+    pub error: Option<String>,
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub delivered_at: Option<OffsetDateTime>,
+}
+
 /// `POST /api/v1/repos/OWNER/REPO/cancel-queue` (site admins): what was canceled.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct QueueCanceled {

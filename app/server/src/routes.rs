@@ -6,6 +6,7 @@ use axum::Router;
 
 use crate::handlers::{
     agent, audit, builds, chroots, forms, health, login, me, members, mock_configs, publish, repos,
+    webhooks,
 };
 use crate::AppState;
 
@@ -34,6 +35,22 @@ pub fn api() -> Router<AppState> {
         .route(
             "/repos/{owner}/{repo}/cancel-queue",
             post(repos::cancel_queue),
+        )
+        .route(
+            "/repos/{owner}/{repo}/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/repos/{owner}/{repo}/webhooks/{id}",
+            axum::routing::delete(webhooks::delete),
+        )
+        .route(
+            "/repos/{owner}/{repo}/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/repos/{owner}/{repo}/webhooks/{id}/test",
+            post(webhooks::test),
         )
         .route("/repos/{owner}/{repo}/members", get(members::list))
         .route(

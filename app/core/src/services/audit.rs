@@ -25,12 +25,25 @@ pub async fn record(
         actor_id: Set(actor.user_id()),
         action: Set(action.to_owned()),
         target: Set(target.to_owned()),
-        detail: Set(detail),
+        detail: Set(detail.clone()),
         created_at: Set(crate::now()),
         ..Default::default()
     }
     .insert(db)
     .await?;
+    if let (Some(topic), Some(_)) = (super::events::topic_of_audit(action), repo_id) {
+        super::events::emit(
+            db,
+            repo_id,
+            topic,
+            serde_json::json!({
+                "actor": actor.user().map(|u| u.username.clone()),
+                "target": target,
+                "detail": detail,
+            }),
+        )
+        .await?;
+    }
     Ok(())
 }
 

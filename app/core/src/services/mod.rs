@@ -7,6 +7,7 @@ pub mod audit;
 pub mod builders;
 pub mod chroots;
 pub mod cleanup;
+pub mod events;
 pub mod members;
 pub mod mock_configs;
 pub mod publish;

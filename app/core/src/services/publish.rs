@@ -927,7 +927,7 @@ async fn finish_batch(kiln: &Kiln, batch: &[i32], error: Option<String>) -> Core
                 "succeeded"
             }),
         )
-        .col_expr(publishes::Column::Error, Expr::value(error))
+        .col_expr(publishes::Column::Error, Expr::value(error.clone()))
         .col_expr(
             publishes::Column::FinishedAt,
             Expr::value(Some(crate::now())),
@@ -944,6 +944,22 @@ async fn finish_batch(kiln: &Kiln, batch: &[i32], error: Option<String>) -> Core
         .await?;
     for p in parents.into_iter().flatten() {
         kiln.events.changed(p);
+        // Published once every chroot of the build is: one event per build.
+        if error.is_some() {
+            continue;
+        }
+        let Some(parent) = tasks::Entity::find_by_id(p).one(&kiln.db).await? else {
+            continue;
+        };
+        let all_published = states(&kiln.db, std::slice::from_ref(&parent))
+            .await?
+            .get(&p)
+            == Some(&PublishState::Published);
+        if all_published {
+            let txn = kiln.begin().await?;
+            super::events::emit_build(&txn, &parent, "kiln.build.publish").await?;
+            txn.commit().await?;
+        }
     }
     Ok(())
 }
@@ -1328,6 +1344,22 @@ fn dir_file(rpm_path: &std::path::Path, name: &str) -> CoreResult<std::path::Pat
 /// Removes a deleted repo's publishing rows and its task tree (the caller's transaction; its
 /// objects are removed with the repo's storage prefix).
 pub async fn delete_repo_rows(db: &impl ConnectionTrait, repo_id: i32) -> CoreResult<()> {
+    use crate::entities::{webhook_deliveries, webhooks};
+    let hooks: Vec<i32> = webhooks::Entity::find()
+        .select_only()
+        .column(webhooks::Column::Id)
+        .filter(webhooks::Column::RepoId.eq(repo_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    webhook_deliveries::Entity::delete_many()
+        .filter(webhook_deliveries::Column::WebhookId.is_in(hooks))
+        .exec(db)
+        .await?;
+    webhooks::Entity::delete_many()
+        .filter(webhooks::Column::RepoId.eq(repo_id))
+        .exec(db)
+        .await?;
     use crate::entities::{artifacts, task_logs};
     packages::Entity::delete_many()
         .filter(packages::Column::RepoId.eq(repo_id))

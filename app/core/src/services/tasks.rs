@@ -172,6 +172,7 @@ pub async fn submit(
         }
     }
     update_parent(&txn, parent.id).await?;
+    super::events::emit_build(&txn, &parent, "kiln.build.submit").await?;
     txn.commit().await?;
     tracing::info!(task = parent.id, repo = %ctx.full_name(), srpms = stored.len(), configs = snapshots.len(), "submitted");
     if any_pending {
@@ -206,6 +207,11 @@ fn new_parent(
 
 /// Recomputes a parent's state, start and end from its subtasks.
 async fn update_parent(db: &impl ConnectionTrait, parent_id: i32) -> CoreResult<()> {
+    let was_final = tasks::Entity::find_by_id(parent_id)
+        .one(db)
+        .await?
+        .and_then(|p| TaskState::parse(&p.state))
+        .is_some_and(|s| s.is_final());
     // Aggregates, not rows: a parent may have hundreds of subtasks.
     let present: Vec<String> = tasks::Entity::find()
         .select_only()
@@ -241,6 +247,9 @@ async fn update_parent(db: &impl ConnectionTrait, parent_id: i32) -> CoreResult<
         .await?;
     if let Some(parent) = updated.first() {
         super::publish::queue_for_parent(db, parent).await?;
+        if state.is_final() && !was_final {
+            super::events::emit_build(db, parent, "kiln.build.end").await?;
+        }
     }
     Ok(())
 }
@@ -629,6 +638,7 @@ pub async fn resubmit(
         .await?;
     }
     update_parent(&txn, new_parent.id).await?;
+    super::events::emit_build(&txn, &new_parent, "kiln.build.submit").await?;
     txn.commit().await?;
     kiln.events.work_available();
     get_in(kiln, new_parent.id).await
@@ -748,8 +758,9 @@ pub async fn claim_as(
             };
             if let Some(t) = claimed {
                 if let Some(p) = t.parent_id {
-                    // The first claim starts the parent.
-                    tasks::Entity::update_many()
+                    // The first claim starts the parent (and says so, in one transaction).
+                    let txn = kiln.begin().await?;
+                    let started = tasks::Entity::update_many()
                         .col_expr(
                             tasks::Column::State,
                             Expr::value(TaskState::Running.as_str()),
@@ -757,8 +768,12 @@ pub async fn claim_as(
                         .col_expr(tasks::Column::StartedAt, Expr::value(t.started_at))
                         .filter(tasks::Column::Id.eq(p))
                         .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
-                        .exec(&kiln.db)
+                        .exec_with_returning(&txn)
                         .await?;
+                    if let Some(parent) = started.first() {
+                        super::events::emit_build(&txn, parent, "kiln.build.start").await?;
+                    }
+                    txn.commit().await?;
                 }
                 kiln.events.changed(t.id);
                 if t.attempt <= 1 {

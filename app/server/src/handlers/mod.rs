@@ -12,3 +12,4 @@ pub mod members;
 pub mod mock_configs;
 pub mod publish;
 pub mod repos;
+pub mod webhooks;

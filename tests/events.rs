@@ -1,0 +1,303 @@
+//! Events through webhooks: a real HTTP receiver gets one signed message per build event
+//! (submit, start, end with the subtasks inside, publish) and per repo or membership change;
+//! while it is down its deliveries wait in the outbox and all arrive, in order, once it is
+//! back; the delivery log shows the response codes; "send test"; only repo admins manage
+//! webhooks.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use kiln_proto::Role;
+use kiln_tests::pipeline::{have_rpmbuild, srpm, submit_files, wait_for, Agent};
+use kiln_tests::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// What the receiver got: (topic header, signature header, body).
+type Received = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
+/// A webhook receiver on a fixed port that can be stopped and started again.
+struct Receiver {
+    port: u16,
+    got: Received,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Receiver {
+    async fn start(port: u16, got: Received) -> Receiver {
+        let app = axum::Router::new()
+            .route(
+                "/hook",
+                axum::routing::post(
+                    |axum::extract::State(got): axum::extract::State<Received>,
+                     headers: axum::http::HeaderMap,
+                     body: axum::body::Bytes| async move {
+                        let h = |n: &str| {
+                            headers
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned()
+                        };
+                        got.lock().expect("lock").push((
+                            h("x-kiln-event"),
+                            h("x-kiln-signature"),
+                            body.to_vec(),
+                        ));
+                        StatusCode::OK
+                    },
+                ),
+            )
+            .route(
+                "/broken",
+                axum::routing::post(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+            )
+            .with_state(got.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the receiver");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            port,
+            got,
+            task: Some(task),
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The messages so far, their signatures checked against `secret`.
+    fn messages(&self, secret: &str) -> Vec<Value> {
+        self.got
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(topic, sig, body)| {
+                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+                mac.update(body);
+                let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+                assert_eq!(sig, &want, "signature of a {topic} message");
+                let v: Value = serde_json::from_slice(body).expect("JSON body");
+                assert_eq!(v["topic"], topic.as_str());
+                assert_eq!(v["version"], 1);
+                v
+            })
+            .collect()
+    }
+}
+
+async fn wait_until(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn topics(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| m["topic"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_get_every_event_signed_in_order_even_after_an_outage() {
+    if !have_rpmbuild() {
+        return;
+    }
+    let Some(app) = TestApp::with_config(|c| c.builds.lease_seconds = 3).await else {
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    let bob = app.user("bob", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let got: Received = Arc::default();
+    let mut receiver = Receiver::start(0, got.clone()).await;
+
+    // Repo admins manage webhooks; the secret is shown once.
+    let (s, created) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/webhooks",
+            Some(&alice.token),
+            Some(json!({"url": receiver.url("/hook")})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let secret = created["secret"].as_str().expect("secret").to_owned();
+    let id = created["id"].as_i64().expect("id");
+    let (_, list) = app
+        .get("/api/v1/repos/alice/tools/webhooks", Some(&alice.token))
+        .await;
+    assert!(
+        !list.to_string().contains(&secret),
+        "the secret is shown once"
+    );
+    let (s, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/webhooks",
+            Some(&alice.token),
+            Some(json!({"url": "ftp://example.org/x"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+
+    // "Send test".
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/repos/alice/tools/webhooks/{id}/test"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    wait_until(10, "the test message", || {
+        !got.lock().expect("lock").is_empty()
+    })
+    .await;
+    assert_eq!(topics(&receiver.messages(&secret)), ["kiln.webhook.test"]);
+
+    // A build: one message per step of the build, the subtasks inside.
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let hello = srpm("kiln-hello", dir.path());
+    let task = submit_files(&app, &alice.token, "alice/tools", &[&hello], &[]).await;
+    let build = task["id"].as_i64().expect("id");
+    wait_for(&app, build, 60, |t| t["publish_state"] == "published").await;
+    wait_until(15, "the publish message", || {
+        got.lock()
+            .expect("lock")
+            .iter()
+            .any(|(t, _, _)| t == "kiln.build.publish")
+    })
+    .await;
+    let messages = receiver.messages(&secret);
+    assert_eq!(
+        topics(&messages),
+        [
+            "kiln.webhook.test",
+            "kiln.build.submit",
+            "kiln.build.start",
+            "kiln.build.end",
+            "kiln.build.publish"
+        ]
+    );
+    let end = &messages[3];
+    assert_eq!(end["repo"], "alice/tools");
+    assert_eq!(end["data"]["id"], build);
+    assert_eq!(end["data"]["state"], "succeeded");
+    assert_eq!(
+        end["data"]["subtasks"][0]["mock_config"],
+        "fedora-44-x86_64"
+    );
+    assert_eq!(end["data"]["subtasks"][0]["state"], "succeeded");
+    let ids: Vec<i64> = messages.iter().filter_map(|m| m["id"].as_i64()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
+
+    // The receiver goes down; changes go on; nothing is lost.
+    receiver.stop().await;
+    got.lock().expect("lock").clear();
+    let (s, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/tools/members/bob",
+            Some(&alice.token),
+            Some(json!({"role": Role::Packager})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/tools",
+            Some(&alice.token),
+            Some(json!({"description": "now with webhooks"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let log_path = format!("/api/v1/repos/alice/tools/webhooks/{id}/deliveries");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, log) = app.get(&log_path, Some(&alice.token)).await;
+        let first = &log[1]; // newest first: the member change, then the repo update
+        if first["attempts"].as_i64() >= Some(2) {
+            assert_eq!(first["topic"], "kiln.member.update");
+            assert_eq!(first["state"], "pending");
+            assert_eq!(first["error"], "could not connect");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let receiver = Receiver::start(receiver.port, got.clone()).await;
+    wait_until(30, "the held messages", || {
+        got.lock().expect("lock").len() >= 2
+    })
+    .await;
+    let messages = receiver.messages(&secret);
+    assert_eq!(
+        topics(&messages),
+        ["kiln.member.update", "kiln.repo.update"],
+        "both, in order, once"
+    );
+    assert_eq!(messages[0]["data"]["target"], "bob");
+    let (_, log) = app.get(&log_path, Some(&alice.token)).await;
+    assert!(log
+        .as_array()
+        .expect("log")
+        .iter()
+        .all(|d| d["state"] == "succeeded" && d["response_code"] == 200));
+    let retried = &log[1];
+    assert!(retried["attempts"].as_i64() >= Some(2), "{retried}");
+
+    // A receiver that answers 500: the log shows it, and it is tried again.
+    let (_, broken) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/webhooks",
+            Some(&alice.token),
+            Some(json!({"url": receiver.url("/broken")})),
+        )
+        .await;
+    let broken_id = broken["id"].as_i64().expect("id");
+    app.call(
+        Method::POST,
+        &format!("/api/v1/repos/alice/tools/webhooks/{broken_id}/test"),
+        Some(&alice.token),
+        None,
+    )
+    .await;
+    let broken_log = format!("/api/v1/repos/alice/tools/webhooks/{broken_id}/deliveries");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, log) = app.get(&broken_log, Some(&alice.token)).await;
+        if log[0]["response_code"] == 500 {
+            assert_eq!(log[0]["state"], "pending");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A packager sees no webhooks.
+    let (s, _) = app
+        .get("/api/v1/repos/alice/tools/webhooks", Some(&bob.token))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
