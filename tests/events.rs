@@ -107,6 +107,28 @@ async fn wait_until(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// bob becomes a packager of `repo`, then its description changes: two events, in order.
+async fn two_changes(app: &TestApp, token: &str, repo: &str) {
+    let (s, _) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/repos/{repo}/members/bob"),
+            Some(token),
+            Some(json!({"role": Role::Packager})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/repos/{repo}"),
+            Some(token),
+            Some(json!({"description": "changed while the receiver was away"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
 fn topics(messages: &[Value]) -> Vec<String> {
     messages
         .iter()
@@ -213,24 +235,7 @@ async fn webhooks_get_every_event_signed_in_order_even_after_an_outage() {
     // The receiver goes down; changes go on; nothing is lost.
     receiver.stop().await;
     got.lock().expect("lock").clear();
-    let (s, _) = app
-        .call(
-            Method::PUT,
-            "/api/v1/repos/alice/tools/members/bob",
-            Some(&alice.token),
-            Some(json!({"role": Role::Packager})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = app
-        .call(
-            Method::PATCH,
-            "/api/v1/repos/alice/tools",
-            Some(&alice.token),
-            Some(json!({"description": "now with webhooks"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    two_changes(&app, &alice.token, "alice/tools").await;
     let log_path = format!("/api/v1/repos/alice/tools/webhooks/{id}/deliveries");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -300,4 +305,147 @@ async fn webhooks_get_every_event_signed_in_order_even_after_an_outage() {
         .get("/api/v1/repos/alice/tools/webhooks", Some(&bob.token))
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+// ---------------------------------------------------------------------------------------------
+// MQTT
+
+/// A TCP proxy to the real broker, which the test stops and starts to take the broker away
+/// from Kiln and bring it back (the broker itself is shared by the machine).
+struct Proxy {
+    port: u16,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Proxy {
+    async fn start(port: u16, to: &'static str) -> Proxy {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let mut tasks = tokio::task::JoinSet::new();
+        let conns = Arc::new(Mutex::new(Vec::<tokio::task::AbortHandle>::new()));
+        let held = conns.clone();
+        tasks.spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let handle = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                held.lock().expect("lock").push(handle.abort_handle());
+            }
+        });
+        // Closing the proxy closes its connections too.
+        tasks.spawn(async move {
+            struct Closer(Arc<Mutex<Vec<tokio::task::AbortHandle>>>);
+            impl Drop for Closer {
+                fn drop(&mut self) {
+                    for h in self.0.lock().expect("lock").drain(..) {
+                        h.abort();
+                    }
+                }
+            }
+            let _closer = Closer(conns);
+            std::future::pending::<()>().await;
+        });
+        Proxy { port, tasks }
+    }
+
+    async fn stop(mut self) -> u16 {
+        self.tasks.shutdown().await;
+        self.port
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_reach_an_mqtt_subscriber_even_after_a_broker_outage() {
+    const BROKER: &str = "127.0.0.1:1883";
+    if tokio::net::TcpStream::connect(BROKER).await.is_err() {
+        assert!(
+            !kiln_tests::in_ci(),
+            "an MQTT broker at {BROKER} is required in CI"
+        );
+        eprintln!("NOTICE: skipping the MQTT test: no broker at {BROKER}");
+        return;
+    }
+    // A subscriber straight on the broker.
+    let mut options = rumqttc::MqttOptions::new(
+        format!("kiln-test-{}", uuid::Uuid::new_v4().simple()),
+        "127.0.0.1",
+        1883,
+    );
+    options.set_keep_alive(Duration::from_secs(30));
+    let (sub, mut sub_loop) = rumqttc::AsyncClient::new(options, 64);
+    sub.subscribe("kiln/#", rumqttc::QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let heard: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let sink = heard.clone();
+    let listening = Arc::new(tokio::sync::Notify::new());
+    let ready = listening.clone();
+    tokio::spawn(async move {
+        while let Ok(ev) = sub_loop.poll().await {
+            match ev {
+                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => ready.notify_one(),
+                rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => {
+                    if let Ok(v) = serde_json::from_slice::<Value>(&p.payload) {
+                        sink.lock().expect("lock").push((p.topic.clone(), v));
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    listening.notified().await;
+
+    let proxy = Proxy::start(0, BROKER).await;
+    let url = format!("mqtt://127.0.0.1:{}", proxy.port);
+    let Some(app) = TestApp::with_config(move |c| {
+        c.events.mqtt_url = Some(kiln_core::secret::Secret::new(url.clone()));
+    })
+    .await
+    else {
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    app.user("bob", false).await;
+    // A repo name of this run alone: the broker is shared.
+    let repo = format!("bus{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let full = format!("alice/{repo}");
+    let mine = |heard: &Arc<Mutex<Vec<(String, Value)>>>| -> Vec<(String, Value)> {
+        heard
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(_, v)| v["repo"] == full.as_str())
+            .cloned()
+            .collect()
+    };
+    app.repo(&alice, &repo, &[]).await;
+    wait_until(15, "kiln/repo/create", || !mine(&heard).is_empty()).await;
+    let first = mine(&heard);
+    assert_eq!(first[0].0, "kiln/repo/create");
+    assert_eq!(first[0].1["topic"], "kiln.repo.create");
+    assert_eq!(first[0].1["version"], 1);
+
+    // The broker goes away; two changes; it comes back: both arrive, in order.
+    let port = proxy.stop().await;
+    two_changes(&app, &alice.token, &full).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        mine(&heard).len(),
+        1,
+        "nothing passes while the broker is away"
+    );
+    let _proxy = Proxy::start(port, BROKER).await;
+    wait_until(60, "the held events", || mine(&heard).len() >= 3).await;
+    let all = mine(&heard);
+    let topics: Vec<&str> = all.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        topics,
+        ["kiln/repo/create", "kiln/member/update", "kiln/repo/update"]
+    );
+    let ids: Vec<i64> = all.iter().filter_map(|(_, v)| v["id"].as_i64()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 }

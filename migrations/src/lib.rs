@@ -12,6 +12,7 @@ mod m0005_retention;
 mod m0006_builders;
 mod m0007_repo_builds_disabled;
 mod m0008_events;
+mod m0009_event_cursors;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_builders::Migration),
             Box::new(m0007_repo_builds_disabled::Migration),
             Box::new(m0008_events::Migration),
+            Box::new(m0009_event_cursors::Migration),
         ]
     }
 }

@@ -36,10 +36,20 @@ pub struct Config {
     pub builds: BuildsConfig,
     pub signing: SigningConfig,
     pub publish: PublishConfig,
+    pub events: EventsConfig,
     /// Run a builder agent beside the server: `auto` (when rpmbuild or mock is installed and
     /// `kiln-agent` sits next to `kiln`), `on` or `off`.
     pub local_agent: LocalAgent,
     pub builders: BuildersConfig,
+}
+
+/// Where events go besides webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// MQTT broker (`mqtt://[USER:PASSWORD@]HOST[:PORT]`): each event is published with QoS 1
+    /// on `kiln/build/end`-style topics (the event's dotted topic with '/').
+    pub mqtt_url: Option<Secret>,
 }
 
 /// Builders Kiln provisions itself, in pools scaled by the queue (`[[builders.pools]]`).
@@ -354,6 +364,7 @@ impl Default for Config {
             publish: PublishConfig::default(),
             local_agent: LocalAgent::Auto,
             builders: BuildersConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -426,6 +437,7 @@ impl Default for RepoPolicyConfig {
 const ENV_KEYS: &[(&str, &str)] = &[
     ("KILN_LISTEN", "listen"),
     ("KILN_METRICS_LISTEN", "metrics_listen"),
+    ("KILN_EVENTS_MQTT_URL", "events.mqtt_url"),
     ("KILN_PUBLIC_URL", "public_url"),
     ("KILN_DATA_DIR", "data_dir"),
     ("KILN_DATABASE_URL", "database_url"),

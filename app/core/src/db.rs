@@ -55,6 +55,17 @@ pub async fn claim_turn(db: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr>
     Ok(())
 }
 
+/// Makes transactions that write events take turns on PostgreSQL (held to commit), so event
+/// ids are in commit order and a bus cursor never passes an event still to be committed.
+/// SQLite has one writer already.
+pub async fn events_turn(db: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_unprepared("SELECT pg_advisory_xact_lock(7469212)")
+            .await?;
+    }
+    Ok(())
+}
+
 pub fn supports_row_locks(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }

@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod base_chroots;
 pub mod builder_pools;
 pub mod builders;
+pub mod event_cursors;
 pub mod events;
 pub mod identities;
 pub mod mock_configs;

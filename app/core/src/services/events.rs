@@ -56,6 +56,7 @@ pub async fn emit(
         "repo": repo,
         "data": data,
     });
+    crate::db::events_turn(db).await?;
     let event = events::ActiveModel {
         topic: Set(topic.to_owned()),
         repo_id: Set(repo_id),
@@ -291,6 +292,7 @@ pub async fn send_test(
     let (hook, ctx) = find_webhook(kiln, principal, owner, repo, id).await?;
     let txn = kiln.begin().await?;
     let now = crate::now();
+    crate::db::events_turn(&txn).await?;
     let event = events::ActiveModel {
         topic: Set("kiln.webhook.test".into()),
         repo_id: Set(None),

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod agents;
 pub mod audit;
 pub mod builders;
+pub mod bus;
 pub mod chroots;
 pub mod cleanup;
 pub mod events;

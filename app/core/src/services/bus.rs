@@ -1,0 +1,198 @@
+//! Events to a message bus (MQTT). The bus has a cursor in the outbox: events after it are
+//! published in order, each acknowledged by the broker (QoS 1) before the cursor moves past
+//! it; so a broker that is down gets every event once it is back. One server at a time sends
+//! (the cursor row's lock).
+
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+
+use crate::entities::{event_cursors, events};
+use crate::error::{CoreError, CoreResult};
+use crate::Kiln;
+
+const MQTT: &str = "mqtt";
+
+/// The MQTT topic of an event: `kiln.build.end` → `kiln/build/end`.
+pub fn mqtt_topic(topic: &str) -> String {
+    topic.replace('.', "/")
+}
+
+fn mqtt_options(url: &str) -> CoreResult<MqttOptions> {
+    let u =
+        url::Url::parse(url).map_err(|e| CoreError::internal(format!("events.mqtt_url: {e}")))?;
+    if u.scheme() != "mqtt" {
+        return Err(CoreError::internal(
+            "events.mqtt_url must be mqtt://HOST[:PORT]",
+        ));
+    }
+    let host = u.host_str().unwrap_or("127.0.0.1").to_owned();
+    let id = format!("kiln-{}", uuid::Uuid::new_v4().simple());
+    let mut o = MqttOptions::new(id, host, u.port().unwrap_or(1883));
+    o.set_keep_alive(Duration::from_secs(30));
+    if !u.username().is_empty() {
+        o.set_credentials(u.username(), u.password().unwrap_or_default());
+    }
+    Ok(o)
+}
+
+/// Takes the cursor (created at the newest event: a new bus gets what happens from now on).
+async fn lock_cursor(kiln: &Kiln, name: &str) -> CoreResult<Option<event_cursors::Model>> {
+    let newest: Option<i32> = events::Entity::find()
+        .select_only()
+        .column_as(events::Column::Id.max(), "m")
+        .into_tuple()
+        .one(&kiln.db)
+        .await?
+        .flatten();
+    event_cursors::Entity::insert(event_cursors::ActiveModel {
+        name: Set(name.to_owned()),
+        last_event_id: Set(newest.unwrap_or(0)),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(event_cursors::Column::Name)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&kiln.db)
+    .await?;
+    let now = crate::now();
+    Ok(event_cursors::Entity::update_many()
+        .col_expr(
+            event_cursors::Column::LockedUntil,
+            Expr::value(Some(now + time::Duration::seconds(60))),
+        )
+        .filter(event_cursors::Column::Name.eq(name))
+        .filter(
+            sea_orm::Condition::any()
+                .add(event_cursors::Column::LockedUntil.is_null())
+                .add(event_cursors::Column::LockedUntil.lt(now)),
+        )
+        .exec_with_returning(&kiln.db)
+        .await?
+        .into_iter()
+        .next())
+}
+
+async fn advance(kiln: &Kiln, cursor: i32, to: i32, locked: bool) -> CoreResult<()> {
+    let mut q = event_cursors::Entity::update_many()
+        .col_expr(event_cursors::Column::LastEventId, Expr::value(to));
+    if !locked {
+        q = q.col_expr(
+            event_cursors::Column::LockedUntil,
+            Expr::value(Option::<time::OffsetDateTime>::None),
+        );
+    }
+    q.filter(event_cursors::Column::Id.eq(cursor))
+        .exec(&kiln.db)
+        .await?;
+    Ok(())
+}
+
+struct Mqtt {
+    client: AsyncClient,
+    events: EventLoop,
+}
+
+impl Mqtt {
+    async fn connect(url: &str) -> CoreResult<Mqtt> {
+        let (client, mut events) = AsyncClient::new(mqtt_options(url)?, 64);
+        // Until the broker's CONNACK.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), events.poll()).await {
+                Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => return Ok(Mqtt { client, events }),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(CoreError::internal(format!("MQTT: {e}"))),
+                Err(_) => return Err(CoreError::internal("MQTT: no answer in 10 s")),
+            }
+        }
+    }
+
+    /// Publishes with QoS 1 and waits for the broker's PUBACK.
+    async fn publish(&mut self, topic: &str, body: Vec<u8>) -> CoreResult<()> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, body)
+            .await
+            .map_err(|e| CoreError::internal(format!("MQTT: {e}")))?;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), self.events.poll()).await {
+                Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => return Ok(()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(CoreError::internal(format!("MQTT: {e}"))),
+                Err(_) => return Err(CoreError::internal("MQTT: no PUBACK in 10 s")),
+            }
+        }
+    }
+}
+
+/// Publishes the outbox to MQTT until stopped (when `events.mqtt_url` is set).
+pub async fn mqtt_forever(kiln: Kiln) {
+    let Some(url) = kiln.config.events.mqtt_url.clone() else {
+        return;
+    };
+    let mut conn: Option<Mqtt> = None;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match mqtt_pass(&kiln, url.expose(), &mut conn).await {
+            Ok(_) => backoff = Duration::from_secs(1),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_s = backoff.as_secs(), "publishing events to MQTT");
+                conn = None;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+        let wake = kiln.events.work.notified();
+        tokio::select! {
+            _ = wake => {}
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+        }
+    }
+}
+
+/// Sends what is after the cursor, if this server holds it; how many were sent.
+async fn mqtt_pass(kiln: &Kiln, url: &str, conn: &mut Option<Mqtt>) -> CoreResult<usize> {
+    let Some(cursor) = lock_cursor(kiln, MQTT).await? else {
+        return Ok(0);
+    };
+    let result = async {
+        let pending = events::Entity::find()
+            .filter(events::Column::Id.gt(cursor.last_event_id))
+            .order_by_asc(events::Column::Id)
+            .limit(200)
+            .all(&kiln.db)
+            .await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        if conn.is_none() {
+            *conn = Some(Mqtt::connect(url).await?);
+        }
+        let mqtt = conn.as_mut().expect("connected");
+        let mut sent = 0;
+        for e in &pending {
+            let mut body = e.body.clone();
+            body["id"] = e.id.into();
+            mqtt.publish(
+                &mqtt_topic(&e.topic),
+                serde_json::to_vec(&body).unwrap_or_default(),
+            )
+            .await?;
+            advance(kiln, cursor.id, e.id, true).await?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+    .await;
+    // Released whatever happened (the cursor keeps what was acknowledged).
+    let last = event_cursors::Entity::find_by_id(cursor.id)
+        .one(&kiln.db)
+        .await?
+        .map(|c| c.last_event_id)
+        .unwrap_or(cursor.last_event_id);
+    advance(kiln, cursor.id, last, false).await?;
+    result
+}
