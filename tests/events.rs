@@ -358,18 +358,90 @@ impl Proxy {
     }
 }
 
+type Heard = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// Whether a broker answers at `addr`; outside CI a missing one skips the test with a notice.
+async fn broker_up(addr: &str, what: &str) -> bool {
+    if tokio::net::TcpStream::connect(addr).await.is_ok() {
+        return true;
+    }
+    assert!(!kiln_tests::in_ci(), "{what} at {addr} is required in CI");
+    eprintln!("NOTICE: skipping the {what} test: nothing answers at {addr}");
+    false
+}
+
+/// Kiln publishes to `broker` through a proxy; a subscriber on the broker itself fills
+/// `heard` with (topic or routing key, message). A repo is created; the proxy stops; two
+/// changes are made; the proxy comes back: all three arrive, in order, with `sep` between the
+/// topic's words.
+async fn events_survive_a_broker_outage(
+    broker: &'static str,
+    url_of: impl Fn(u16) -> String + Send + Sync + 'static,
+    heard: Heard,
+    sep: &str,
+) {
+    let proxy = Proxy::start(0, broker).await;
+    let url = url_of(proxy.port);
+    let is_mqtt = url.starts_with("mqtt:");
+    let Some(app) = TestApp::with_config(move |c| {
+        let secret = Some(kiln_core::secret::Secret::new(url.clone()));
+        if is_mqtt {
+            c.events.mqtt_url = secret;
+        } else {
+            c.events.amqp_url = secret;
+        }
+    })
+    .await
+    else {
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    app.user("bob", false).await;
+    // A repo name of this run alone: the broker is shared.
+    let repo = format!("bus{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let full = format!("alice/{repo}");
+    let mine = |heard: &Heard| -> Vec<(String, Value)> {
+        heard
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(_, v)| v["repo"] == full.as_str())
+            .cloned()
+            .collect()
+    };
+    app.repo(&alice, &repo, &[]).await;
+    wait_until(15, "the repo's creation", || !mine(&heard).is_empty()).await;
+    let first = mine(&heard);
+    assert_eq!(first[0].1["topic"], "kiln.repo.create");
+    assert_eq!(first[0].1["version"], 1);
+
+    let port = proxy.stop().await;
+    two_changes(&app, &alice.token, &full).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        mine(&heard).len(),
+        1,
+        "nothing passes while the broker is away"
+    );
+    let _proxy = Proxy::start(port, broker).await;
+    wait_until(60, "the held events", || mine(&heard).len() >= 3).await;
+    let all = mine(&heard);
+    let topics: Vec<String> = all.iter().map(|(t, _)| t.clone()).collect();
+    let want: Vec<String> = ["kiln.repo.create", "kiln.member.update", "kiln.repo.update"]
+        .iter()
+        .map(|t| t.replace('.', sep))
+        .collect();
+    assert_eq!(topics, want);
+    let ids: Vec<i64> = all.iter().filter_map(|(_, v)| v["id"].as_i64()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn events_reach_an_mqtt_subscriber_even_after_a_broker_outage() {
     const BROKER: &str = "127.0.0.1:1883";
-    if tokio::net::TcpStream::connect(BROKER).await.is_err() {
-        assert!(
-            !kiln_tests::in_ci(),
-            "an MQTT broker at {BROKER} is required in CI"
-        );
-        eprintln!("NOTICE: skipping the MQTT test: no broker at {BROKER}");
+    if !broker_up(BROKER, "MQTT broker").await {
         return;
     }
-    // A subscriber straight on the broker.
     let mut options = rumqttc::MqttOptions::new(
         format!("kiln-test-{}", uuid::Uuid::new_v4().simple()),
         "127.0.0.1",
@@ -380,7 +452,7 @@ async fn events_reach_an_mqtt_subscriber_even_after_a_broker_outage() {
     sub.subscribe("kiln/#", rumqttc::QoS::AtLeastOnce)
         .await
         .expect("subscribe");
-    let heard: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let heard: Heard = Arc::default();
     let sink = heard.clone();
     let listening = Arc::new(tokio::sync::Notify::new());
     let ready = listening.clone();
@@ -398,54 +470,80 @@ async fn events_reach_an_mqtt_subscriber_even_after_a_broker_outage() {
         }
     });
     listening.notified().await;
+    events_survive_a_broker_outage(
+        BROKER,
+        |port| format!("mqtt://127.0.0.1:{port}"),
+        heard,
+        "/",
+    )
+    .await;
+}
 
-    let proxy = Proxy::start(0, BROKER).await;
-    let url = format!("mqtt://127.0.0.1:{}", proxy.port);
-    let Some(app) = TestApp::with_config(move |c| {
-        c.events.mqtt_url = Some(kiln_core::secret::Secret::new(url.clone()));
-    })
-    .await
-    else {
+#[tokio::test(flavor = "multi_thread")]
+async fn events_reach_an_amqp_consumer_even_after_a_broker_outage() {
+    use futures::StreamExt;
+    use lapin::options::{
+        BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions,
+    };
+    const BROKER: &str = "127.0.0.1:5672";
+    if !broker_up(BROKER, "AMQP broker").await {
         return;
-    };
-    let alice = app.user("alice", false).await;
-    app.user("bob", false).await;
-    // A repo name of this run alone: the broker is shared.
-    let repo = format!("bus{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let full = format!("alice/{repo}");
-    let mine = |heard: &Arc<Mutex<Vec<(String, Value)>>>| -> Vec<(String, Value)> {
-        heard
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|(_, v)| v["repo"] == full.as_str())
-            .cloned()
-            .collect()
-    };
-    app.repo(&alice, &repo, &[]).await;
-    wait_until(15, "kiln/repo/create", || !mine(&heard).is_empty()).await;
-    let first = mine(&heard);
-    assert_eq!(first[0].0, "kiln/repo/create");
-    assert_eq!(first[0].1["topic"], "kiln.repo.create");
-    assert_eq!(first[0].1["version"], 1);
-
-    // The broker goes away; two changes; it comes back: both arrive, in order.
-    let port = proxy.stop().await;
-    two_changes(&app, &alice.token, &full).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        mine(&heard).len(),
-        1,
-        "nothing passes while the broker is away"
-    );
-    let _proxy = Proxy::start(port, BROKER).await;
-    wait_until(60, "the held events", || mine(&heard).len() >= 3).await;
-    let all = mine(&heard);
-    let topics: Vec<&str> = all.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(
-        topics,
-        ["kiln/repo/create", "kiln/member/update", "kiln/repo/update"]
-    );
-    let ids: Vec<i64> = all.iter().filter_map(|(_, v)| v["id"].as_i64()).collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    }
+    let conn = lapin::Connection::connect(
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("connect to RabbitMQ");
+    let ch = conn.create_channel().await.expect("channel");
+    let queue = ch
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .expect("queue");
+    ch.queue_bind(
+        queue.name().as_str().into(),
+        "amq.topic".into(),
+        "kiln.#".into(),
+        QueueBindOptions::default(),
+        Default::default(),
+    )
+    .await
+    .expect("bind");
+    let mut consumer = ch
+        .basic_consume(
+            queue.name().as_str().into(),
+            "kiln-test".into(),
+            BasicConsumeOptions::default(),
+            Default::default(),
+        )
+        .await
+        .expect("consume");
+    let heard: Heard = Arc::default();
+    let sink = heard.clone();
+    tokio::spawn(async move {
+        let _conn = conn;
+        while let Some(Ok(d)) = consumer.next().await {
+            if let Ok(v) = serde_json::from_slice::<Value>(&d.data) {
+                sink.lock()
+                    .expect("lock")
+                    .push((d.routing_key.as_str().to_owned(), v));
+            }
+            let _ = d.ack(BasicAckOptions::default()).await;
+        }
+    });
+    events_survive_a_broker_outage(
+        BROKER,
+        |port| format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+        heard,
+        ".",
+    )
+    .await;
 }

@@ -44,12 +44,28 @@ pub struct Config {
 }
 
 /// Where events go besides webhooks.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventsConfig {
     /// MQTT broker (`mqtt://[USER:PASSWORD@]HOST[:PORT]`): each event is published with QoS 1
     /// on `kiln/build/end`-style topics (the event's dotted topic with '/').
     pub mqtt_url: Option<Secret>,
+    /// AMQP broker (`amqp://USER:PASSWORD@HOST[:PORT]/VHOST`, RabbitMQ): each event is
+    /// published, with publisher confirms, to `amqp_exchange` with its topic as the routing
+    /// key (`kiln.build.end`), as fedora-messaging does.
+    pub amqp_url: Option<Secret>,
+    /// The topic exchange events go to.
+    pub amqp_exchange: String,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            mqtt_url: None,
+            amqp_url: None,
+            amqp_exchange: "amq.topic".into(),
+        }
+    }
 }
 
 /// Builders Kiln provisions itself, in pools scaled by the queue (`[[builders.pools]]`).
@@ -438,6 +454,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("KILN_LISTEN", "listen"),
     ("KILN_METRICS_LISTEN", "metrics_listen"),
     ("KILN_EVENTS_MQTT_URL", "events.mqtt_url"),
+    ("KILN_EVENTS_AMQP_URL", "events.amqp_url"),
+    ("KILN_EVENTS_AMQP_EXCHANGE", "events.amqp_exchange"),
     ("KILN_PUBLIC_URL", "public_url"),
     ("KILN_DATA_DIR", "data_dir"),
     ("KILN_DATABASE_URL", "database_url"),

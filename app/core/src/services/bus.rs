@@ -1,7 +1,7 @@
-//! Events to a message bus (MQTT). The bus has a cursor in the outbox: events after it are
-//! published in order, each acknowledged by the broker (QoS 1) before the cursor moves past
-//! it; so a broker that is down gets every event once it is back. One server at a time sends
-//! (the cursor row's lock).
+//! Events to message buses (MQTT, AMQP). Each bus has a cursor in the outbox: events after it
+//! are published in order, each acknowledged by the broker (MQTT QoS 1, AMQP publisher
+//! confirms) before the cursor moves past it; so a broker that is down gets every event once it
+//! is back. One server at a time sends to a bus (the cursor row's lock).
 
 use std::time::Duration;
 
@@ -12,8 +12,6 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 use crate::entities::{event_cursors, events};
 use crate::error::{CoreError, CoreResult};
 use crate::Kiln;
-
-const MQTT: &str = "mqtt";
 
 /// The MQTT topic of an event: `kiln.build.end` → `kiln/build/end`.
 pub fn mqtt_topic(topic: &str) -> String {
@@ -128,18 +126,121 @@ impl Mqtt {
     }
 }
 
+struct Amqp {
+    _conn: lapin::Connection,
+    channel: lapin::Channel,
+    exchange: String,
+}
+
+impl Amqp {
+    async fn connect(url: &str, exchange: &str) -> CoreResult<Amqp> {
+        let err = |e: lapin::Error| CoreError::internal(format!("AMQP: {e}"));
+        let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+            .await
+            .map_err(err)?;
+        let channel = conn.create_channel().await.map_err(err)?;
+        channel
+            .confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await
+            .map_err(err)?;
+        Ok(Amqp {
+            _conn: conn,
+            channel,
+            exchange: exchange.to_owned(),
+        })
+    }
+
+    /// Publishes (persistent, JSON) and waits for the broker's confirm.
+    async fn publish(&mut self, routing_key: &str, body: Vec<u8>) -> CoreResult<()> {
+        let err = |e: lapin::Error| CoreError::internal(format!("AMQP: {e}"));
+        let confirm = self
+            .channel
+            .basic_publish(
+                self.exchange.as_str().into(),
+                routing_key.into(),
+                lapin::options::BasicPublishOptions::default(),
+                &body,
+                lapin::BasicProperties::default()
+                    .with_content_type("application/json".into())
+                    .with_delivery_mode(2),
+            )
+            .await
+            .map_err(err)?
+            .await
+            .map_err(err)?;
+        if confirm.is_nack() {
+            return Err(CoreError::internal("AMQP: the broker refused the event"));
+        }
+        Ok(())
+    }
+}
+
+enum Conn {
+    Mqtt(Box<Mqtt>),
+    Amqp(Amqp),
+}
+
+#[derive(Clone, Copy)]
+enum Bus {
+    Mqtt,
+    Amqp,
+}
+
+impl Bus {
+    fn name(self) -> &'static str {
+        match self {
+            Bus::Mqtt => "mqtt",
+            Bus::Amqp => "amqp",
+        }
+    }
+
+    fn url(self, kiln: &Kiln) -> Option<String> {
+        let e = &kiln.config.events;
+        match self {
+            Bus::Mqtt => e.mqtt_url.as_ref(),
+            Bus::Amqp => e.amqp_url.as_ref(),
+        }
+        .map(|s| s.expose().to_owned())
+    }
+
+    async fn connect(self, kiln: &Kiln, url: &str) -> CoreResult<Conn> {
+        Ok(match self {
+            Bus::Mqtt => Conn::Mqtt(Box::new(Mqtt::connect(url).await?)),
+            Bus::Amqp => Conn::Amqp(Amqp::connect(url, &kiln.config.events.amqp_exchange).await?),
+        })
+    }
+}
+
+impl Conn {
+    async fn publish(&mut self, topic: &str, body: Vec<u8>) -> CoreResult<()> {
+        match self {
+            Conn::Mqtt(m) => m.publish(&mqtt_topic(topic), body).await,
+            Conn::Amqp(a) => a.publish(topic, body).await,
+        }
+    }
+}
+
 /// Publishes the outbox to MQTT until stopped (when `events.mqtt_url` is set).
 pub async fn mqtt_forever(kiln: Kiln) {
-    let Some(url) = kiln.config.events.mqtt_url.clone() else {
+    forever(kiln, Bus::Mqtt).await
+}
+
+/// Publishes the outbox to AMQP until stopped (when `events.amqp_url` is set).
+pub async fn amqp_forever(kiln: Kiln) {
+    forever(kiln, Bus::Amqp).await
+}
+
+async fn forever(kiln: Kiln, bus: Bus) {
+    let Some(url) = bus.url(&kiln) else {
         return;
     };
-    let mut conn: Option<Mqtt> = None;
+    let mut conn: Option<Conn> = None;
     let mut backoff = Duration::from_secs(1);
     loop {
-        match mqtt_pass(&kiln, url.expose(), &mut conn).await {
+        match pass(&kiln, bus, &url, &mut conn).await {
             Ok(_) => backoff = Duration::from_secs(1),
             Err(e) => {
-                tracing::warn!(error = %e, retry_in_s = backoff.as_secs(), "publishing events to MQTT");
+                tracing::warn!(bus = bus.name(), error = %e, retry_in_s = backoff.as_secs(), "publishing events");
                 conn = None;
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -154,8 +255,8 @@ pub async fn mqtt_forever(kiln: Kiln) {
 }
 
 /// Sends what is after the cursor, if this server holds it; how many were sent.
-async fn mqtt_pass(kiln: &Kiln, url: &str, conn: &mut Option<Mqtt>) -> CoreResult<usize> {
-    let Some(cursor) = lock_cursor(kiln, MQTT).await? else {
+async fn pass(kiln: &Kiln, bus: Bus, url: &str, conn: &mut Option<Conn>) -> CoreResult<usize> {
+    let Some(cursor) = lock_cursor(kiln, bus.name()).await? else {
         return Ok(0);
     };
     let result = async {
@@ -169,18 +270,15 @@ async fn mqtt_pass(kiln: &Kiln, url: &str, conn: &mut Option<Mqtt>) -> CoreResul
             return Ok(0);
         }
         if conn.is_none() {
-            *conn = Some(Mqtt::connect(url).await?);
+            *conn = Some(bus.connect(kiln, url).await?);
         }
-        let mqtt = conn.as_mut().expect("connected");
+        let c = conn.as_mut().expect("connected");
         let mut sent = 0;
         for e in &pending {
             let mut body = e.body.clone();
             body["id"] = e.id.into();
-            mqtt.publish(
-                &mqtt_topic(&e.topic),
-                serde_json::to_vec(&body).unwrap_or_default(),
-            )
-            .await?;
+            c.publish(&e.topic, serde_json::to_vec(&body).unwrap_or_default())
+                .await?;
             advance(kiln, cursor.id, e.id, true).await?;
             sent += 1;
         }
