@@ -177,7 +177,7 @@ impl Amqp {
 
 enum Conn {
     Mqtt(Box<Mqtt>),
-    Amqp(Amqp),
+    Amqp(Box<Amqp>),
 }
 
 #[derive(Clone, Copy)]
@@ -206,7 +206,9 @@ impl Bus {
     async fn connect(self, kiln: &Kiln, url: &str) -> CoreResult<Conn> {
         Ok(match self {
             Bus::Mqtt => Conn::Mqtt(Box::new(Mqtt::connect(url).await?)),
-            Bus::Amqp => Conn::Amqp(Amqp::connect(url, &kiln.config.events.amqp_exchange).await?),
+            Bus::Amqp => Conn::Amqp(Box::new(
+                Amqp::connect(url, &kiln.config.events.amqp_exchange).await?,
+            )),
         })
     }
 }
