@@ -547,3 +547,149 @@ async fn events_reach_an_amqp_consumer_even_after_a_broker_outage() {
     )
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// E-mail
+
+/// A real SMTP server process: Python's `smtpd` DebuggingServer (Python 3.11), which prints
+/// every message it receives.
+fn smtp_server(port: u16, out: &std::path::Path) -> Option<std::process::Child> {
+    let child = std::process::Command::new("python3")
+        .args([
+            "-W",
+            "ignore",
+            "-u",
+            "-m",
+            "smtpd",
+            "-n",
+            "-c",
+            "DebuggingServer",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::fs::File::create(out).expect("out"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    Some(child)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opted_in_submitters_get_one_email_per_build() {
+    if !have_rpmbuild() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("smtp.out");
+    let Some(mut smtp) = smtp_server(port, &out) else {
+        assert!(!kiln_tests::in_ci(), "python3 is needed in CI");
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline || smtp.try_wait().ok().flatten().is_some() {
+            let _ = smtp.kill();
+            assert!(
+                !kiln_tests::in_ci(),
+                "the SMTP server (python3 -m smtpd) did not start"
+            );
+            eprintln!("NOTICE: skipping the e-mail test: python3 -m smtpd is not available");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _smtp = Kill(smtp);
+    let Some(app) = TestApp::with_config(move |c| {
+        c.builds.lease_seconds = 3;
+        c.events.smtp_url = Some(kiln_core::secret::Secret::new(format!(
+            "smtp://127.0.0.1:{port}"
+        )));
+        c.events.mail_from = "Kiln builds <builds@kiln.example.org>".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    let bob = app.user("bob", false).await;
+    app.repo(&alice, "tools", &[(&bob, Role::Packager)]).await;
+    // Addresses as an identity provider would have given them.
+    {
+        use kiln_core::entities::users;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        for name in ["alice", "bob"] {
+            users::Entity::update_many()
+                .col_expr(
+                    users::Column::Email,
+                    sea_orm::sea_query::Expr::value(format!("{name}@example.org")),
+                )
+                .filter(users::Column::Username.eq(name))
+                .exec(&app.kiln.db)
+                .await
+                .expect("email");
+        }
+    }
+    // Alice opts in; bob does not. A bad body is refused.
+    let (s, me) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&alice.token),
+            Some(json!({"notify_builds": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    assert_eq!(me["notify_builds"], true);
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&alice.token),
+            Some(json!({"notify": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    let srpms = tempfile::tempdir().expect("dir");
+    let hello = srpm("kiln-hello", srpms.path());
+    let mine = submit_files(&app, &alice.token, "alice/tools", &[&hello], &[]).await;
+    let theirs = submit_files(&app, &bob.token, "alice/tools", &[&hello], &[]).await;
+    for t in [&mine, &theirs] {
+        wait_for(&app, t["id"].as_i64().expect("id"), 60, |t| {
+            t["state"] == "succeeded"
+        })
+        .await;
+    }
+    let id = mine["id"].as_i64().expect("id");
+    let subject = format!("Subject: [Kiln] alice/tools build #{id} succeeded");
+    wait_until(30, "alice's e-mail", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.contains(&subject))
+    })
+    .await;
+    // Bob's build ended too, later: give its (absent) e-mail the time to arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let text = std::fs::read_to_string(&out).expect("smtp output");
+    assert_eq!(text.matches("MESSAGE FOLLOWS").count(), 1, "{text}");
+    assert!(text.contains("To: alice@example.org"), "{text}");
+    assert!(text.contains("builds@kiln.example.org"), "{text}");
+    assert!(
+        text.contains(&format!("/r/alice/tools/builds/{id}")),
+        "{text}"
+    );
+    assert!(text.contains("fedora-44-x86_64"), "{text}");
+    assert!(!text.contains("bob@example.org"), "bob did not opt in");
+}

@@ -13,6 +13,7 @@ mod m0006_builders;
 mod m0007_repo_builds_disabled;
 mod m0008_events;
 mod m0009_event_cursors;
+mod m0010_notify_builds;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_repo_builds_disabled::Migration),
             Box::new(m0008_events::Migration),
             Box::new(m0009_event_cursors::Migration),
+            Box::new(m0010_notify_builds::Migration),
         ]
     }
 }

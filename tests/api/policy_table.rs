@@ -323,6 +323,14 @@ fn cases() -> Vec<Case> {
         ),
         c("me", M::GET, "/api/v1/me", None, SIGNED_IN, S::OK),
         c(
+            "update me",
+            M::PATCH,
+            "/api/v1/me",
+            Some(json!({"notify_builds": false})),
+            SIGNED_IN,
+            S::OK,
+        ),
+        c(
             "list own tokens",
             M::GET,
             "/api/v1/me/tokens",

@@ -56,6 +56,11 @@ pub struct EventsConfig {
     pub amqp_url: Option<Secret>,
     /// The topic exchange events go to.
     pub amqp_exchange: String,
+    /// SMTP server for build e-mails (`smtp://[USER:PASSWORD@]HOST[:PORT]`, plain; users opt
+    /// in with `PATCH /api/v1/me {"notify_builds": true}`).
+    pub smtp_url: Option<Secret>,
+    /// The From address of those e-mails.
+    pub mail_from: String,
 }
 
 impl Default for EventsConfig {
@@ -64,6 +69,8 @@ impl Default for EventsConfig {
             mqtt_url: None,
             amqp_url: None,
             amqp_exchange: "amq.topic".into(),
+            smtp_url: None,
+            mail_from: "Kiln <kiln@localhost>".into(),
         }
     }
 }
@@ -456,6 +463,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("KILN_EVENTS_MQTT_URL", "events.mqtt_url"),
     ("KILN_EVENTS_AMQP_URL", "events.amqp_url"),
     ("KILN_EVENTS_AMQP_EXCHANGE", "events.amqp_exchange"),
+    ("KILN_EVENTS_SMTP_URL", "events.smtp_url"),
+    ("KILN_EVENTS_MAIL_FROM", "events.mail_from"),
     ("KILN_PUBLIC_URL", "public_url"),
     ("KILN_DATA_DIR", "data_dir"),
     ("KILN_DATABASE_URL", "database_url"),

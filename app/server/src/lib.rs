@@ -86,6 +86,7 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
     tokio::spawn(kiln_core::services::events::deliver_forever(kiln.clone()));
     tokio::spawn(kiln_core::services::bus::mqtt_forever(kiln.clone()));
     tokio::spawn(kiln_core::services::bus::amqp_forever(kiln.clone()));
+    tokio::spawn(kiln_core::services::bus::mail_forever(kiln.clone()));
     provision::start(&kiln, kiln.config.public_url(), local_agent::agent_binary())?;
     tokio::spawn(kiln_core::services::retention::run_forever(
         kiln.clone(),

@@ -12,7 +12,7 @@ use crate::AppState;
 
 pub fn api() -> Router<AppState> {
     Router::new()
-        .route("/me", get(me::get))
+        .route("/me", get(me::get).patch(me::update))
         .route("/me/tokens", get(me::list_tokens).post(me::create_token))
         .route("/me/tokens/{id}", axum::routing::delete(me::revoke_token))
         .route("/login-options", get(login::options))

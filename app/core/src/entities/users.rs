@@ -15,6 +15,8 @@ pub struct Model {
     pub groups: Json,
     pub disabled: bool,
     pub created_at: TimeDateTimeWithTimeZone,
+    /// E-mail me when a build I submitted ends.
+    pub notify_builds: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -299,6 +299,28 @@ pub async fn login_oidc(
     Ok(user)
 }
 
+/// The caller's own notification choice: an e-mail when a build they submitted ends.
+pub async fn set_notify_builds(
+    kiln: &Kiln,
+    principal: &Principal,
+    on: bool,
+) -> CoreResult<users::Model> {
+    let me = principal.require_user()?;
+    let row = users::Entity::find_by_id(me.id)
+        .one(&kiln.db)
+        .await?
+        .ok_or_else(|| CoreError::Unauthorized("the account no longer exists".into()))?;
+    if on && row.email.as_deref().unwrap_or_default().is_empty() {
+        return Err(CoreError::validation(
+            "notify_builds",
+            "your account has no e-mail address to write to",
+        ));
+    }
+    let mut active: users::ActiveModel = row.into();
+    active.notify_builds = sea_orm::Set(on);
+    Ok(sea_orm::ActiveModelTrait::update(active, &kiln.db).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

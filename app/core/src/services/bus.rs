@@ -1,4 +1,5 @@
-//! Events to message buses (MQTT, AMQP). Each bus has a cursor in the outbox: events after it
+//! Events to message buses (MQTT, AMQP) and build e-mails (SMTP). Each has a cursor in the
+//! outbox: events after it
 //! are published in order, each acknowledged by the broker (MQTT QoS 1, AMQP publisher
 //! confirms) before the cursor moves past it; so a broker that is down gets every event once it
 //! is back. One server at a time sends to a bus (the cursor row's lock).
@@ -175,15 +176,117 @@ impl Amqp {
     }
 }
 
+/// E-mail: the submitter of a build that ended, if they opted in; other events pass.
+struct Mail {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+    kiln: Kiln,
+}
+
+impl Mail {
+    fn connect(kiln: &Kiln, url: &str) -> CoreResult<Mail> {
+        let u = url::Url::parse(url)
+            .map_err(|e| CoreError::internal(format!("events.smtp_url: {e}")))?;
+        if u.scheme() != "smtp" {
+            return Err(CoreError::internal(
+                "events.smtp_url must be smtp://HOST[:PORT]",
+            ));
+        }
+        let mut b = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(
+            u.host_str().unwrap_or("127.0.0.1"),
+        )
+        .port(u.port().unwrap_or(25))
+        .timeout(Some(Duration::from_secs(20)));
+        if !u.username().is_empty() {
+            b = b.credentials(lettre::transport::smtp::authentication::Credentials::new(
+                u.username().to_owned(),
+                u.password().unwrap_or_default().to_owned(),
+            ));
+        }
+        let from = kiln
+            .config
+            .events
+            .mail_from
+            .parse()
+            .map_err(|e| CoreError::internal(format!("events.mail_from: {e}")))?;
+        Ok(Mail {
+            transport: b.build(),
+            from,
+            kiln: kiln.clone(),
+        })
+    }
+
+    async fn publish(&mut self, topic: &str, body: &serde_json::Value) -> CoreResult<()> {
+        use lettre::AsyncTransport;
+        if topic != "kiln.build.end" {
+            return Ok(());
+        }
+        let data = &body["data"];
+        let Some(submitter) = data["submitter"].as_str() else {
+            return Ok(());
+        };
+        let Some(user) = crate::entities::users::Entity::find()
+            .filter(crate::entities::users::Column::Username.eq(submitter))
+            .one(&self.kiln.db)
+            .await?
+        else {
+            return Ok(());
+        };
+        let (true, Some(email)) = (user.notify_builds, user.email.clone()) else {
+            return Ok(());
+        };
+        let to: lettre::message::Mailbox = match email.parse() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(user = %user.username, error = %e, "not an e-mail address");
+                return Ok(());
+            }
+        };
+        let repo = body["repo"].as_str().unwrap_or_default();
+        let id = data["id"].as_i64().unwrap_or_default();
+        let state = data["state"].as_str().unwrap_or_default();
+        let mut text = format!(
+            "Build #{id} of {repo} {state}.\n\n{}/r/{repo}/builds/{id}\n\n",
+            self.kiln.config.public_url()
+        );
+        for s in data["subtasks"].as_array().into_iter().flatten() {
+            text.push_str(&format!(
+                "  {:<28} {:<10} {}{}\n",
+                s["mock_config"].as_str().unwrap_or_default(),
+                s["state"].as_str().unwrap_or_default(),
+                s["package"].as_str().unwrap_or_default(),
+                s["reason"]
+                    .as_str()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+            ));
+        }
+        text.push_str("\nYou get this because you asked for e-mails about your builds.\n");
+        let message = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(format!("[Kiln] {repo} build #{id} {state}"))
+            .body(text)
+            .map_err(|e| CoreError::internal(format!("e-mail: {e}")))?;
+        self.transport
+            .send(message)
+            .await
+            .map_err(|e| CoreError::internal(format!("SMTP: {e}")))?;
+        Ok(())
+    }
+}
+
 enum Conn {
     Mqtt(Box<Mqtt>),
     Amqp(Box<Amqp>),
+    Mail(Box<Mail>),
 }
 
 #[derive(Clone, Copy)]
 enum Bus {
     Mqtt,
     Amqp,
+    Mail,
 }
 
 impl Bus {
@@ -191,6 +294,7 @@ impl Bus {
         match self {
             Bus::Mqtt => "mqtt",
             Bus::Amqp => "amqp",
+            Bus::Mail => "mail",
         }
     }
 
@@ -199,6 +303,7 @@ impl Bus {
         match self {
             Bus::Mqtt => e.mqtt_url.as_ref(),
             Bus::Amqp => e.amqp_url.as_ref(),
+            Bus::Mail => e.smtp_url.as_ref(),
         }
         .map(|s| s.expose().to_owned())
     }
@@ -206,6 +311,7 @@ impl Bus {
     async fn connect(self, kiln: &Kiln, url: &str) -> CoreResult<Conn> {
         Ok(match self {
             Bus::Mqtt => Conn::Mqtt(Box::new(Mqtt::connect(url).await?)),
+            Bus::Mail => Conn::Mail(Box::new(Mail::connect(kiln, url)?)),
             Bus::Amqp => Conn::Amqp(Box::new(
                 Amqp::connect(url, &kiln.config.events.amqp_exchange).await?,
             )),
@@ -214,10 +320,12 @@ impl Bus {
 }
 
 impl Conn {
-    async fn publish(&mut self, topic: &str, body: Vec<u8>) -> CoreResult<()> {
+    async fn publish(&mut self, topic: &str, body: &serde_json::Value) -> CoreResult<()> {
+        let bytes = || serde_json::to_vec(body).unwrap_or_default();
         match self {
-            Conn::Mqtt(m) => m.publish(&mqtt_topic(topic), body).await,
-            Conn::Amqp(a) => a.publish(topic, body).await,
+            Conn::Mqtt(m) => m.publish(&mqtt_topic(topic), bytes()).await,
+            Conn::Amqp(a) => a.publish(topic, bytes()).await,
+            Conn::Mail(m) => m.publish(topic, body).await,
         }
     }
 }
@@ -225,6 +333,11 @@ impl Conn {
 /// Publishes the outbox to MQTT until stopped (when `events.mqtt_url` is set).
 pub async fn mqtt_forever(kiln: Kiln) {
     forever(kiln, Bus::Mqtt).await
+}
+
+/// Sends build e-mails until stopped (when `events.smtp_url` is set).
+pub async fn mail_forever(kiln: Kiln) {
+    forever(kiln, Bus::Mail).await
 }
 
 /// Publishes the outbox to AMQP until stopped (when `events.amqp_url` is set).
@@ -279,8 +392,7 @@ async fn pass(kiln: &Kiln, bus: Bus, url: &str, conn: &mut Option<Conn>) -> Core
         for e in &pending {
             let mut body = e.body.clone();
             body["id"] = e.id.into();
-            c.publish(&e.topic, serde_json::to_vec(&body).unwrap_or_default())
-                .await?;
+            c.publish(&e.topic, &body).await?;
             advance(kiln, cursor.id, e.id, true).await?;
             sent += 1;
         }

@@ -17,6 +17,31 @@ pub struct Me {
     /// For browser sessions: the token to send as `X-CSRF-Token` on state changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub csrf_token: Option<String>,
+    /// An e-mail when a build I submitted ends (shown when on).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub notify_builds: bool,
+}
+
+/// `PATCH /api/v1/me`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MePatch {
+    pub notify_builds: bool,
+}
+
+/// `PATCH /api/v1/me`: the caller's own settings.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(patch): Json<MePatch>,
+) -> ApiResult<Json<Me>> {
+    let row =
+        accounts::set_notify_builds(&state.kiln, &caller.principal, patch.notify_builds).await?;
+    Ok(Json(Me {
+        user: accounts::to_wire(&row),
+        csrf_token: None,
+        notify_builds: row.notify_builds,
+    }))
 }
 
 pub async fn get(
@@ -40,6 +65,7 @@ pub async fn get(
     Ok(Json(Me {
         user: accounts::to_wire(&row),
         csrf_token: csrf,
+        notify_builds: row.notify_builds,
     }))
 }
 
