@@ -221,6 +221,13 @@ async fn webhooks_get_every_event_signed_in_order_even_after_an_outage() {
         ]
     );
     let end = &messages[3];
+    // The message schema (version 1) is pinned: a change to it shows here first.
+    insta::assert_json_snapshot!("build_end_v1", end, {
+        ".id" => "[event id]",
+        ".time" => "[time]",
+        ".data.id" => "[build id]",
+        ".data.subtasks[].id" => "[subtask id]",
+    });
     assert_eq!(end["repo"], "alice/tools");
     assert_eq!(end["data"]["id"], build);
     assert_eq!(end["data"]["state"], "succeeded");
@@ -262,6 +269,10 @@ async fn webhooks_get_every_event_signed_in_order_even_after_an_outage() {
         "both, in order, once"
     );
     assert_eq!(messages[0]["data"]["target"], "bob");
+    insta::assert_json_snapshot!("member_update_v1", messages[0], {
+        ".id" => "[event id]",
+        ".time" => "[time]",
+    });
     let (_, log) = app.get(&log_path, Some(&alice.token)).await;
     assert!(log
         .as_array()
