@@ -207,7 +207,15 @@ fn new_parent(
 
 /// Recomputes a parent's state, start and end from its subtasks.
 async fn update_parent(db: &impl ConnectionTrait, parent_id: i32) -> CoreResult<()> {
-    let was_final = tasks::Entity::find_by_id(parent_id)
+    // The parent row is locked first (PostgreSQL): two subtasks ending at once in concurrent
+    // transactions would each read the other as still running and leave the parent running
+    // for ever. The second waits, then reads what the first committed. (SQLite's write
+    // transactions take turns already.)
+    let mut find = tasks::Entity::find_by_id(parent_id);
+    if crate::db::supports_row_locks(db) {
+        find = find.lock_exclusive();
+    }
+    let was_final = find
         .one(db)
         .await?
         .and_then(|p| TaskState::parse(&p.state))
