@@ -384,10 +384,10 @@ async fn pass(kiln: &Kiln, bus: Bus, url: &str, conn: &mut Option<Conn>) -> Core
         if pending.is_empty() {
             return Ok(0);
         }
-        if conn.is_none() {
-            *conn = Some(bus.connect(kiln, url).await?);
-        }
-        let c = conn.as_mut().expect("connected");
+        let c = match conn {
+            Some(c) => c,
+            None => conn.insert(bus.connect(kiln, url).await?),
+        };
         let mut sent = 0;
         for e in &pending {
             let mut body = e.body.clone();
