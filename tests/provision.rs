@@ -55,6 +55,7 @@ fn pool(name: &str, arches: &[&str], state: &Path, edit: impl Fn(&mut PoolConfig
         capacity: 1,
         idle_timeout_seconds: 2,
         max_lifetime_seconds: None,
+        server_url: None,
         allocate: vec![
             s(&scripts.join("allocate.sh")),
             s(state),
@@ -533,11 +534,101 @@ async fn the_local_provider_starts_and_stops_agents_beside_the_server() {
         states(pool_named(p, "here")) == ["released"]
     })
     .await;
-    let pid: u32 = pool_named(&p, "here")["builders"][0]["provider_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("pid");
+    let pid = local_pid(&pool_named(&p, "here")["builders"][0]);
     assert!(!alive(pid), "the local agent {pid} still runs");
+}
+
+/// The pid of a `local` builder (its provider id is `PID@HOST`).
+fn local_pid(builder: &Value) -> u32 {
+    builder["provider_id"]
+        .as_str()
+        .and_then(|s| s.split_once('@'))
+        .and_then(|(pid, _)| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid: {builder}"))
+}
+
+/// A `local` builder whose process dies is started again under its own credential: the same
+/// builder and agent (no new registration), a new process, and it builds. One that dies before
+/// it registered counts as a provider failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_builder_that_dies_comes_back_under_its_own_name() {
+    if !have_rpmbuild() {
+        return;
+    }
+    let state = tempfile::tempdir().expect("dir");
+    let local = |name: &str, backend: &str| {
+        pool(name, &["x86_64"], state.path(), |p| {
+            p.provider = ProviderKind::Local;
+            p.allocate.clear();
+            p.release.clear();
+            p.backend = Some(backend.into());
+            p.min_idle = 1;
+            p.max = 1;
+            p.idle_timeout_seconds = 600;
+        })
+    };
+    // "broken": its agent exits at once (an unknown backend), before registering.
+    let Some(app) = app_with(vec![local("here", "rpmbuild"), local("broken", "nonsense")]).await
+    else {
+        return;
+    };
+    let (root, alice) = site_admin_and_repo(&app).await;
+    let running = |p: &Value| {
+        pool_named(p, "here")["builders"]
+            .as_array()
+            .and_then(|b| b.iter().find(|b| b["state"] == "running"))
+            .cloned()
+    };
+    let p = wait_pools(&app, &root.token, 60, |p| running(p).is_some()).await;
+    let first = running(&p).expect("running");
+    let pid = local_pid(&first);
+    let agents_before = app.get("/api/v1/agents", Some(&root.token)).await.1;
+
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    let p = wait_pools(&app, &root.token, 30, |p| {
+        running(p).is_some_and(|b| b["id"] == first["id"] && local_pid(&b) != pid)
+    })
+    .await;
+    let again = running(&p).expect("running");
+    assert!(alive(local_pid(&again)));
+    assert_eq!(again["name"], first["name"]);
+    assert_eq!(
+        pool_named(&p, "here")["builders"].as_array().map(Vec::len),
+        Some(1),
+        "no second builder: {p:#}"
+    );
+    let (_, agents) = app.get("/api/v1/agents", Some(&root.token)).await;
+    let ids = |a: &Value| -> Vec<Value> {
+        a.as_array()
+            .expect("agents")
+            .iter()
+            .map(|x| x["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&agents), ids(&agents_before), "the same one agent");
+    built_by_pool(&app, &alice, "fedora-44-x86_64", "here").await;
+
+    let p = wait_pools(&app, &root.token, 30, |p| {
+        pool_named(p, "broken")["failures"].as_u64() >= Some(2)
+    })
+    .await;
+    let broken = pool_named(&p, "broken");
+    assert!(
+        broken["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("its process ended (it exited with exit status: 1)")),
+        "{broken:#}"
+    );
+    assert!(broken["next_attempt_at"].is_string(), "{broken:#}");
+    assert!(
+        states(broken)
+            .iter()
+            .all(|s| s == "failed" || s == "allocating"),
+        "{broken:#}"
+    );
 }
 
 /// A builder past its maximum lifetime takes no new work, is released once idle and, with

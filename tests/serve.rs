@@ -1,7 +1,8 @@
 //! `kiln serve` with zero configuration, as a new user runs it: in an empty directory, with no
 //! config file and no KILN_* variables. It creates ./kiln-data (SQLite and objects), applies
-//! migrations, listens, says how to create the first admin, starts the local builder agent when
-//! rpmbuild or mock is installed, stops cleanly on SIGTERM and keeps its data across restarts.
+//! migrations, listens, says how to create the first admin, runs the implicit `local` builder
+//! pool (one kiln-agent child) when rpmbuild or mock is installed, stops cleanly on SIGTERM and
+//! keeps its data, and its local agent's identity, across restarts.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -153,32 +154,15 @@ async fn zero_configuration_serve() {
         .expect("token");
     let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
 
-    // The local builder agent, where this machine can build.
-    if on_path("rpmbuild") || on_path("mock") {
-        let mut found = false;
-        for _ in 0..100 {
-            let agents: serde_json::Value = http
-                .get(format!("{url}/api/v1/agents"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .expect("agents")
-                .json()
-                .await
-                .expect("json");
-            if agents.as_array().is_some_and(|a| {
-                a.iter()
-                    .any(|x| x["name"].as_str().is_some_and(|n| n.starts_with("local-")))
-            }) {
-                found = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(found, "the local builder agent registered");
+    // The implicit `local` builder pool, where this machine can build: one agent, a child of
+    // the server.
+    let can_build = on_path("rpmbuild") || on_path("mock");
+    let first = if can_build {
+        Some(local_builder(&url, &token, None).await)
     } else {
         eprintln!("NOTICE: neither rpmbuild nor mock is installed: no local agent to check");
-    }
+        None
+    };
 
     assert!(
         sigterm(&mut child).success(),
@@ -234,7 +218,70 @@ async fn zero_configuration_serve() {
     let mut unique = names.clone();
     unique.dedup();
     assert_eq!(names.len(), unique.len());
+
+    // The local builder ended with the first server; the second starts it again under its
+    // credential: the same agent, not a second registration.
+    if let Some((agent, pid)) = first {
+        let (again, _) = local_builder(&url, &token, Some(pid)).await;
+        assert_eq!(again["id"], agent["id"], "{again:#}");
+        assert_eq!(again["name"], agent["name"]);
+    }
     assert!(sigterm(&mut child).success());
+}
+
+/// Waits for the implicit pool's one running builder whose agent is online and whose process
+/// is not `old_pid`; returns the agent and the pid. Checks it is the only local agent.
+async fn local_builder(url: &str, token: &str, old_pid: Option<u32>) -> (serde_json::Value, u32) {
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let req = http.get(format!("{url}{path}")).bearer_auth(token);
+        async move {
+            req.send()
+                .await
+                .expect("get")
+                .json::<serde_json::Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let mut last = serde_json::Value::Null;
+    for _ in 0..300 {
+        let pools = get("/api/v1/builder-pools").await;
+        let agents = get("/api/v1/agents").await;
+        let local: Vec<&serde_json::Value> = agents
+            .as_array()
+            .expect("agents")
+            .iter()
+            .filter(|a| a["name"].as_str().is_some_and(|n| n.starts_with("local-")))
+            .collect();
+        let running = pools
+            .as_array()
+            .expect("pools")
+            .iter()
+            .find(|p| p["name"] == "local")
+            .and_then(|p| p["builders"].as_array())
+            .and_then(|b| b.iter().find(|b| b["state"] == "running"))
+            .cloned();
+        if let (Some(b), [agent]) = (running, local.as_slice()) {
+            let pid: Option<u32> = b["provider_id"]
+                .as_str()
+                .and_then(|id| id.split_once('@'))
+                .and_then(|(pid, _)| pid.parse().ok());
+            if let Some(pid) = pid.filter(|p| Some(*p) != old_pid) {
+                if agent["state"] == "online" && agent["name"] == b["name"] {
+                    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    assert!(
+                        String::from_utf8_lossy(&cmdline).contains("kiln-agent"),
+                        "pid {pid} is not a kiln-agent"
+                    );
+                    return ((*agent).clone(), pid);
+                }
+            }
+        }
+        last = serde_json::json!({"pools": pools, "agents": agents});
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no running local builder: {last:#}");
 }
 
 /// `KILN_LOG_FORMAT=json`: every log line is one JSON object with a level, a timestamp and a

@@ -37,8 +37,10 @@ pub struct Config {
     pub signing: SigningConfig,
     pub publish: PublishConfig,
     pub events: EventsConfig,
-    /// Run a builder agent beside the server: `auto` (when rpmbuild or mock is installed and
-    /// `kiln-agent` sits next to `kiln`), `on` or `off`.
+    /// The implicit `local` builder pool of `kiln serve`: one `kiln-agent` child process,
+    /// kept running and restarted under its own name if it dies. `auto`: when no
+    /// `[[builders.pools]]` is configured, rpmbuild or mock is installed and `kiln-agent` sits
+    /// next to `kiln`; `on`: besides any configured pools; `off`: never.
     pub local_agent: LocalAgent,
     pub builders: BuildersConfig,
 }
@@ -134,6 +136,10 @@ pub struct PoolConfig {
     /// Seconds after which a builder takes no new work and is released once idle.
     #[serde(default)]
     pub max_lifetime_seconds: Option<u64>,
+    /// The URL the pool's agents reach Kiln at (default: `public_url`), for builders on an
+    /// inside network while users come through a proxy.
+    #[serde(default)]
+    pub server_url: Option<String>,
     /// `command`: the program and arguments that allocate a builder. It gets KILN_POOL,
     /// KILN_ARCH, KILN_BUILDER_NAME, KILN_CAPACITY, KILN_SERVER and the one-time
     /// KILN_REGISTRATION_TOKEN in its environment and prints the builder's id.
@@ -625,6 +631,15 @@ impl Config {
                     "builders.pools.{}: needs arches, max and capacity of at least 1, min_idle <= max",
                     p.name
                 );
+            }
+            if let Some(u) = &p.server_url {
+                match url::Url::parse(u) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                    _ => anyhow::bail!(
+                        "builders.pools.{}: server_url {u:?} is not an http(s) URL",
+                        p.name
+                    ),
+                }
             }
             if p.provider == ProviderKind::Kubernetes && p.image.is_none() {
                 anyhow::bail!(

@@ -35,6 +35,9 @@ pub struct Kiln {
     pub server_key: Arc<secret::Secret>,
     /// Wakes the publisher.
     pub publish_wake: Arc<tokio::sync::Notify>,
+    /// Cancelled when the server begins to stop: long waits (agents' claims, log streams)
+    /// end at once instead of holding the graceful shutdown up.
+    pub stopping: tokio_util::sync::CancellationToken,
     /// Compressed metadata segments of recent publishes (see `repodata::Segment`).
     pub segments: Arc<services::publish::SegmentCache>,
     /// Prometheus metrics of this process.
@@ -133,6 +136,7 @@ impl Kiln {
             storage,
             server_key,
             publish_wake: Arc::default(),
+            stopping: Default::default(),
             segments: Arc::new(services::publish::SegmentCache::new(
                 config.publish.segment_cache_mb << 20,
             )),

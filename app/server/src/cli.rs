@@ -182,17 +182,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listen = config.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    // The implicit local builder reaches this listener directly.
+    let mut local = listener.local_addr()?;
+    if local.ip().is_unspecified() {
+        local.set_ip(if local.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    if let Some(pool) = crate::provision::default_pool(&config, &format!("http://{local}"))? {
+        config.builders.pools.push(pool);
+    }
     let kiln = Kiln::open(config).await?;
     tokio::spawn(kiln_core::services::cleanup::run_forever(
         kiln.clone(),
         std::time::Duration::from_secs(30),
     ));
     let app = crate::app(kiln.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
     if let Some(addr) = kiln.config.metrics_listen.clone() {
         let metrics = tokio::net::TcpListener::bind(&addr)
             .await
@@ -206,8 +218,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(%addr, "metrics listener");
     }
     let url = kiln.config.public_url();
-    let local = format!("http://{}", listener.local_addr()?);
-    crate::local_agent::start(&kiln, local, console()).await?;
     println!("Kiln is running at {url}/");
     use sea_orm::{EntityTrait, PaginatorTrait};
     if kiln_core::entities::users::Entity::find()
@@ -220,12 +230,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
              echo 'a-long-password' > pw && kiln admin create-user --username admin --site-admin --password-file pw"
         );
     }
-    axum::serve(crate::no_delay(listener), app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let stopping = kiln.stopping.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stopping.cancel();
+    });
+    let server = axum::serve(crate::no_delay(listener), app)
+        .with_graceful_shutdown(kiln.stopping.clone().cancelled_owned());
+    // Requests in flight (an upload, say) get a grace time; then the process stops anyway.
+    let grace = async {
+        kiln.stopping.cancelled().await;
+        tokio::time::sleep(std::time::Duration::from_secs(SHUTDOWN_GRACE_SECONDS)).await;
+    };
+    tokio::select! {
+        r = server => r?,
+        _ = grace => tracing::warn!(seconds = SHUTDOWN_GRACE_SECONDS, "requests still in flight after the grace time; stopping anyway"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
+
+/// Seconds requests in flight may take to finish once the server stops.
+const SHUTDOWN_GRACE_SECONDS: u64 = 30;
 
 async fn shutdown_signal() {
     let ctrl_c = async {

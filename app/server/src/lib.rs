@@ -7,7 +7,6 @@ mod client;
 pub mod error;
 pub mod extract;
 pub mod handlers;
-pub mod local_agent;
 pub mod oidc;
 pub mod provision;
 pub mod routes;
@@ -87,7 +86,7 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
     tokio::spawn(kiln_core::services::bus::mqtt_forever(kiln.clone()));
     tokio::spawn(kiln_core::services::bus::amqp_forever(kiln.clone()));
     tokio::spawn(kiln_core::services::bus::mail_forever(kiln.clone()));
-    provision::start(&kiln, kiln.config.public_url(), local_agent::agent_binary())?;
+    provision::start(&kiln, kiln.config.public_url(), provision::agent_binary())?;
     tokio::spawn(kiln_core::services::retention::run_forever(
         kiln.clone(),
         Duration::from_secs(kiln.config.publish.retention_interval_seconds.max(1)),

@@ -9,6 +9,11 @@
 //! Providers: `local` starts `kiln-agent` processes beside the server; `command` runs the
 //! site admin's allocate and release programs (Copr's resalloc model); `kubernetes` creates a
 //! Pod per builder through the Kubernetes API, its registration token in a Secret.
+//!
+//! `kiln serve` with no pool configured runs the implicit pool `local` ([`default_pool`]): one
+//! local builder, always there. A provider that can tell a builder's process ended (`local`)
+//! starts it again under its own credential, so the agent keeps its name and identity across
+//! crashes and server restarts instead of registering anew.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use kiln_core::config::{PoolConfig, ProviderKind};
+use kiln_core::config::{Config, LocalAgent, PoolConfig, ProviderKind};
 use kiln_core::entities::builders as rows;
 use kiln_core::services::{agents, builders};
 use kiln_core::{Kiln, Principal, UserPrincipal};
@@ -37,17 +42,104 @@ pub struct AllocateRequest {
     pub token: String,
 }
 
+/// What a provider can tell of a builder's process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    Alive,
+    /// It ended; why, as far as known.
+    Gone(String),
+    /// The provider cannot tell (the agent's heartbeats decide).
+    Unknown,
+}
+
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
     /// Starts a builder whose agent registers with `req`; returns the provider's id for it.
     async fn allocate(&self, req: &AllocateRequest) -> anyhow::Result<String>;
     /// Stops and removes a builder.
     async fn release(&self, builder: &rows::Model) -> anyhow::Result<()>;
+    /// Whether the builder's process still runs, where the provider can tell.
+    async fn presence(&self, _builder: &rows::Model) -> Presence {
+        Presence::Unknown
+    }
+    /// Starts a builder whose process ended again, under its agent's credential; its new
+    /// provider id, or `None` when it cannot be (the builder is then released and replaced).
+    async fn restart(&self, _builder: &rows::Model) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
+}
+
+/// `kiln-agent` next to `kiln` (or, for a test executable in `deps/`, one directory up).
+pub fn agent_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let mut dir = exe.parent()?.to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("kiln-agent");
+    path.is_file().then_some(path)
+}
+
+/// The implicit pool `kiln serve` runs when `local_agent` calls for it (see
+/// [`kiln_core::config::Config::local_agent`]): one local builder kept running (`min_idle` =
+/// `max` = 1) for the host's arch, with mock when installed, else rpmbuild, reaching the server
+/// at `server_url` (its own listener, whatever `public_url` says).
+pub fn default_pool(config: &Config, server_url: &str) -> anyhow::Result<Option<PoolConfig>> {
+    let backend = ["mock", "rpmbuild"].into_iter().find(|b| on_path(b));
+    let wanted = match config.local_agent {
+        LocalAgent::Off => false,
+        LocalAgent::On => true,
+        LocalAgent::Auto => config.builders.pools.is_empty() && backend.is_some(),
+    };
+    if !wanted {
+        tracing::info!(
+            "no local builder (builder pools are configured, neither mock nor rpmbuild is \
+             installed, or local_agent = \"off\")"
+        );
+        return Ok(None);
+    }
+    if agent_binary().is_none() {
+        tracing::warn!("kiln-agent is not next to kiln; no local builder");
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        !config.builders.pools.iter().any(|p| p.name == "local"),
+        "local_agent = \"on\" runs a builder pool named local; a configured pool has that name"
+    );
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+    Ok(Some(PoolConfig {
+        name: "local".into(),
+        provider: ProviderKind::Local,
+        arches: vec![std::env::consts::ARCH.to_owned()],
+        min_idle: 1,
+        max: 1,
+        capacity: cores.clamp(2, 4),
+        idle_timeout_seconds: 600,
+        max_lifetime_seconds: None,
+        server_url: Some(server_url.to_owned()),
+        allocate: vec![],
+        release: vec![],
+        backend: backend.map(str::to_owned),
+        image: None,
+        namespace: None,
+        api_url: None,
+        cpu: None,
+        memory: None,
+    }))
 }
 
 /// Starts a provisioner per configured pool. `agent_binary` is `kiln-agent` next to `kiln`.
 pub fn start(kiln: &Kiln, server_url: String, agent_binary: Option<PathBuf>) -> anyhow::Result<()> {
     for pool in kiln.config.builders.pools.clone() {
+        let server_url = pool
+            .server_url
+            .clone()
+            .unwrap_or_else(|| server_url.clone());
         let provider: Arc<dyn Provider> = match pool.provider {
             ProviderKind::Command => Arc::new(CommandProvider { pool: pool.clone() }),
             ProviderKind::Local => Arc::new(LocalProvider {
@@ -56,19 +148,30 @@ pub fn start(kiln: &Kiln, server_url: String, agent_binary: Option<PathBuf>) -> 
                     .context("the local provider needs kiln-agent next to kiln")?,
                 work_root: kiln.config.data_dir.join("builders"),
                 backend: pool.backend.clone(),
+                capacity: pool.capacity,
+                server: server_url.clone(),
+                host: host_name(),
                 children: Default::default(),
+                restarts: Default::default(),
             }),
             ProviderKind::Kubernetes => Arc::new(KubernetesProvider::new(&pool)?),
         };
-        tracing::info!(pool = %pool.name, "builder provisioner started");
+        tracing::info!(pool = %pool.name, provider = ?pool.provider, "builder provisioner started");
         let kiln = kiln.clone();
-        let server_url = server_url.clone();
         tokio::spawn(async move {
             let every = Duration::from_secs_f64(kiln.config.builders.interval_seconds.max(0.05));
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                // A submission wakes the provisioner at once (at most four passes a second).
+                let wake = kiln.events.work.notified();
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = wake => {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        tick.reset();
+                    }
+                }
                 // Each pass is a task of its own: a panic in a provider ends that pass, not
                 // the pool's provisioning.
                 let pass = {
@@ -136,7 +239,28 @@ async fn reconcile(
     let running = builders::running_by_agent(kiln).await?;
     let register_timeout = kiln.config.builders.register_timeout_seconds as i64;
     let mut idle = Vec::new();
+    let mut ended = false;
     for b in builders::live_builders(kiln, &pool.name).await? {
+        if let Presence::Gone(how) = provider.presence(&b).await {
+            match provider.restart(&b).await {
+                Ok(Some(id)) => {
+                    tracing::warn!(pool = %pool.name, builder = %b.name, %how, provider_id = %id, "builder's process ended; started again under its own credential");
+                    builders::restarted(kiln, b, id).await?;
+                }
+                outcome => {
+                    let mut why = format!("its process ended ({how})");
+                    if let Err(e) = outcome {
+                        why = format!("{why}; starting it again failed: {e:#}");
+                    }
+                    // Counted as the provider's failure, so a builder that cannot run is not
+                    // replaced in a tight loop.
+                    builders::record_failure(kiln, lock.id, &format!("{}: {why}", b.name)).await?;
+                    ended = true;
+                    release(kiln, pool, lock.id, provider, b, builders::FAILED, why).await?;
+                }
+            }
+            continue;
+        }
         if b.state == builders::ALLOCATING {
             let agent = match b.registration_token_id {
                 Some(t) => builders::agent_of_token(kiln, t).await?,
@@ -144,6 +268,8 @@ async fn reconcile(
             };
             if let Some(agent) = agent {
                 tracing::info!(pool = %pool.name, builder = %b.name, "builder registered");
+                // A builder that came up is what shows the provider works again.
+                builders::record_success(kiln, lock).await?;
                 let mut row = b.clone().into_active_model();
                 row.state = Set(builders::RUNNING.into());
                 row.agent_id = Set(Some(agent.id));
@@ -236,8 +362,8 @@ async fn reconcile(
         idle_count -= 1;
     }
 
-    // New builders, unless the provider is in its backoff.
-    if lock.next_attempt_at.is_some_and(|t| t > now) {
+    // New builders, unless the provider is in its backoff (or failed in this pass).
+    if ended || lock.next_attempt_at.is_some_and(|t| t > now) {
         return Ok(());
     }
     let live = builders::live_builders(kiln, &pool.name).await?;
@@ -256,19 +382,12 @@ async fn reconcile(
     let all_agents: Vec<_> = agents.into_values().collect();
     let free = builders::free_slots(kiln, &all_agents, &running, now);
     let wanted = builders::plan(pool, &queued, &free, &views);
-    let mut worked = false;
     for arch in wanted {
-        match allocate(kiln, pool, provider, server_url, &arch).await {
-            Ok(()) => worked = true,
-            Err(e) => {
-                tracing::warn!(pool = %pool.name, %arch, error = %e, "allocating a builder failed");
-                builders::record_failure(kiln, lock.id, &format!("{e:#}")).await?;
-                return Ok(());
-            }
+        if let Err(e) = allocate(kiln, pool, provider, server_url, &arch).await {
+            tracing::warn!(pool = %pool.name, %arch, error = %e, "allocating a builder failed");
+            builders::record_failure(kiln, lock.id, &format!("{e:#}")).await?;
+            return Ok(());
         }
-    }
-    if worked {
-        builders::record_success(kiln, lock).await?;
     }
     Ok(())
 }
@@ -455,41 +574,115 @@ impl Provider for CommandProvider {
 // ---------------------------------------------------------------------------------------------
 // local
 
-/// `kiln-agent` processes on this machine, children of this server (they stop with it).
+/// `kiln-agent` processes on this machine, children of this server (they stop with it). The
+/// provider id is `PID@HOST`, so that a later server process on this host can tell whether a
+/// builder still runs (another server's child) or ended with its server (it is started again
+/// from its work directory, where the agent keeps its credential).
 struct LocalProvider {
     binary: PathBuf,
     work_root: PathBuf,
     backend: Option<String>,
+    capacity: u32,
+    /// Where the agents reach Kiln.
+    server: String,
+    host: String,
     children: tokio::sync::Mutex<HashMap<String, tokio::process::Child>>,
+    /// When each builder was last started again, to give up on one that keeps ending.
+    restarts: std::sync::Mutex<HashMap<String, Vec<std::time::Instant>>>,
+}
+
+/// The kernel's host name (no library call needed on Linux).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Whether process `pid` is the agent of builder `name` (a reused pid is not).
+fn runs_agent(pid: u32, name: &str) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true);
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    !zombie
+        && args
+            .windows(2)
+            .any(|w| w[0] == b"--name" && w[1] == name.as_bytes())
+}
+
+impl LocalProvider {
+    /// The agent's command line; a build of x86_64 also takes i686 work, as on any x86_64
+    /// host.
+    fn spawn(
+        &self,
+        name: &str,
+        arch: &str,
+        capacity: u32,
+        server: &str,
+        token: Option<&str>,
+    ) -> anyhow::Result<tokio::process::Child> {
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.arg("--server")
+            .arg(server)
+            .arg("--name")
+            .arg(name)
+            .arg("--arch")
+            .arg(arch);
+        if arch == "x86_64" {
+            cmd.arg("--arch").arg("i686");
+        }
+        cmd.arg("--capacity")
+            .arg(capacity.to_string())
+            .arg("--work-dir")
+            .arg(self.work_root.join(name))
+            .arg("--exit-with-stdin")
+            // The agent stops when this pipe closes, that is when the server exits, however
+            // it exits.
+            .stdin(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(token) = token {
+            cmd.env("KILN_AGENT_REGISTRATION_TOKEN", token);
+        }
+        if let Some(b) = &self.backend {
+            cmd.arg("--backend").arg(b);
+        }
+        cmd.spawn().context("starting kiln-agent")
+    }
+
+    /// `(pid, host)` of a provider id.
+    fn parse_id(id: &str) -> Option<(u32, &str)> {
+        let (pid, host) = id.split_once('@')?;
+        Some((pid.parse().ok()?, host))
+    }
+
+    async fn keep(&self, name: &str, child: tokio::process::Child) -> String {
+        let id = format!("{}@{}", child.id().unwrap_or_default(), self.host);
+        self.children.lock().await.insert(name.to_owned(), child);
+        id
+    }
 }
 
 #[async_trait::async_trait]
 impl Provider for LocalProvider {
     async fn allocate(&self, req: &AllocateRequest) -> anyhow::Result<String> {
-        let work = self.work_root.join(&req.name);
-        tokio::fs::create_dir_all(&work).await?;
-        let mut cmd = tokio::process::Command::new(&self.binary);
-        cmd.arg("--server")
-            .arg(&req.server)
-            .arg("--name")
-            .arg(&req.name)
-            .arg("--arch")
-            .arg(&req.arch)
-            .arg("--capacity")
-            .arg(req.capacity.to_string())
-            .arg("--work-dir")
-            .arg(&work)
-            .arg("--exit-with-stdin")
-            .env("KILN_AGENT_REGISTRATION_TOKEN", &req.token)
-            .stdin(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(b) = &self.backend {
-            cmd.arg("--backend").arg(b);
-        }
-        let child = cmd.spawn().context("starting kiln-agent")?;
-        let pid = child.id().map(|p| p.to_string()).unwrap_or_default();
-        self.children.lock().await.insert(req.name.clone(), child);
-        Ok(pid)
+        tokio::fs::create_dir_all(self.work_root.join(&req.name)).await?;
+        let child = self.spawn(
+            &req.name,
+            &req.arch,
+            req.capacity,
+            &req.server,
+            Some(&req.token),
+        )?;
+        Ok(self.keep(&req.name, child).await)
     }
 
     async fn release(&self, builder: &rows::Model) -> anyhow::Result<()> {
@@ -503,9 +696,71 @@ impl Provider for LocalProvider {
             {
                 child.kill().await?;
             }
+        } else if let Some((pid, host)) = builder.provider_id.as_deref().and_then(Self::parse_id) {
+            // Another server's child on this host.
+            if host == self.host && runs_agent(pid, &builder.name) {
+                tokio::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await
+                    .context("kill")?;
+            }
         }
         let _ = tokio::fs::remove_dir_all(self.work_root.join(&builder.name)).await;
         Ok(())
+    }
+
+    async fn presence(&self, builder: &rows::Model) -> Presence {
+        if let Some(child) = self.children.lock().await.get_mut(&builder.name) {
+            return match child.try_wait() {
+                Ok(None) => Presence::Alive,
+                Ok(Some(status)) => Presence::Gone(format!("it exited with {status}")),
+                Err(e) => Presence::Gone(format!("waiting for it failed: {e}")),
+            };
+        }
+        match builder.provider_id.as_deref().and_then(Self::parse_id) {
+            Some((pid, host)) if host == self.host => {
+                if runs_agent(pid, &builder.name) {
+                    Presence::Alive
+                } else {
+                    Presence::Gone("it stopped with the server that started it".into())
+                }
+            }
+            // Not started yet, or on another host.
+            _ => Presence::Unknown,
+        }
+    }
+
+    async fn restart(&self, builder: &rows::Model) -> anyhow::Result<Option<String>> {
+        self.children.lock().await.remove(&builder.name);
+        // The agent keeps its credential for one server URL; without one for this URL (it
+        // never registered, or the server moved) it could not come back as itself.
+        let credential = std::fs::read(self.work_root.join(&builder.name).join("credential.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        if credential
+            .is_none_or(|c| c["server"].as_str() != Some(self.server.trim_end_matches('/')))
+        {
+            return Ok(None);
+        }
+        {
+            let mut restarts = self
+                .restarts
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?;
+            let times = restarts.entry(builder.name.clone()).or_default();
+            times.retain(|t| t.elapsed() < Duration::from_secs(60));
+            anyhow::ensure!(times.len() < 3, "it ended 3 times within a minute");
+            times.push(std::time::Instant::now());
+        }
+        let child = self.spawn(
+            &builder.name,
+            &builder.arch,
+            self.capacity,
+            &self.server,
+            None,
+        )?;
+        Ok(Some(self.keep(&builder.name, child).await))
     }
 }
 

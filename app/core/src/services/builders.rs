@@ -283,6 +283,26 @@ pub async fn set_agent_state(kiln: &Kiln, agent_id: i32, state: &str) -> CoreRes
     Ok(())
 }
 
+/// Records that a builder's agent was started again under its old credential: its new
+/// provider id, and a fresh lease for the agent to come back in (it was last seen before it
+/// stopped).
+pub async fn restarted(
+    kiln: &Kiln,
+    builder: builders::Model,
+    provider_id: String,
+) -> CoreResult<builders::Model> {
+    if let Some(agent) = builder.agent_id {
+        agents::Entity::update_many()
+            .col_expr(agents::Column::LastSeenAt, Expr::value(crate::now()))
+            .filter(agents::Column::Id.eq(agent))
+            .exec(&kiln.db)
+            .await?;
+    }
+    let mut row: builders::ActiveModel = builder.into();
+    row.provider_id = Set(Some(provider_id));
+    update(kiln, row).await
+}
+
 fn provider_name(p: ProviderKind) -> &'static str {
     match p {
         ProviderKind::Local => "local",
@@ -383,6 +403,7 @@ mod tests {
             capacity,
             idle_timeout_seconds: 60,
             max_lifetime_seconds: None,
+            server_url: None,
             allocate: vec![],
             release: vec![],
             backend: None,

@@ -120,6 +120,9 @@ pub async fn claim(
             // Another server process may have queued work: look again now and then.
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = tokio::time::sleep_until(deadline) => return Ok(StatusCode::NO_CONTENT.into_response()),
+            // The server is stopping: the agent asks again (another server, or this one
+            // restarted).
+            _ = kiln.stopping.cancelled() => return Ok(StatusCode::NO_CONTENT.into_response()),
         }
         if tokio::time::Instant::now() >= deadline {
             return Ok(StatusCode::NO_CONTENT.into_response());

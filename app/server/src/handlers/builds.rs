@@ -352,7 +352,11 @@ fn follow_stream(
             }
             // Wait for a change (any task's: a cheap re-check), or re-check soon anyway:
             // another server process may have written the log.
-            let _ = tokio::time::timeout(Duration::from_secs(1), changes.recv()).await;
+            // A stopping server ends the stream; the browser's EventSource reconnects.
+            tokio::select! {
+                _ = tokio::time::timeout(Duration::from_secs(1), changes.recv()) => {}
+                _ = kiln.stopping.cancelled() => return,
+            }
         }
     })
 }
