@@ -184,11 +184,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listen = config.listen.clone();
-    let listener = tokio::net::TcpListener::bind(&listen)
+    // Bound now (so the implicit local builder knows its address, port 0 included) but
+    // listening only once the database is migrated: nothing connects to a server not ready.
+    let socket = bind(&listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    // The implicit local builder reaches this listener directly.
-    let mut local = listener.local_addr()?;
+    let mut local = socket.local_addr()?;
     if local.ip().is_unspecified() {
         local.set_ip(if local.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()
@@ -205,6 +206,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         std::time::Duration::from_secs(30),
     ));
     let app = crate::app(kiln.clone()).await?;
+    let listener = socket.listen(1024)?;
     if let Some(addr) = kiln.config.metrics_listen.clone() {
         let metrics = tokio::net::TcpListener::bind(&addr)
             .await
@@ -248,6 +250,23 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A socket bound to the first address `listen` resolves to, not yet listening.
+async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpSocket> {
+    let addr = tokio::net::lookup_host(listen)
+        .await?
+        .next()
+        .context("the address resolves to nothing")?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
 }
 
 /// Seconds requests in flight may take to finish once the server stops.
