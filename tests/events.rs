@@ -2,7 +2,8 @@
 //! (submit, start, end with the subtasks inside, publish) and per repo or membership change;
 //! while it is down its deliveries wait in the outbox and all arrive, in order, once it is
 //! back; the delivery log shows the response codes; "send test"; only repo admins manage
-//! webhooks.
+//! webhooks; by default no webhook reaches a private address, whatever DNS says later; old
+//! events go once nothing waits for them.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use kiln_proto::Role;
 use kiln_tests::pipeline::{have_rpmbuild, srpm, submit_files, wait_for, Agent};
-use kiln_tests::TestApp;
+use kiln_tests::{TestApp, TestUser};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -129,6 +130,26 @@ async fn two_changes(app: &TestApp, token: &str, repo: &str) {
     assert_eq!(s, StatusCode::OK);
 }
 
+/// alice (owner of alice/tools), bob, and a webhook of alice/tools to a running receiver (as
+/// made: the answer with its secret).
+async fn repo_with_webhook(app: &TestApp) -> (TestUser, TestUser, Receiver, Received, Value) {
+    let alice = app.user("alice", false).await;
+    let bob = app.user("bob", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let got: Received = Arc::default();
+    let receiver = Receiver::start(0, got.clone()).await;
+    let (s, created) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/webhooks",
+            Some(&alice.token),
+            Some(json!({"url": receiver.url("/hook")})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    (alice, bob, receiver, got, created)
+}
+
 fn topics(messages: &[Value]) -> Vec<String> {
     messages
         .iter()
@@ -141,25 +162,17 @@ async fn webhooks_get_every_event_signed_in_order_even_after_an_outage() {
     if !have_rpmbuild() {
         return;
     }
-    let Some(app) = TestApp::with_config(|c| c.builds.lease_seconds = 3).await else {
+    let Some(app) = TestApp::with_config(|c| {
+        c.builds.lease_seconds = 3;
+        // The receiver is on 127.0.0.1.
+        c.events.webhooks_to_private_addresses = true;
+    })
+    .await
+    else {
         return;
     };
-    let alice = app.user("alice", false).await;
-    let bob = app.user("bob", false).await;
-    app.repo(&alice, "tools", &[]).await;
-    let got: Received = Arc::default();
-    let mut receiver = Receiver::start(0, got.clone()).await;
-
     // Repo admins manage webhooks; the secret is shown once.
-    let (s, created) = app
-        .call(
-            Method::POST,
-            "/api/v1/repos/alice/tools/webhooks",
-            Some(&alice.token),
-            Some(json!({"url": receiver.url("/hook")})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let (alice, bob, mut receiver, got, created) = repo_with_webhook(&app).await;
     let secret = created["secret"].as_str().expect("secret").to_owned();
     let id = created["id"].as_i64().expect("id");
     let (_, list) = app
@@ -703,4 +716,222 @@ async fn opted_in_submitters_get_one_email_per_build() {
     );
     assert!(text.contains("fedora-44-x86_64"), "{text}");
     assert!(!text.contains("bob@example.org"), "bob did not opt in");
+}
+
+/// By default a webhook cannot point into the server's own network: loopback, private,
+/// link-local (cloud metadata) and mapped addresses are refused when the webhook is made, and
+/// at delivery a name that now resolves to such an address is refused too (a real receiver
+/// listens there and gets nothing).
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_do_not_reach_private_addresses_by_default() {
+    let Some(app) = TestApp::new().await else {
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let got: Received = Arc::default();
+    let receiver = Receiver::start(0, got.clone()).await;
+    let port = receiver.port;
+    for url in [
+        receiver.url("/hook"),
+        format!("http://localhost:{port}/hook"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.1.2.3/hook".to_owned(),
+        format!("http://[::1]:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        "http://0.0.0.0/hook".to_owned(),
+    ] {
+        let (s, body) = app
+            .call(
+                Method::POST,
+                "/api/v1/repos/alice/tools/webhooks",
+                Some(&alice.token),
+                Some(json!({ "url": url })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{url}: {body}");
+        assert!(
+            body.to_string().contains("is not a public address"),
+            "{url}: {body}"
+        );
+    }
+    let (_, list) = app
+        .get("/api/v1/repos/alice/tools/webhooks", Some(&alice.token))
+        .await;
+    assert_eq!(list, json!([]), "nothing stored");
+
+    // A name that resolved to a public address when the webhook was made and resolves to
+    // loopback now (DNS rebinding): the row is written as creation would have.
+    use kiln_core::entities::webhooks;
+    use sea_orm::{ActiveModelTrait, Set};
+    let repo_id: i32 = app
+        .get("/api/v1/repos/alice/tools", Some(&alice.token))
+        .await
+        .1["id"]
+        .as_i64()
+        .expect("repo id") as i32;
+    let hook = webhooks::ActiveModel {
+        repo_id: Set(repo_id),
+        url: Set(format!("http://localhost:{port}/hook")),
+        secret: Set("whsec_test".into()),
+        active: Set(true),
+        created_at: Set(kiln_core::now()),
+        ..Default::default()
+    }
+    .insert(&app.kiln.db)
+    .await
+    .expect("insert");
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/repos/alice/tools/webhooks/{}/test", hook.id),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let log_path = format!("/api/v1/repos/alice/tools/webhooks/{}/deliveries", hook.id);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, log) = app.get(&log_path, Some(&alice.token)).await;
+        if log[0]["attempts"].as_i64() >= Some(1) {
+            let error = log[0]["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains("localhost is not a public address"),
+                "{log:#}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        got.lock().expect("lock").is_empty(),
+        "the receiver got nothing"
+    );
+}
+
+/// `events.keep_days`: events past it go with their delivery log, except what a webhook (a
+/// pending delivery) or a bus still served (its cursor) has still to send.
+#[tokio::test(flavor = "multi_thread")]
+async fn old_events_go_once_nothing_waits_for_them() {
+    use kiln_core::entities::{event_cursors, events, webhook_deliveries};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{
+        ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    };
+    let Some(app) = TestApp::with_config(|c| {
+        c.events.webhooks_to_private_addresses = true;
+        c.events.keep_days = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let db = &app.kiln.db;
+    let (alice, _, mut receiver, got, created) = repo_with_webhook(&app).await;
+    let id = created["id"].as_i64().expect("id");
+    let log_path = format!("/api/v1/repos/alice/tools/webhooks/{id}/deliveries");
+    // Delivered: bob joins. Then the receiver goes: the description change waits.
+    app.call(
+        Method::PUT,
+        "/api/v1/repos/alice/tools/members/bob",
+        Some(&alice.token),
+        Some(json!({"role": Role::Packager})),
+    )
+    .await;
+    wait_until(10, "the member message", || {
+        !got.lock().expect("lock").is_empty()
+    })
+    .await;
+    receiver.stop().await;
+    app.call(
+        Method::PATCH,
+        "/api/v1/repos/alice/tools",
+        Some(&alice.token),
+        Some(json!({"description": "waiting"})),
+    )
+    .await;
+    let all = events::Entity::find().count(db).await.expect("count");
+    assert!(all >= 3, "repo.create, member.update, repo.update: {all}");
+
+    // Nothing is old yet.
+    assert_eq!(
+        kiln_core::services::events::prune(&app.kiln)
+            .await
+            .expect("prune"),
+        0
+    );
+    // Two days pass.
+    events::Entity::update_many()
+        .col_expr(
+            events::Column::CreatedAt,
+            Expr::value(kiln_core::now() - time::Duration::days(2)),
+        )
+        .exec(db)
+        .await
+        .expect("backdate");
+    let gone = kiln_core::services::events::prune(&app.kiln)
+        .await
+        .expect("prune");
+    assert_eq!(gone, all - 1, "all but the one still to deliver");
+    let (_, log) = app.get(&log_path, Some(&alice.token)).await;
+    assert_eq!(
+        topics(&log.as_array().expect("log").clone()),
+        ["kiln.repo.update"]
+    );
+    assert_eq!(log[0]["state"], "pending");
+
+    // The receiver is back and gets it; a bus served an hour ago has not sent it yet.
+    let _receiver = Receiver::start(receiver.port, got.clone()).await;
+    wait_until(30, "the held message", || {
+        got.lock().expect("lock").len() >= 2
+    })
+    .await;
+    let last = events::Entity::find()
+        .order_by_desc(events::Column::Id)
+        .one(db)
+        .await
+        .expect("find")
+        .expect("the last event")
+        .id;
+    let cursor = event_cursors::ActiveModel {
+        name: Set("mqtt".into()),
+        last_event_id: Set(last - 1),
+        locked_until: Set(Some(kiln_core::now() - time::Duration::hours(1))),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("cursor");
+    assert_eq!(
+        kiln_core::services::events::prune(&app.kiln)
+            .await
+            .expect("prune"),
+        0
+    );
+    // Not served for three days: gone, and the event with it.
+    event_cursors::Entity::update_many()
+        .col_expr(
+            event_cursors::Column::LockedUntil,
+            Expr::value(Some(kiln_core::now() - time::Duration::days(3))),
+        )
+        .filter(event_cursors::Column::Id.eq(cursor.id))
+        .exec(db)
+        .await
+        .expect("age the cursor");
+    assert_eq!(
+        kiln_core::services::events::prune(&app.kiln)
+            .await
+            .expect("prune"),
+        1
+    );
+    assert_eq!(events::Entity::find().count(db).await.expect("count"), 0);
+    assert_eq!(
+        webhook_deliveries::Entity::find()
+            .count(db)
+            .await
+            .expect("count"),
+        0
+    );
 }

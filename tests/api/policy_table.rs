@@ -285,7 +285,7 @@ fn cases() -> Vec<Case> {
             "create webhook",
             M::POST,
             "/api/v1/repos/{repo}/webhooks",
-            Some(json!({"url": "http://127.0.0.1:9/hook"})),
+            Some(json!({"url": "http://203.0.113.10/hook"})),
             ADMIN_UP,
             S::CREATED,
         ),

@@ -63,6 +63,13 @@ pub struct EventsConfig {
     pub smtp_url: Option<Secret>,
     /// The From address of those e-mails.
     pub mail_from: String,
+    /// Webhooks may reach loopback, private, link-local and other non-public addresses
+    /// (checked when a webhook is created and, after DNS, at every delivery). Off: a repo
+    /// admin must not be able to make the server call into its own network.
+    pub webhooks_to_private_addresses: bool,
+    /// Days events and the webhook delivery log are kept (0: for ever). Events a bus or a
+    /// webhook has still to send stay until sent.
+    pub keep_days: u32,
 }
 
 impl Default for EventsConfig {
@@ -73,6 +80,8 @@ impl Default for EventsConfig {
             amqp_exchange: "amq.topic".into(),
             smtp_url: None,
             mail_from: "Kiln <kiln@localhost>".into(),
+            webhooks_to_private_addresses: false,
+            keep_days: 30,
         }
     }
 }
@@ -471,6 +480,11 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("KILN_EVENTS_AMQP_EXCHANGE", "events.amqp_exchange"),
     ("KILN_EVENTS_SMTP_URL", "events.smtp_url"),
     ("KILN_EVENTS_MAIL_FROM", "events.mail_from"),
+    (
+        "KILN_EVENTS_WEBHOOKS_TO_PRIVATE_ADDRESSES",
+        "events.webhooks_to_private_addresses",
+    ),
+    ("KILN_EVENTS_KEEP_DAYS", "events.keep_days"),
     ("KILN_PUBLIC_URL", "public_url"),
     ("KILN_DATA_DIR", "data_dir"),
     ("KILN_DATABASE_URL", "database_url"),

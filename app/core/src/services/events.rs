@@ -15,6 +15,7 @@
 //! - `kiln.webhook.test`: sent by "send test".
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
 use hmac::{Hmac, Mac};
 use kiln_proto::{Webhook, WebhookCreate, WebhookCreated, WebhookDelivery};
@@ -26,7 +27,7 @@ use sea_orm::{
 use sha2::Sha256;
 
 use super::repos::authorize_repo;
-use crate::entities::{events, tasks, webhook_deliveries, webhooks};
+use crate::entities::{event_cursors, events, tasks, webhook_deliveries, webhooks};
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Action, Principal};
 use crate::Kiln;
@@ -166,7 +167,74 @@ fn to_wire(w: &webhooks::Model) -> Webhook {
     }
 }
 
-fn validate_url(url: &str) -> CoreResult<()> {
+/// Whether a webhook may reach `ip`: a public unicast address, not loopback, private (RFC
+/// 1918, unique-local), link-local (cloud metadata services), shared (100.64/10), reserved,
+/// multicast or unspecified.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            !(v4.is_unspecified()
+                || v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (b == 18 || b == 19)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                !(v6.is_unspecified()
+                    || v6.is_loopback()
+                    || v6.is_multicast()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local())
+            }
+        },
+    }
+}
+
+/// The addresses `host` resolves to, all of them public; else why not.
+pub async fn public_addresses(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("{host} does not resolve: {e}"))?
+            .collect(),
+    };
+    match addrs.iter().find(|a| !is_public(a.ip())) {
+        Some(a) => Err(format!(
+            "{host} is not a public address ({}); a site admin can allow such webhooks with \
+             events.webhooks_to_private_addresses",
+            a.ip()
+        )),
+        None if addrs.is_empty() => Err(format!("{host} resolves to no address")),
+        None => Ok(addrs),
+    }
+}
+
+/// Webhook deliveries connect only to public addresses, whatever DNS says at the time (a name
+/// that resolved to a public address when the webhook was made may not any more).
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs = public_addresses(&host, 0).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+async fn validate_url(kiln: &Kiln, url: &str) -> CoreResult<()> {
     let parsed = url::Url::parse(url)
         .map_err(|e| CoreError::validation("url", format!("is not a URL: {e}")))?;
     if !["http", "https"].contains(&parsed.scheme()) || parsed.host().is_none() {
@@ -181,6 +249,13 @@ fn validate_url(url: &str) -> CoreResult<()> {
             "is longer than 2000 characters",
         ));
     }
+    if !kiln.config.events.webhooks_to_private_addresses {
+        let host = parsed.host_str().unwrap_or_default();
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        public_addresses(host, port)
+            .await
+            .map_err(|e| CoreError::validation("url", e))?;
+    }
     Ok(())
 }
 
@@ -192,7 +267,7 @@ pub async fn create_webhook(
     input: WebhookCreate,
 ) -> CoreResult<WebhookCreated> {
     let ctx = authorize_repo(kiln, principal, owner, repo, Action::ManageWebhooks).await?;
-    validate_url(&input.url)?;
+    validate_url(kiln, &input.url).await?;
     let secret = crate::secret::new_token("whsec_");
     let txn = kiln.begin().await?;
     let row = webhooks::ActiveModel {
@@ -375,12 +450,20 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 /// Delivers due webhook deliveries until stopped. Per webhook, events go in order: only its
 /// oldest pending delivery is tried.
 pub async fn deliver_forever(kiln: Kiln) {
-    let http = reqwest::Client::builder()
+    let mut http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("kiln-webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("http client");
+        .user_agent(concat!("kiln-webhooks/", env!("CARGO_PKG_VERSION")));
+    if !kiln.config.events.webhooks_to_private_addresses {
+        http = http.dns_resolver(std::sync::Arc::new(PublicOnly));
+    }
+    let http = match http.build() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "no HTTP client for webhooks");
+            return;
+        }
+    };
     loop {
         match deliver_due(&kiln, &http).await {
             Ok(n) if n > 0 => continue,
@@ -442,6 +525,23 @@ pub async fn deliver_due(kiln: &Kiln, http: &reqwest::Client) -> CoreResult<usiz
         let mut body = event.body.clone();
         body["id"] = event.id.into();
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        // The resolver checks names; an address written in the URL is checked here.
+        let literal = url::Url::parse(&hook.url)
+            .ok()
+            .and_then(|u| match u.host() {
+                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                _ => None,
+            });
+        if let Some(ip) = literal
+            .filter(|ip| !kiln.config.events.webhooks_to_private_addresses && !is_public(*ip))
+        {
+            let error = format!(
+                "{ip} is not a public address; events.webhooks_to_private_addresses is off"
+            );
+            record_attempt(kiln, d, None, Some(error)).await?;
+            continue;
+        }
         let result = http
             .post(&hook.url)
             .header("content-type", "application/json")
@@ -457,32 +557,119 @@ pub async fn deliver_due(kiln: &Kiln, http: &reqwest::Client) -> CoreResult<usiz
                 Some(r.status().as_u16() as i32),
                 Some(format!("the receiver answered {}", r.status())),
             ),
-            Err(e) => (
-                None,
-                Some(if e.is_connect() {
-                    "could not connect".to_owned()
-                } else if e.is_timeout() {
-                    "timed out after 10 s".to_owned()
-                } else {
-                    e.to_string()
-                }),
-            ),
+            Err(e) => (None, Some(delivery_error(&e))),
         };
-        let attempts = d.attempts + 1;
-        let mut row: webhook_deliveries::ActiveModel = d.into();
-        row.attempts = Set(attempts);
-        row.response_code = Set(code);
-        row.error = Set(error.clone());
-        if error.is_none() {
-            row.state = Set("succeeded".into());
-            row.delivered_at = Set(Some(crate::now()));
-        } else if attempts >= MAX_ATTEMPTS {
-            row.state = Set("failed".into());
-        } else {
-            let wait = 2i64.pow((attempts - 1).clamp(0, 12) as u32).min(3600);
-            row.next_attempt_at = Set(crate::now() + time::Duration::seconds(wait));
-        }
-        row.update(&kiln.db).await?;
+        record_attempt(kiln, d, code, error).await?;
     }
     Ok(tried)
+}
+
+/// What the delivery log says of a failed request: the refusal of a non-public address as
+/// such, else the kind of failure.
+fn delivery_error(e: &reqwest::Error) -> String {
+    let mut deepest = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        deepest = s.to_string();
+        source = s.source();
+    }
+    if deepest.contains("not a public address") || deepest.contains("resolve") {
+        deepest
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else if e.is_timeout() {
+        "timed out after 10 s".to_owned()
+    } else {
+        e.to_string()
+    }
+}
+
+/// Writes an attempt's outcome to the delivery log: delivered, or tried again after 1, 2,
+/// 4 … s (at most an hour apart) until `MAX_ATTEMPTS`.
+async fn record_attempt(
+    kiln: &Kiln,
+    d: webhook_deliveries::Model,
+    code: Option<i32>,
+    error: Option<String>,
+) -> CoreResult<()> {
+    let attempts = d.attempts + 1;
+    let mut row: webhook_deliveries::ActiveModel = d.into();
+    row.attempts = Set(attempts);
+    row.response_code = Set(code);
+    row.error = Set(error.clone());
+    if error.is_none() {
+        row.state = Set("succeeded".into());
+        row.delivered_at = Set(Some(crate::now()));
+    } else if attempts >= MAX_ATTEMPTS {
+        row.state = Set("failed".into());
+    } else {
+        let wait = 2i64.pow((attempts - 1).clamp(0, 12) as u32).min(3600);
+        row.next_attempt_at = Set(crate::now() + time::Duration::seconds(wait));
+    }
+    row.update(&kiln.db).await?;
+    Ok(())
+}
+
+/// Removes events older than `events.keep_days` that nothing waits for: every bus served
+/// within that time has passed them and none of their webhook deliveries is pending. Their
+/// deliveries (the delivery log) go with them. Returns how many events went.
+pub async fn prune(kiln: &Kiln) -> CoreResult<u64> {
+    let days = kiln.config.events.keep_days;
+    if days == 0 {
+        return Ok(0);
+    }
+    let cutoff = crate::now() - time::Duration::days(days.into());
+    let newest_old: Option<i32> = events::Entity::find()
+        .select_only()
+        .column_as(events::Column::Id.max(), "m")
+        .filter(events::Column::CreatedAt.lt(cutoff))
+        .into_tuple()
+        .one(&kiln.db)
+        .await?
+        .flatten();
+    let Some(mut bound) = newest_old else {
+        return Ok(0);
+    };
+    // A bus not served for that long is gone; one still served keeps what it has not sent.
+    let behind: Option<i32> = event_cursors::Entity::find()
+        .select_only()
+        .column_as(event_cursors::Column::LastEventId.min(), "m")
+        .filter(event_cursors::Column::LockedUntil.gt(cutoff))
+        .into_tuple()
+        .one(&kiln.db)
+        .await?
+        .flatten();
+    let pending: Option<i32> = webhook_deliveries::Entity::find()
+        .select_only()
+        .column_as(webhook_deliveries::Column::EventId.min(), "m")
+        .filter(webhook_deliveries::Column::State.eq("pending"))
+        .into_tuple()
+        .one(&kiln.db)
+        .await?
+        .flatten();
+    if let Some(b) = behind {
+        bound = bound.min(b);
+    }
+    if let Some(p) = pending {
+        bound = bound.min(p - 1);
+    }
+    let txn = kiln.begin().await?;
+    webhook_deliveries::Entity::delete_many()
+        .filter(webhook_deliveries::Column::EventId.lte(bound))
+        .exec(&txn)
+        .await?;
+    let gone = events::Entity::delete_many()
+        .filter(events::Column::Id.lte(bound))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    txn.commit().await?;
+    if gone > 0 {
+        tracing::info!(
+            events = gone,
+            days,
+            "removed old events and their delivery log"
+        );
+    }
+    Ok(gone)
 }

@@ -73,6 +73,9 @@ pub async fn run_forever(kiln: Kiln, every: Duration) {
         if let Err(e) = run_once(&kiln).await {
             tracing::warn!(error = %e, "retention pass failed");
         }
+        if let Err(e) = super::events::prune(&kiln).await {
+            tracing::warn!(error = %e, "removing old events failed");
+        }
     }
 }
 
