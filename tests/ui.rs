@@ -484,3 +484,140 @@ async fn upload_without_javascript_reports_each_file_and_builds_filter() {
         "anonymous visitors get no controls"
     );
 }
+
+/// Repo admins manage webhooks with forms: a private address is refused next to the field
+/// (what was typed stays), a new webhook shows its secret once, "send test" shows a delivery,
+/// delete removes it; a packager sees no webhooks and is refused. On /account a user turns the
+/// build e-mails on and off, which needs an e-mail address.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_and_build_emails_are_set_with_forms() {
+    let Some(app) = TestApp::new().await else {
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    let bob = app.user("bob", false).await;
+    app.repo(&alice, "tools", &[(&bob, kiln_proto::Role::Packager)])
+        .await;
+    let a = browser();
+    let csrf = sign_in(&app, &a, &alice).await;
+    let settings = "/r/alice/tools/settings";
+    let (_, html) = page(&a, &app, settings).await;
+    assert!(html.contains("<h2 id=\"webhooks\">Webhooks</h2>"), "{html}");
+
+    let (s, _, html) = post(
+        &a,
+        &app,
+        "/forms/r/alice/tools/webhooks",
+        &[("csrf_token", &csrf), ("url", "http://127.0.0.1:9/hook")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("127.0.0.1 is not a public address"), "{html}");
+    assert!(
+        html.contains("value=\"http://127.0.0.1:9/hook\""),
+        "what was typed stays"
+    );
+
+    let url = "http://203.0.113.10/kiln";
+    let (s, loc, _) = post(
+        &a,
+        &app,
+        "/forms/r/alice/tools/webhooks",
+        &[("csrf_token", &csrf), ("url", url)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html) = page(&a, &app, &loc).await;
+    assert!(html.contains(&format!("<code>{url}</code>")), "{html}");
+    assert!(html.contains("Copy its secret now"), "{html}");
+    assert!(html.contains("whsec_"), "the secret, this once");
+    assert!(html.contains("Nothing sent yet."));
+    let (_, again) = page(&a, &app, settings).await;
+    assert!(!again.contains("whsec_"), "shown once");
+
+    let (_, hooks) = app
+        .get("/api/v1/repos/alice/tools/webhooks", Some(&alice.token))
+        .await;
+    let id = hooks[0]["id"].as_i64().expect("id");
+    let (s, loc, _) = post(
+        &a,
+        &app,
+        &format!("/forms/r/alice/tools/webhooks/{id}/test"),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html) = page(&a, &app, &loc).await;
+    assert!(html.contains("<code>kiln.webhook.test</code>"), "{html}");
+    assert!(!html.contains("Nothing sent yet."));
+
+    // bob (packager): no webhooks on the page, and the form post is refused.
+    let b = browser();
+    let bob_csrf = sign_in(&app, &b, &bob).await;
+    let (_, html) = page(&b, &app, settings).await;
+    assert!(!html.contains("id=\"webhooks\""));
+    let (s, _, _) = post(
+        &b,
+        &app,
+        &format!("/forms/r/alice/tools/webhooks/{id}/delete"),
+        &[("csrf_token", &bob_csrf)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let (s, loc, _) = post(
+        &a,
+        &app,
+        &format!("/forms/r/alice/tools/webhooks/{id}/delete"),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html) = page(&a, &app, &loc).await;
+    assert!(html.contains("Webhook deleted."));
+    assert!(!html.contains(&format!("<code>{url}</code>")));
+
+    // Build e-mails: refused without an address; on and off with one.
+    let (_, html) = page(&a, &app, "/account").await;
+    assert!(
+        html.contains("Your account has no e-mail address"),
+        "{html}"
+    );
+    let (s, _, html) = post(
+        &a,
+        &app,
+        "/forms/account/notifications",
+        &[("csrf_token", &csrf), ("notify_builds", "1")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(html.contains("no e-mail address to write to"), "{html}");
+    {
+        use kiln_core::entities::users;
+        use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+        users::Entity::update_many()
+            .col_expr(users::Column::Email, Expr::value("alice@example.org"))
+            .filter(users::Column::Username.eq("alice"))
+            .exec(&app.kiln.db)
+            .await
+            .expect("e-mail");
+    }
+    let token = &alice.token;
+    let notify = |on: bool| {
+        let (a, app, csrf) = (&a, &app, &csrf);
+        async move {
+            let mut form = vec![("csrf_token", csrf.as_str())];
+            if on {
+                form.push(("notify_builds", "1"));
+            }
+            let (s, _, _) = post(a, app, "/forms/account/notifications", &form).await;
+            assert_eq!(s, StatusCode::SEE_OTHER);
+            let (_, me) = app.get("/api/v1/me", Some(token)).await;
+            me["notify_builds"].as_bool().unwrap_or(false)
+        }
+    };
+    assert!(notify(true).await, "on");
+    let (_, html) = page(&a, &app, "/account").await;
+    assert!(html.contains("You will get an e-mail when a build you submitted ends."));
+    assert!(!notify(false).await, "off");
+}

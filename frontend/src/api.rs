@@ -6,6 +6,7 @@
 use kiln_proto::agent::{Agent, RegistrationToken};
 use kiln_proto::{
     Chroot, LoginOptions, Member, MockConfig, PackageVersion, Page, Repo, Task, TokenInfo, User,
+    Webhook, WebhookDelivery,
 };
 use leptos::prelude::*;
 // Reads are GETs: safe methods need no CSRF token and can be cached by the browser.
@@ -95,6 +96,7 @@ pub mod ssr {
             mock_configs: a(Action::ManageMockConfigs),
             createrepo: a(Action::Createrepo),
             members: a(Action::ManageMembers),
+            webhooks: a(Action::ManageWebhooks),
             rotate_key: a(Action::RotateKey),
             delete_repo: a(Action::DeleteRepo),
         }
@@ -113,6 +115,7 @@ pub struct Can {
     pub mock_configs: bool,
     pub createrepo: bool,
     pub members: bool,
+    pub webhooks: bool,
     pub rotate_key: bool,
     pub delete_repo: bool,
 }
@@ -411,6 +414,15 @@ pub struct SettingsData {
     pub found: Vec<User>,
     /// Base chroots a new mock config can start from.
     pub bases: Vec<Chroot>,
+    /// Empty unless the caller manages webhooks.
+    pub webhooks: Vec<WebhookView>,
+}
+
+/// A webhook with its latest deliveries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WebhookView {
+    pub webhook: Webhook,
+    pub deliveries: Vec<WebhookDelivery>,
 }
 
 #[server(prefix = "/ui", endpoint = "settings", input = GetUrl)]
@@ -419,7 +431,7 @@ pub async fn settings_view(
     repo: String,
     user_q: Option<String>,
 ) -> Result<SettingsData, ServerFnError> {
-    use kiln_core::services::{accounts, chroots, members, mock_configs};
+    use kiln_core::services::{accounts, chroots, events, members, mock_configs};
     let (kiln, head) = repo_head(&owner, &repo).await?;
     let p = ssr::principal();
     if !(head.can.settings || head.can.members) {
@@ -457,18 +469,37 @@ pub async fn settings_view(
         .into_iter()
         .filter(|c| c.enabled)
         .collect();
+    let mut webhooks = Vec::new();
+    if head.can.webhooks {
+        for webhook in events::list_webhooks(&kiln, &p, &owner, &repo)
+            .await
+            .map_err(ssr::error)?
+        {
+            let mut deliveries = events::deliveries(&kiln, &p, &owner, &repo, webhook.id)
+                .await
+                .map_err(ssr::error)?;
+            deliveries.truncate(5);
+            webhooks.push(WebhookView {
+                webhook,
+                deliveries,
+            });
+        }
+    }
     Ok(SettingsData {
         head,
         configs,
         members,
         found,
         bases,
+        webhooks,
     })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AccountData {
     pub user: User,
+    /// An e-mail when a build the user submitted ends.
+    pub notify_builds: bool,
     pub tokens: Vec<TokenInfo>,
     pub csrf: String,
     pub flash: Flash,
@@ -480,14 +511,14 @@ pub async fn account_view() -> Result<AccountData, ServerFnError> {
     let kiln = ssr::kiln()?;
     let p = ssr::principal();
     let me = p.require_user().map_err(ssr::error)?;
-    let user = accounts::find_by_id(&kiln, me.id)
+    let row = accounts::find_by_id(&kiln, me.id)
         .await
         .map_err(ssr::error)?
-        .map(|u| accounts::to_wire(&u))
         .ok_or_else(|| ssr::error(kiln_core::CoreError::Unauthorized("sign in".into())))?;
     let tokens = tokens::list(&kiln, &p).await.map_err(ssr::error)?;
     Ok(AccountData {
-        user,
+        user: accounts::to_wire(&row),
+        notify_builds: row.notify_builds,
         tokens,
         csrf: ssr::csrf().unwrap_or_default(),
         flash: ssr::flash(),

@@ -155,6 +155,15 @@ pub fn forms() -> Router<AppState> {
             "/r/{owner}/{repo}/mock-configs/{name}/delete",
             post(forms::delete_mock_config),
         )
+        .route("/r/{owner}/{repo}/webhooks", post(forms::create_webhook))
+        .route(
+            "/r/{owner}/{repo}/webhooks/{id}/test",
+            post(forms::test_webhook),
+        )
+        .route(
+            "/r/{owner}/{repo}/webhooks/{id}/delete",
+            post(forms::delete_webhook),
+        )
         .route("/r/{owner}/{repo}/createrepo", post(forms::createrepo))
         .route("/r/{owner}/{repo}/key/rotate", post(forms::rotate_key))
         .route(
@@ -167,6 +176,7 @@ pub fn forms() -> Router<AppState> {
         )
         .route("/tasks/{id}/cancel", post(forms::cancel_task))
         .route("/tasks/{id}/resubmit", post(forms::resubmit_task))
+        .route("/account/notifications", post(forms::set_notifications))
         .route("/tokens", post(forms::create_token))
         .route("/tokens/{id}/revoke", post(forms::revoke_token))
         .route("/admin/chroots", post(forms::create_chroot))

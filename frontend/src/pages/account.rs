@@ -22,6 +22,20 @@ pub fn AccountPage() -> impl IntoView {
                                 {v.user.email.clone().map(|e| format!(" ({e})"))}
                                 {v.user.is_site_admin.then_some(", site administrator")}"."</p>
                             <FlashBox flash=v.flash.clone()/>
+                            <section aria-labelledby="notifications">
+                                <h2 id="notifications">"Notifications"</h2>
+                                <form method="post" action="/forms/account/notifications" class="stack narrow-form">
+                                    <Csrf token=v.csrf.clone()/>
+                                    <div class="check">
+                                        <input type="checkbox" id="notify-builds" name="notify_builds" value="1" checked=v.notify_builds
+                                            disabled=v.user.email.is_none() aria-describedby="notify-builds-error"/>
+                                        <label for="notify-builds">"E-mail me when a build I submitted ends (one e-mail per build, every chroot inside)"</label>
+                                    </div>
+                                    {v.user.email.is_none().then(|| view! { <p class="note">"Your account has no e-mail address: your sign-in provider gives none."</p> })}
+                                    <FieldError id="notify-builds-error".into() message=f.field("notifications", "notify_builds")/>
+                                    <button type="submit" disabled=v.user.email.is_none()>"Save"</button>
+                                </form>
+                            </section>
                             <section aria-labelledby="tokens">
                                 <h2 id="tokens">"API tokens"</h2>
                                 <p class="note">"Tokens let the CLI and scripts act as you: send one as "<code>"Authorization: Bearer TOKEN"</code>"."</p>

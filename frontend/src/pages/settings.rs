@@ -3,8 +3,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{settings_view, ConfigView};
-use crate::components::{repo_params, Csrf, FieldError, LoadError, RepoTabs};
+use crate::api::{settings_view, ConfigView, WebhookView};
+use crate::components::{repo_params, Csrf, FieldError, LoadError, RepoTabs, Time};
 use crate::forms::{format_macros, format_sources, Flash};
 
 #[component]
@@ -145,6 +145,21 @@ pub fn SettingsPage() -> impl IntoView {
                                     </form>
                                 </section>
                             })}
+                            {can.webhooks.then(|| view! {
+                                <section aria-labelledby="webhooks">
+                                    <h2 id="webhooks">"Webhooks"</h2>
+                                    <p class="note">"Each event of this repository (builds submitted, started, ended and published; settings and members changed) is POSTed as JSON, signed in "<code>"X-Kiln-Signature"</code>" (HMAC-SHA256 under the webhook's secret). A receiver that is down gets them later, in order."</p>
+                                    {v.webhooks.iter().map(|w| view! { <WebhookItem w=w.clone() base=base.clone() csrf=csrf.clone()/> }).collect_view()}
+                                    <h3>"New webhook"</h3>
+                                    <form method="post" action=format!("{base}/webhooks") class="stack narrow-form">
+                                        <Csrf token=csrf.clone()/>
+                                        <label for="webhook-url">"Payload URL"</label>
+                                        <input id="webhook-url" name="url" type="url" required placeholder="https://ci.example.org/kiln" value=f.value("webhook", "url", "") aria-describedby="webhook-url-error"/>
+                                        <FieldError id="webhook-url-error".into() message=f.field("webhook", "url")/>
+                                        <button type="submit">"Add webhook"</button>
+                                    </form>
+                                </section>
+                            })}
                             {can.delete_repo.then(|| view! {
                                 <section aria-labelledby="danger" class="danger-zone">
                                     <h2 id="danger">"Danger zone"</h2>
@@ -164,6 +179,59 @@ pub fn SettingsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// A webhook: its URL, its latest deliveries, "send test" and "delete".
+#[component]
+fn WebhookItem(w: WebhookView, base: String, csrf: String) -> impl IntoView {
+    let hook = w.webhook;
+    let action = format!("{base}/webhooks/{}", hook.id);
+    let title = format!("webhook-{}", hook.id);
+    let labelled_by = title.clone();
+    view! {
+        <article class="webhook" aria-labelledby=labelled_by>
+            <h3 id=title><code>{hook.url.clone()}</code></h3>
+            {if w.deliveries.is_empty() {
+                view! { <p class="muted">"Nothing sent yet."</p> }.into_any()
+            } else {
+                view! {
+                    <table>
+                        <caption class="sr-only">{format!("Latest deliveries to {}", hook.url)}</caption>
+                        <thead><tr><th scope="col">"Event"</th><th scope="col">"State"</th><th scope="col">"Attempts"</th><th scope="col">"Response"</th><th scope="col">"Created"</th></tr></thead>
+                        <tbody>
+                            {w.deliveries.into_iter().map(|d| view! {
+                                <tr>
+                                    <td><code>{d.topic}</code></td>
+                                    <td><span class=match d.state.as_str() {
+                                        "succeeded" => "state ok",
+                                        "failed" => "state bad",
+                                        _ => "state wait",
+                                    }>{d.state.clone()}</span></td>
+                                    <td>{d.attempts}</td>
+                                    <td>{match (d.response_code, d.error) {
+                                        (_, Some(e)) => e,
+                                        (Some(c), None) => c.to_string(),
+                                        (None, None) => String::new(),
+                                    }}</td>
+                                    <td><Time t=d.created_at/></td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+            <div class="actions">
+                <form method="post" action=format!("{action}/test") class="inline">
+                    <Csrf token=csrf.clone()/>
+                    <button type="submit" class="secondary" aria-label=format!("Send a test to {}", hook.url)>"Send test"</button>
+                </form>
+                <form method="post" action=format!("{action}/delete") class="inline">
+                    <Csrf token=csrf/>
+                    <button type="submit" class="danger" aria-label=format!("Delete the webhook to {}", hook.url)>"Delete"</button>
+                </form>
+            </div>
+        </article>
     }
 }
 

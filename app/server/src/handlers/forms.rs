@@ -11,7 +11,8 @@ use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use kiln_core::services::tasks::Submission;
 use kiln_core::services::{
-    accounts, agents, chroots, members, mock_configs, publish, repos, sources, tasks, tokens,
+    accounts, agents, chroots, events, members, mock_configs, publish, repos, sources, tasks,
+    tokens,
 };
 use kiln_core::{Action, CoreError, CoreResult};
 use kiln_frontend::forms::{parse_macros, parse_sources, parse_words, Flash};
@@ -304,6 +305,65 @@ pub async fn remove_member(
     f.respond(&state, "member", &back, r).await
 }
 
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    OwnerRepoPath(p): OwnerRepoPath,
+    f: UiForm,
+) -> Response {
+    let back = format!("{}/settings", repo_path(&p));
+    let input = kiln_proto::WebhookCreate { url: f.text("url") };
+    let r = events::create_webhook(&state.kiln, f.principal(), &p.owner, &p.repo, input)
+        .await
+        .map(|created| {
+            (
+                format!("{back}#webhooks"),
+                Flash {
+                    notice: Some(format!(
+                        "Added the webhook to {}. Copy its secret now: it is not shown again.",
+                        created.webhook.url
+                    )),
+                    secret: Some(created.secret),
+                    ..Flash::default()
+                },
+            )
+        });
+    f.respond(&state, "webhook", &back, r).await
+}
+
+pub async fn test_webhook(
+    State(state): State<AppState>,
+    Path((owner, repo, id)): Path<(String, String, i32)>,
+    f: UiForm,
+) -> Response {
+    let back = format!("/r/{owner}/{repo}/settings");
+    let r = events::send_test(&state.kiln, f.principal(), &owner, &repo, id)
+        .await
+        .map(|_| {
+            (
+                format!("{back}#webhooks"),
+                Flash::notice("Test message queued; its delivery shows below."),
+            )
+        });
+    f.respond(&state, "webhook", &back, r).await
+}
+
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    Path((owner, repo, id)): Path<(String, String, i32)>,
+    f: UiForm,
+) -> Response {
+    let back = format!("/r/{owner}/{repo}/settings");
+    let r = events::delete_webhook(&state.kiln, f.principal(), &owner, &repo, id)
+        .await
+        .map(|_| {
+            (
+                format!("{back}#webhooks"),
+                Flash::notice("Webhook deleted."),
+            )
+        });
+    f.respond(&state, "webhook", &back, r).await
+}
+
 pub async fn create_mock_config(
     State(state): State<AppState>,
     OwnerRepoPath(p): OwnerRepoPath,
@@ -502,6 +562,21 @@ pub async fn create_token(State(state): State<AppState>, f: UiForm) -> Response 
     }
     .await;
     f.respond(&state, "token", "/account", r).await
+}
+
+pub async fn set_notifications(State(state): State<AppState>, f: UiForm) -> Response {
+    let on = f.checked("notify_builds");
+    let r = accounts::set_notify_builds(&state.kiln, f.principal(), on)
+        .await
+        .map(|_| {
+            let notice = if on {
+                "You will get an e-mail when a build you submitted ends."
+            } else {
+                "No more build e-mails."
+            };
+            ("/account".to_owned(), Flash::notice(notice))
+        });
+    f.respond(&state, "notifications", "/account", r).await
 }
 
 pub async fn revoke_token(
