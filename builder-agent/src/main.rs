@@ -347,6 +347,29 @@ async fn worker(
 
 async fn run(mut args: Args) -> anyhow::Result<()> {
     args.server = args.server.trim_end_matches('/').to_owned();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let (parent_gone_tx, mut parent_gone) = tokio::sync::oneshot::channel::<()>();
+    if args.exit_with_stdin {
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 64];
+            let mut stdin = tokio::io::stdin();
+            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+            let _ = parent_gone_tx.send(());
+        });
+    } else {
+        std::mem::forget(parent_gone_tx);
+    }
+    // Why the agent stops. Polled while any request to the server is in flight too
+    // (registering, heartbeats), so a server that does not answer cannot hold a SIGTERM up.
+    let stop_signal = async {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "interrupt",
+            _ = &mut parent_gone => "the server that started this agent is gone",
+        }
+    };
+    tokio::pin!(stop_signal);
     std::fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("creating {}", args.work_dir.display()))?;
     let backend_name = args.backend.clone().unwrap_or_else(|| {
@@ -375,7 +398,10 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
         .and_then(|b| serde_json::from_slice::<Credential>(&b).ok())
     {
         Some(c) if c.server == args.server => c,
-        _ => register(&http, &args, &backend_name, &cred_path).await?,
+        _ => tokio::select! {
+            cred = register(&http, &args, &backend_name, &cred_path) => cred?,
+            why = &mut stop_signal => return stopped_early(why),
+        },
     };
     let client = Client {
         http,
@@ -392,11 +418,10 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
     let (mode_tx, mode_rx) = watch::channel(Mode::Run);
 
     // The first heartbeat says whether this agent may take work at all.
-    let mut state = client
-        .heartbeat(vec![])
-        .await
-        .map(|r| r.state)
-        .unwrap_or(AgentState::Online);
+    let mut state = tokio::select! {
+        beat = client.heartbeat(vec![]) => beat.map(|r| r.state).unwrap_or(AgentState::Online),
+        why = &mut stop_signal => return stopped_early(why),
+    };
     if state != AgentState::Online {
         let _ = mode_tx.send(Mode::Pause);
     }
@@ -413,24 +438,15 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
         }
     }
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let (parent_gone_tx, mut parent_gone) = tokio::sync::oneshot::channel::<()>();
-    if args.exit_with_stdin {
-        tokio::spawn(async move {
-            use tokio::io::AsyncReadExt;
-            let mut buf = [0u8; 64];
-            let mut stdin = tokio::io::stdin();
-            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
-            let _ = parent_gone_tx.send(());
-        });
-    } else {
-        std::mem::forget(parent_gone_tx);
-    }
     let mut tick = tokio::time::interval(Duration::from_secs(cred.heartbeat_seconds));
     let why = loop {
         tokio::select! {
             _ = tick.tick() => {
-                match client.heartbeat(running_ids(&running)).await {
+                let beat = tokio::select! {
+                    beat = client.heartbeat(running_ids(&running)) => beat,
+                    why = &mut stop_signal => break why,
+                };
+                match beat {
                     Ok(reply) => {
                         if let Ok(m) = running.lock() {
                             for id in &reply.cancel {
@@ -457,9 +473,7 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
                 }
             }
             _ = workers.join_next(), if !workers.is_empty() => {}
-            _ = term.recv() => break "SIGTERM",
-            _ = tokio::signal::ctrl_c() => break "interrupt",
-            _ = &mut parent_gone => break "the server that started this agent is gone",
+            why = &mut stop_signal => break why,
         }
     };
     // No new work; let running builds finish within the grace period, then hand them back.
@@ -478,6 +492,12 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
         while workers.join_next().await.is_some() {}
     });
     let _ = wait.await;
+    Ok(())
+}
+
+/// A stop before any work was taken.
+fn stopped_early(why: &str) -> anyhow::Result<()> {
+    tracing::info!(reason = why, running = 0, "stopping");
     Ok(())
 }
 

@@ -246,3 +246,60 @@ async fn the_real_agent_registers_idles_and_stops_on_sigterm() {
     );
     assert!(stop(&mut child).success());
 }
+
+/// A server that takes connections and never answers cannot hold an agent's SIGTERM up: with a
+/// kept credential its heartbeat waits on such a server, and SIGTERM still stops it at once,
+/// cleanly.
+#[tokio::test]
+async fn sigterm_stops_the_agent_while_the_server_does_not_answer() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    let work = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        work.path().join("credential.json"),
+        json!({"server": url, "agent_id": 1, "token": "kiln_agent_kept", "heartbeat_seconds": 30})
+            .to_string(),
+    )
+    .expect("credential");
+    let mut child = std::process::Command::new(workspace_binary("kiln-agent"))
+        .args(["--server", &url, "--backend", "rpmbuild", "--work-dir"])
+        .arg(work.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start kiln-agent");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while accepted.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never called"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let status = loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("kiln-agent did not stop on SIGTERM while its heartbeat waited");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "a clean stop: {status}");
+}
