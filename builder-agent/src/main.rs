@@ -502,7 +502,7 @@ fn stopped_early(why: &str) -> anyhow::Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KILN_LOG")
@@ -510,11 +510,14 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Args::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let code = match run(Args::parse()).await {
+        Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e:#}");
-            std::process::ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Exits here: dropping the runtime would wait for a blocking read of standard input
+    // (`--exit-with-stdin`) that only ends when the parent closes it.
+    std::process::exit(code)
 }
