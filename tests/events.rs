@@ -182,6 +182,18 @@ async fn webhooks_get_every_event_signed_in_order_even_after_an_outage() {
         !list.to_string().contains(&secret),
         "the secret is shown once"
     );
+    // Sealed at rest (under a key from the server key); the signatures below show it opens.
+    {
+        use kiln_core::entities::webhooks;
+        use sea_orm::EntityTrait;
+        let row = webhooks::Entity::find_by_id(id as i32)
+            .one(&app.kiln.db)
+            .await
+            .expect("db")
+            .expect("row");
+        assert!(row.secret.starts_with("enc1:"), "{}", row.secret);
+        assert!(!row.secret.contains(&secret));
+    }
     let (s, body) = app
         .call(
             Method::POST,
@@ -781,6 +793,18 @@ async fn webhooks_do_not_reach_private_addresses_by_default() {
     .insert(&app.kiln.db)
     .await
     .expect("insert");
+    // A secret stored before secrets were sealed is sealed at start.
+    kiln_core::services::events::seal_stored_secrets(&app.kiln)
+        .await
+        .expect("seal");
+    use sea_orm::EntityTrait;
+    let stored = webhooks::Entity::find_by_id(hook.id)
+        .one(&app.kiln.db)
+        .await
+        .expect("db")
+        .expect("row")
+        .secret;
+    assert!(stored.starts_with("enc1:") && !stored.contains("whsec_test"));
     let (s, _) = app
         .call(
             Method::POST,

@@ -273,7 +273,8 @@ pub async fn create_webhook(
     let row = webhooks::ActiveModel {
         repo_id: Set(ctx.repo.id),
         url: Set(input.url.clone()),
-        secret: Set(secret.expose().to_owned()),
+        // Sealed at rest: the HMAC needs the secret itself, so it cannot be hashed.
+        secret: Set(crate::secret::seal(&kiln.server_key, secret.expose())),
         active: Set(true),
         created_at: Set(crate::now()),
         ..Default::default()
@@ -522,6 +523,11 @@ pub async fn deliver_due(kiln: &Kiln, http: &reqwest::Client) -> CoreResult<usiz
             continue;
         };
         tried += 1;
+        let Some(secret) = crate::secret::unseal(&kiln.server_key, &hook.secret) else {
+            let error = "the webhook's secret cannot be read (was the server key changed?)";
+            record_attempt(kiln, d, None, Some(error.to_owned())).await?;
+            continue;
+        };
         let mut body = event.body.clone();
         body["id"] = event.id.into();
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
@@ -547,7 +553,7 @@ pub async fn deliver_due(kiln: &Kiln, http: &reqwest::Client) -> CoreResult<usiz
             .header("content-type", "application/json")
             .header("x-kiln-event", &event.topic)
             .header("x-kiln-delivery", d.id.to_string())
-            .header("x-kiln-signature", signature(&hook.secret, &bytes))
+            .header("x-kiln-signature", signature(secret.expose(), &bytes))
             .body(bytes)
             .send()
             .await;
@@ -607,6 +613,21 @@ async fn record_attempt(
         row.next_attempt_at = Set(crate::now() + time::Duration::seconds(wait));
     }
     row.update(&kiln.db).await?;
+    Ok(())
+}
+
+/// Seals webhook secrets stored before secrets were sealed at rest (once, at start).
+pub async fn seal_stored_secrets(kiln: &Kiln) -> CoreResult<()> {
+    let plain = webhooks::Entity::find()
+        .filter(webhooks::Column::Secret.not_like("enc1:%"))
+        .all(&kiln.db)
+        .await?;
+    for hook in plain {
+        let sealed = crate::secret::seal(&kiln.server_key, &hook.secret);
+        let mut row: webhooks::ActiveModel = hook.into();
+        row.secret = Set(sealed);
+        row.update(&kiln.db).await?;
+    }
     Ok(())
 }
 
