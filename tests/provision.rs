@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kiln_core::config::{PoolConfig, ProviderKind};
 use kiln_tests::pipeline::{add_mock_config, have_rpmbuild, srpm, submit_files, wait_final};
-use kiln_tests::{repo_root, workspace_binary, TestApp, TestUser};
+use kiln_tests::{browser, page, repo_root, sign_in, workspace_binary, TestApp, TestUser};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -286,6 +286,16 @@ async fn a_failing_provider_backs_off_and_a_dead_builder_is_replaced() {
     );
     // Failed allocations leave failed builders, not running ones.
     assert!(states(x86).iter().all(|s| s == "failed"), "{x86:#}");
+    // The site admin page shows it too.
+    let admin = browser();
+    sign_in(&app, &admin, &root).await;
+    let (_, html) = page(&admin, &app, "/admin").await;
+    assert!(
+        html.contains("<h2 id=\"pools\">Builder pools</h2>"),
+        "{html}"
+    );
+    assert!(html.contains("times in a row: "), "{html}");
+    assert!(html.contains("no capacity left in zone test-1"), "{html}");
 
     // The provider comes back: the next attempt brings the idle builder up.
     std::fs::remove_file(state.path().join("fail")).expect("unflag");
@@ -294,6 +304,12 @@ async fn a_failing_provider_backs_off_and_a_dead_builder_is_replaced() {
     })
     .await;
     assert_eq!(pool_named(&p, "x86")["failures"], 0);
+    let (_, html) = page(&admin, &app, "/admin").await;
+    assert!(html.contains("The provider works."), "{html}");
+    assert!(
+        html.contains("<span class=\"state ok\">running</span>"),
+        "{html}"
+    );
     let first = pool_named(&p, "x86")["builders"]
         .as_array()
         .expect("builders")

@@ -4,47 +4,8 @@
 //! are not shown and the server refuses them anyway.
 
 use kiln_tests::pipeline::{have_rpmbuild, srpm};
-use kiln_tests::{browser, TestApp, TestUser};
+use kiln_tests::{browser, csrf_of, page, sign_in, TestApp};
 use reqwest::StatusCode;
-
-/// The value of the first `csrf_token` field in a page.
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf_token\" value=\"")
-        .expect("a csrf_token field");
-    let rest = &html[at + "name=\"csrf_token\" value=\"".len()..];
-    rest[..rest.find('"').expect("end of value")].to_owned()
-}
-
-async fn page(b: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
-    let resp = b
-        .get(app.url(path))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("page");
-    let s = resp.status();
-    (s, resp.text().await.expect("html"))
-}
-
-/// Signs `user` in with the local form; returns the session's CSRF token.
-async fn sign_in(app: &TestApp, b: &reqwest::Client, user: &TestUser) -> String {
-    let (_, login) = page(b, app, "/login").await;
-    let resp = b
-        .post(app.url("/auth/login"))
-        .form(&[
-            ("csrf_token", csrf_of(&login).as_str()),
-            ("username", user.username.as_str()),
-            ("password", format!("password-{}", user.username).as_str()),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let (_, home) = page(b, app, "/").await;
-    csrf_of(&home)
-}
 
 /// The upload form's multipart post.
 async fn upload(

@@ -3,7 +3,7 @@
 //! the server crate), so these are all GETs. Each view says what the caller may do (`Can`),
 //! from the same policy the server enforces: controls a role may not use are not shown.
 
-use kiln_proto::agent::{Agent, RegistrationToken};
+use kiln_proto::agent::{Agent, BuilderPool, RegistrationToken};
 use kiln_proto::{
     Chroot, LoginOptions, Member, MockConfig, PackageVersion, Page, Repo, Task, TokenInfo, User,
     Webhook, WebhookDelivery,
@@ -557,6 +557,8 @@ pub async fn new_repo_view() -> Result<NewRepoData, ServerFnError> {
 pub struct AdminData {
     pub chroots: Vec<Chroot>,
     pub agents: Vec<Agent>,
+    /// Builder pools with their provider's health and their builders.
+    pub pools: Vec<BuilderPool>,
     pub tokens: Vec<RegistrationToken>,
     /// Seconds without a heartbeat after which an agent counts as gone.
     pub stale_after: i64,
@@ -566,10 +568,11 @@ pub struct AdminData {
 
 #[server(prefix = "/ui", endpoint = "admin", input = GetUrl)]
 pub async fn admin_view() -> Result<AdminData, ServerFnError> {
-    use kiln_core::services::{agents, chroots};
+    use kiln_core::services::{agents, builders, chroots};
     let kiln = ssr::kiln()?;
     let p = ssr::principal();
     let agents = agents::list(&kiln, &p).await.map_err(ssr::error)?;
+    let pools = builders::pools(&kiln, &p).await.map_err(ssr::error)?;
     let tokens = agents::list_registration_tokens(&kiln, &p)
         .await
         .map_err(ssr::error)?;
@@ -577,6 +580,7 @@ pub async fn admin_view() -> Result<AdminData, ServerFnError> {
     Ok(AdminData {
         chroots,
         agents,
+        pools,
         tokens,
         stale_after: kiln.config.builds.lease_seconds,
         csrf: ssr::csrf().unwrap_or_default(),

@@ -248,6 +248,45 @@ pub fn browser() -> reqwest::Client {
         .expect("client")
 }
 
+/// The value of the first `csrf_token` field in a page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf_token\" value=\"")
+        .expect("a csrf_token field");
+    let rest = &html[at + "name=\"csrf_token\" value=\"".len()..];
+    rest[..rest.find('"').expect("end of value")].to_owned()
+}
+
+pub async fn page(b: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
+    let resp = b
+        .get(app.url(path))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("page");
+    let s = resp.status();
+    (s, resp.text().await.expect("html"))
+}
+
+/// Signs `user` in with the local form; returns the session's CSRF token.
+pub async fn sign_in(app: &TestApp, b: &reqwest::Client, user: &TestUser) -> String {
+    let (_, login) = page(b, app, "/login").await;
+    let resp = b
+        .post(app.url("/auth/login"))
+        .form(&[
+            ("csrf_token", csrf_of(&login).as_str()),
+            ("username", user.username.as_str()),
+            ("password", format!("password-{}", user.username).as_str()),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, home) = page(b, app, "/").await;
+    csrf_of(&home)
+}
+
 /// `url` with the query parameter `name` set to `value`.
 pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
     let mut u = url::Url::parse(url).expect("url");

@@ -1,4 +1,4 @@
-use kiln_proto::agent::AgentState;
+use kiln_proto::agent::{AgentState, BuilderPool};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -11,6 +11,59 @@ fn state_name(s: AgentState) -> &'static str {
         AgentState::Online => "online",
         AgentState::Draining => "draining",
         AgentState::Disabled => "disabled",
+    }
+}
+
+/// A builder pool: its settings, its provider's health and its builders (the live ones, then
+/// the last five ended).
+#[component]
+fn PoolView(p: BuilderPool) -> impl IntoView {
+    let title = format!("pool-{}", p.name);
+    let labelled_by = title.clone();
+    let live = p
+        .builders
+        .iter()
+        .filter(|b| !matches!(b.state.as_str(), "released" | "failed"))
+        .count();
+    let shown: Vec<_> = p.builders.into_iter().take(live + 5).collect();
+    view! {
+        <article class="pool" aria-labelledby=labelled_by>
+            <h3 id=title>{p.name.clone()}" "<span class="muted">{format!("{} · {} · {} to {} builders", p.provider, p.arches.join(", "), p.min_idle, p.max)}</span></h3>
+            {match (&p.last_error, p.failures) {
+                (Some(e), n) if n > 0 => view! {
+                    <p class="error" role="status">{format!("The provider failed {n} time{} in a row: {e}", if n == 1 { "" } else { "s" })}
+                        {p.next_attempt_at.map(|t| view! { " Next attempt " <Time t=t/> "." })}</p>
+                }.into_any(),
+                _ => view! { <p class="muted">"The provider works."</p> }.into_any(),
+            }}
+            {if shown.is_empty() {
+                view! { <p class="empty">"No builders."</p> }.into_any()
+            } else {
+                view! {
+                    <table>
+                        <caption class="sr-only">{format!("Builders of the pool {}", p.name)}</caption>
+                        <thead><tr><th scope="col">"Builder"</th><th scope="col">"Arch"</th><th scope="col">"State"</th><th scope="col">"Provider id"</th><th scope="col">"Started"</th><th scope="col">"Why it ended"</th></tr></thead>
+                        <tbody>
+                            {shown.into_iter().map(|b| view! {
+                                <tr>
+                                    <td>{b.name}</td>
+                                    <td>{b.arch}</td>
+                                    <td><span class=match b.state.as_str() {
+                                        "running" => "state ok",
+                                        "failed" => "state bad",
+                                        "allocating" | "draining" => "state run",
+                                        _ => "state off",
+                                    }>{b.state.clone()}</span></td>
+                                    <td><code>{b.provider_id.unwrap_or_default()}</code></td>
+                                    <td><Time t=b.created_at/></td>
+                                    <td>{b.reason.unwrap_or_default()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </article>
     }
 }
 
@@ -74,6 +127,12 @@ pub fn AdminPage() -> impl IntoView {
                                     }.into_any()
                                 }}
                             </section>
+                            {(!v.pools.is_empty()).then(|| view! {
+                                <section aria-labelledby="pools">
+                                    <h2 id="pools">"Builder pools"</h2>
+                                    {v.pools.iter().map(|p| view! { <PoolView p=p.clone()/> }).collect_view()}
+                                </section>
+                            })}
                             <section aria-labelledby="agent-tokens">
                                 <h2 id="agent-tokens">"Registration tokens"</h2>
                                 <p class="note">"An agent trades a registration token for its own credential: "<code>"kiln-agent --server URL"</code>" with "<code>"KILN_AGENT_REGISTRATION_TOKEN"</code>" set."</p>
