@@ -277,6 +277,20 @@ async fn webhooks_get_every_event_signed_in_order_even_after_an_outage() {
             assert_eq!(first["topic"], "kiln.member.update");
             assert_eq!(first["state"], "pending");
             assert_eq!(first["error"], "could not connect");
+            // Operators see it waiting.
+            let metrics = app
+                .http
+                .get(app.url("/metrics"))
+                .send()
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("text");
+            assert!(
+                metrics.contains("kiln_webhook_deliveries{state=\"pending\"} 2"),
+                "{metrics}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "{log:#}");

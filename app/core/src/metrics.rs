@@ -10,7 +10,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
-use crate::entities::{agents, builders, tasks};
+use crate::entities::{agents, builders, tasks, webhook_deliveries};
 use crate::{CoreError, CoreResult, Kiln};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -55,6 +55,7 @@ pub struct Metrics {
     tasks: Family<StateLabels, Gauge>,
     agents_online: Gauge,
     builders: Family<PoolLabels, Gauge>,
+    webhook_deliveries: Family<StateLabels, Gauge>,
 }
 
 fn fast() -> Histogram {
@@ -79,6 +80,7 @@ impl Default for Metrics {
         let tasks = Family::<StateLabels, Gauge>::default();
         let agents_online = Gauge::default();
         let builders = Family::<PoolLabels, Gauge>::default();
+        let webhook_deliveries = Family::<StateLabels, Gauge>::default();
         registry.register(
             "http_request_duration_seconds",
             "HTTP requests by method, route pattern and status",
@@ -119,6 +121,11 @@ impl Default for Metrics {
             "Provisioned builders by pool and state",
             builders.clone(),
         );
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries in the log, by state (pending: waiting for the receiver)",
+            webhook_deliveries.clone(),
+        );
         Metrics {
             registry,
             http,
@@ -129,6 +136,7 @@ impl Default for Metrics {
             tasks,
             agents_online,
             builders,
+            webhook_deliveries,
         }
     }
 }
@@ -140,6 +148,22 @@ impl Metrics {
                 result: result.to_owned(),
             })
             .observe(seconds);
+    }
+}
+
+/// Sets a by-state gauge family: every `known` state at 0 (so it shows when empty), then the
+/// counts read.
+fn set_by_state(family: &Family<StateLabels, Gauge>, known: &[&str], counts: Vec<(String, i64)>) {
+    family.clear();
+    for state in known {
+        family
+            .get_or_create(&StateLabels {
+                state: (*state).into(),
+            })
+            .set(0);
+    }
+    for (state, n) in counts {
+        family.get_or_create(&StateLabels { state }).set(n);
     }
 }
 
@@ -155,24 +179,18 @@ pub async fn render(kiln: &Kiln) -> CoreResult<String> {
         .into_tuple()
         .all(&kiln.db)
         .await?;
-    m.tasks.clear();
-    for state in [
-        "pending",
-        "running",
-        "succeeded",
-        "failed",
-        "canceled",
-        "skipped",
-    ] {
-        m.tasks
-            .get_or_create(&StateLabels {
-                state: state.into(),
-            })
-            .set(0);
-    }
-    for (state, n) in by_state {
-        m.tasks.get_or_create(&StateLabels { state }).set(n);
-    }
+    set_by_state(
+        &m.tasks,
+        &[
+            "pending",
+            "running",
+            "succeeded",
+            "failed",
+            "canceled",
+            "skipped",
+        ],
+        by_state,
+    );
     m.queue.clear();
     for (arch, n) in crate::services::builders::queued_by_arch(kiln).await? {
         m.queue.get_or_create(&ArchLabels { arch }).set(n as i64);
@@ -205,6 +223,19 @@ pub async fn render(kiln: &Kiln) -> CoreResult<String> {
     for (pool, state, n) in pools {
         m.builders.get_or_create(&PoolLabels { pool, state }).set(n);
     }
+    let deliveries: Vec<(String, i64)> = webhook_deliveries::Entity::find()
+        .select_only()
+        .column(webhook_deliveries::Column::State)
+        .column_as(webhook_deliveries::Column::Id.count(), "n")
+        .group_by(webhook_deliveries::Column::State)
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    set_by_state(
+        &m.webhook_deliveries,
+        &["pending", "succeeded", "failed"],
+        deliveries,
+    );
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &m.registry)
         .map_err(|e| CoreError::internal(format!("encoding metrics: {e}")))?;
