@@ -278,15 +278,7 @@ async fn webhooks_get_every_event_signed_in_order_even_after_an_outage() {
             assert_eq!(first["state"], "pending");
             assert_eq!(first["error"], "could not connect");
             // Operators see it waiting.
-            let metrics = app
-                .http
-                .get(app.url("/metrics"))
-                .send()
-                .await
-                .expect("metrics")
-                .text()
-                .await
-                .expect("text");
+            let metrics = app.metrics().await;
             assert!(
                 metrics.contains("kiln_webhook_deliveries{state=\"pending\"} 2"),
                 "{metrics}"

@@ -1388,15 +1388,7 @@ async fn metrics_report_the_queue_builds_publishes_and_requests() {
     .await;
     let id = task["id"].as_i64().expect("id");
     wait_for(&app, id, 60, |t| t["publish_state"] == "published").await;
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     assert!(
         metric(&text, "kiln_publish_duration_seconds_count") >= Some(1.0),
         "{text}"

@@ -158,6 +158,18 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// Creates a user with a password (`password-USERNAME`) and an API token.
     pub async fn user(&self, username: &str, site_admin: bool) -> TestUser {
         let password = format!("password-{username}");
