@@ -207,9 +207,10 @@ async fn a_failing_build_fails_with_its_log_and_publishes_nothing() {
     assert!(
         s["reason"]
             .as_str()
-            .is_some_and(|r| r.contains("rpmbuild exited")),
+            .is_some_and(|r| r.starts_with("%build failed: ") && r.contains("rpmbuild exited")),
         "{s}"
     );
+    assert_eq!(s["failure_stage"], "%build", "{s}");
     assert!(
         s["artifacts"]
             .as_array()
@@ -385,6 +386,20 @@ async fn a_killed_agents_build_is_finished_by_another_exactly_once() {
         names.contains(&"kiln-slow-0.1-1.fc44.noarch.rpm"),
         "{names:?}"
     );
+    // The log keeps both attempts, each starting with its header.
+    let log = app
+        .http
+        .get(app.url(&format!("/api/v1/tasks/{}/log", s["id"])))
+        .send()
+        .await
+        .expect("log")
+        .text()
+        .await
+        .expect("text");
+    let first = log.find("=== Kiln build attempt 1 of task ").expect(&log);
+    let second = log.find("=== Kiln build attempt 2 of task ").expect(&log);
+    assert!(first < second, "{log}");
+    assert!(log[second..].contains("by agent rescuer at "), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -779,7 +794,7 @@ async fn the_cli_builds_waits_and_watches() {
         "a failed build exits non-zero: {stdout}"
     );
     assert!(
-        stdout.contains("kiln-broken: failed (rpmbuild exited"),
+        stdout.contains("kiln-broken: failed (%build failed: Bad exit status from "),
         "{stdout}"
     );
     let id: i64 = stdout

@@ -4,28 +4,13 @@
 //! dnf copr plugin, tampering, a foreign key and deleted builds.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
+use kiln_tests::dnf::{have_dnf, text, Root};
 use kiln_tests::pipeline::{have_rpmbuild, srpm, submit_files, wait_final, wait_for, Agent};
 use kiln_tests::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-
-fn have_dnf() -> bool {
-    let ok = Command::new("dnf")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if kiln_tests::in_ci() {
-            panic!("dnf is required in CI (tests/run installs it)");
-        }
-        eprintln!("NOTICE: skipping a publishing test: dnf is not installed");
-    }
-    ok
-}
 
 async fn app() -> Option<TestApp> {
     if !have_rpmbuild() || !have_dnf() {
@@ -38,87 +23,14 @@ async fn app() -> Option<TestApp> {
     .await
 }
 
-/// A dnf installroot with its own config, as RECIPES describes.
-struct Root {
-    dir: tempfile::TempDir,
-}
-
-impl Root {
-    fn new() -> Root {
-        let dir = tempfile::tempdir().expect("root");
-        std::fs::create_dir_all(dir.path().join("root/etc/yum.repos.d")).expect("reposdir");
-        std::fs::create_dir_all(dir.path().join("home")).expect("home");
-        std::fs::write(
-            dir.path().join("dnf.conf"),
-            "[main]\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=False\ninstall_weak_deps=False\nplugins=0\n",
-        )
-        .expect("conf");
-        std::fs::write(
-            dir.path().join("home/.rpmmacros"),
-            "%_dbpath /var/lib/rpm\n",
-        )
-        .expect("macros");
-        Root { dir }
-    }
-
-    /// An installroot with alice/tools' `.repo` file in place.
-    async fn with_repo(app: &TestApp) -> Root {
-        let root = Root::new();
-        let repo_text = get(app, "/repos/alice/tools/alice-tools.repo")
-            .await
-            .text()
-            .await
-            .expect("repo");
-        std::fs::write(
-            root.root().join("etc/yum.repos.d/alice-tools.repo"),
-            repo_text,
-        )
+/// An installroot with alice/tools' `.repo` file in place.
+async fn root_with_repo(app: &TestApp) -> Root {
+    let repo_text = get(app, "/repos/alice/tools/alice-tools.repo")
+        .await
+        .text()
+        .await
         .expect("repo");
-        root
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn dnf(&self, args: &[&str]) -> Output {
-        let root = self.root();
-        Command::new("dnf")
-            .arg("-y")
-            .arg(format!("--installroot={}", root.display()))
-            .arg("--releasever=44")
-            .arg(format!(
-                "--config={}",
-                self.dir.path().join("dnf.conf").display()
-            ))
-            .arg("--noplugins")
-            .arg(format!(
-                "--setopt=reposdir={}/etc/yum.repos.d",
-                root.display()
-            ))
-            .arg("--nodocs")
-            .args(args)
-            .env("HOME", self.dir.path().join("home"))
-            .output()
-            .expect("dnf")
-    }
-
-    fn installed(&self, name: &str) -> bool {
-        Command::new("rpm")
-            .arg(format!("--root={}", self.root().display()))
-            .args(["--dbpath", "/var/lib/rpm", "-q", name])
-            .env("HOME", self.dir.path().join("home"))
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    Root::with_repo_file("alice-tools.repo", &repo_text)
 }
 
 async fn get(app: &TestApp, path: &str) -> reqwest::Response {
@@ -368,7 +280,7 @@ async fn dnf_installs_signed_packages_from_the_published_repo() {
 async fn tampered_and_foreign_signed_packages_are_refused_and_deleted_builds_vanish() {
     let Some(app) = app().await else { return };
     let (alice, id, _agent) = published_build(&app).await;
-    let root = Root::with_repo(&app).await;
+    let root = root_with_repo(&app).await;
 
     // The stored package, as the filesystem store keeps it.
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -564,31 +476,7 @@ async fn the_dnf_copr_plugin_enables_the_repo() {
 }
 
 async fn primary_xml(app: &TestApp) -> String {
-    use flate2::read::MultiGzDecoder;
-    use std::io::Read;
-    let repomd = get(
-        app,
-        "/repos/alice/tools/fedora-44-x86_64/repodata/repomd.xml",
-    )
-    .await
-    .text()
-    .await
-    .expect("repomd");
-    let Some(href) = repomd
-        .split("<location href=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-    else {
-        return String::new();
-    };
-    let gz = get(app, &format!("/repos/alice/tools/fedora-44-x86_64/{href}"))
-        .await
-        .bytes()
-        .await
-        .expect("primary");
-    let mut xml = String::new();
-    let _ = MultiGzDecoder::new(&gz[..]).read_to_string(&mut xml);
-    xml
+    kiln_tests::pipeline::primary_xml(app, "/repos/alice/tools/fedora-44-x86_64/").await
 }
 
 async fn wait_until<F, Fut>(check: F)
@@ -1172,7 +1060,7 @@ async fn retention_keeps_the_newest_builds_of_each_package_and_expires_old_logs(
             && xml.contains("kiln-hello-c-2.0")
     })
     .await;
-    let root = Root::with_repo(&app).await;
+    let root = root_with_repo(&app).await;
     // dnf sees one kiln-hello (the newest build's) and kiln-hello-c, and installs.
     let out = root.dnf(&["repoquery", "--location", "kiln-hello", "kiln-hello-c"]);
     assert!(out.status.success(), "{}", text(&out));

@@ -96,6 +96,19 @@ pub struct Client {
     token: String,
 }
 
+/// The server refused a file as the build's output (it says why): the build fails with
+/// that reason, it is not an infrastructure error.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 async fn check(resp: reqwest::Response, what: &str) -> anyhow::Result<reqwest::Response> {
     if resp.status().is_success() {
         return Ok(resp);
@@ -167,7 +180,9 @@ impl Client {
         for _ in 0..8 {
             match self.upload_once(task, name, path).await {
                 Ok(()) => return Ok(()),
-                Err(e) if e.to_string().contains("answered 4") => return Err(e),
+                Err(e) if e.is::<Refused>() || e.to_string().contains("answered 4") => {
+                    return Err(e)
+                }
                 Err(e) => {
                     tracing::warn!(task, file = name, error = %format!("{e:#}"), "upload failed; retrying");
                     last = Some(e);
@@ -194,6 +209,16 @@ impl Client {
             .body(body)
             .send()
             .await?;
+        let status = resp.status();
+        if matches!(status.as_u16(), 400 | 413 | 415 | 422) {
+            // The error envelope's detail says what is wrong with the file.
+            let text = resp.text().await.unwrap_or_default();
+            let detail = serde_json::from_str::<kiln_proto::ErrorBody>(&text)
+                .ok()
+                .and_then(|b| b.errors.into_iter().next().map(|e| e.detail))
+                .unwrap_or(text);
+            return Err(anyhow::Error::new(Refused(detail)));
+        }
         check(resp, "uploading").await.map(|_| ())
     }
 
@@ -413,6 +438,8 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
         work_dir: std::fs::canonicalize(&args.work_dir)?,
         proxy: args.proxy.clone(),
         use_bwrap: backend == Backend::Rpmbuild && on_path("bwrap"),
+        agent_name: args.name.clone().unwrap_or_else(host_name),
+        backend_info: build::describe_backend(backend),
     });
     let running: Running = Arc::default();
     let (mode_tx, mode_rx) = watch::channel(Mode::Run);

@@ -313,8 +313,24 @@ pub struct BuildData {
     pub task: Task,
     /// The log so far (its last 256 KiB), for pages without JavaScript.
     pub log: String,
+    /// What of the log's start `log` leaves out: lines and bytes.
+    pub log_cut: (u64, u64),
     /// Why there is no log (removed by the retention policy).
     pub log_gone: Option<String>,
+}
+
+/// Keeps the last `keep` bytes of `log`, from a line's start, counting what goes in `cut`
+/// (lines, bytes).
+#[cfg(feature = "ssr")]
+fn cut_start(log: &mut String, keep: usize, cut: &mut (u64, u64)) {
+    let from = log.len().saturating_sub(keep);
+    let at = log[from..].find('\n').map(|i| from + i + 1).unwrap_or(from);
+    let at = (at..log.len())
+        .find(|i| log.is_char_boundary(*i))
+        .unwrap_or(0);
+    cut.0 += log[..at].matches('\n').count() as u64;
+    cut.1 += at as u64;
+    log.drain(..at);
 }
 
 #[server(prefix = "/ui", endpoint = "build", input = GetUrl)]
@@ -332,6 +348,7 @@ pub async fn build_view(owner: String, repo: String, id: i32) -> Result<BuildDat
     const KEEP: usize = 256 * 1024;
     let mut log = String::new();
     let mut log_gone = None;
+    let mut log_cut = (0, 0);
     let mut after = 0;
     loop {
         match tasks::log_chunks(&kiln, &p, id, after).await {
@@ -342,11 +359,7 @@ pub async fn build_view(owner: String, repo: String, id: i32) -> Result<BuildDat
                     log.push_str(&text);
                 }
                 if log.len() > 2 * KEEP {
-                    let cut = log.len() - KEEP;
-                    let cut = (cut..log.len())
-                        .find(|i| log.is_char_boundary(*i))
-                        .unwrap_or(0);
-                    log.drain(..cut);
+                    cut_start(&mut log, KEEP, &mut log_cut);
                 }
             }
             Err(kiln_core::CoreError::Gone(why)) => {
@@ -357,16 +370,13 @@ pub async fn build_view(owner: String, repo: String, id: i32) -> Result<BuildDat
         }
     }
     if log.len() > KEEP {
-        let cut = log.len() - KEEP;
-        let cut = (cut..log.len())
-            .find(|i| log.is_char_boundary(*i))
-            .unwrap_or(0);
-        log.drain(..cut);
+        cut_start(&mut log, KEEP, &mut log_cut);
     }
     Ok(BuildData {
         head,
         task,
         log,
+        log_cut,
         log_gone,
     })
 }

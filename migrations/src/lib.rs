@@ -14,6 +14,7 @@ mod m0007_repo_builds_disabled;
 mod m0008_events;
 mod m0009_event_cursors;
 mod m0010_notify_builds;
+mod m0011_build_results;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_events::Migration),
             Box::new(m0009_event_cursors::Migration),
             Box::new(m0010_notify_builds::Migration),
+            Box::new(m0011_build_results::Migration),
         ]
     }
 }

@@ -122,6 +122,8 @@ fn subtask(repo_id: i32, owner: i32, id: i32, parent: i32) -> tasks::Model {
         created_at: now,
         started_at: Some(now),
         finished_at: Some(now),
+        failure_stage: None,
+        backend: None,
         logs_removed_at: None,
     }
 }

@@ -2,6 +2,7 @@
 //! `KILN_TEST_DB`), users of each role with API tokens, an in-process S3 server (s3s-fs) and
 //! helpers to find the built binaries.
 
+pub mod dnf;
 pub mod oidc;
 pub mod pipeline;
 pub mod s3;

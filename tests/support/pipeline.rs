@@ -40,6 +40,93 @@ pub fn srpm(name: &str, out: &Path) -> PathBuf {
         .expect("the SRPM")
 }
 
+/// Builds the SRPM of the spec `spec` (a path) into `out`, its `Source0` tarball made from
+/// the fixture tree `tests/fixtures/TREE` by `make-tarball.sh` with `extra` files added at
+/// its top; returns the SRPM's path.
+pub fn srpm_with_tarball(spec: &Path, tree: &str, extra: &[&Path], out: &Path) -> PathBuf {
+    let top = tempfile::tempdir().expect("topdir");
+    let sources = top.path().join("SOURCES");
+    let fixtures = repo_root().join("tests/fixtures");
+    let made = Command::new("bash")
+        .arg(fixtures.join("make-tarball.sh"))
+        .arg(fixtures.join(tree))
+        .arg(&sources)
+        .args(extra)
+        .output()
+        .expect("make-tarball.sh");
+    assert!(
+        made.status.success(),
+        "make-tarball.sh {tree}: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    rpmbuild_bs(spec, top.path(), &sources, out)
+}
+
+/// `rpmbuild -bs SPEC` with sources from `sources`, into `out`; returns the SRPM's path.
+pub fn rpmbuild_bs(spec: &Path, top: &Path, sources: &Path, out: &Path) -> PathBuf {
+    std::fs::create_dir_all(out).expect("out");
+    let before: Vec<PathBuf> = std::fs::read_dir(out)
+        .expect("out")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let made = Command::new("rpmbuild")
+        .arg("-bs")
+        .arg(spec)
+        .args(["--define", &format!("_topdir {}", top.display())])
+        .args(["--define", &format!("_sourcedir {}", sources.display())])
+        .args(["--define", &format!("_srcrpmdir {}", out.display())])
+        .args(["--define", &format!("_dbpath {}/db", top.display())])
+        .env("HOME", top)
+        .output()
+        .expect("rpmbuild (install rpm)");
+    assert!(
+        made.status.success(),
+        "rpmbuild -bs {}: {}",
+        spec.display(),
+        String::from_utf8_lossy(&made.stderr)
+    );
+    std::fs::read_dir(out)
+        .expect("out")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| !before.contains(p) && p.to_string_lossy().ends_with(".src.rpm"))
+        .unwrap_or_else(|| {
+            // The same SRPM made again: rpmbuild wrote over it.
+            let name = String::from_utf8_lossy(&made.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("Wrote: ").map(str::to_owned))
+                .expect("rpmbuild says what it wrote");
+            PathBuf::from(name)
+        })
+}
+
+/// Builds the binary RPM of `tests/fixtures/NAME.spec` into `out`; returns its path.
+pub fn binary_rpm(name: &str, out: &Path) -> PathBuf {
+    let top = tempfile::tempdir().expect("topdir");
+    let spec = repo_root()
+        .join("tests/fixtures")
+        .join(format!("{name}.spec"));
+    let made = Command::new("rpmbuild")
+        .arg("-bb")
+        .arg(&spec)
+        .args(["--define", &format!("_topdir {}", top.path().display())])
+        .args(["--define", &format!("_rpmdir {}", out.display())])
+        .args([
+            "--define",
+            "_build_name_fmt %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm",
+        ])
+        .args(["--define", &format!("_dbpath {}/db", top.path().display())])
+        .env("HOME", top.path())
+        .output()
+        .expect("rpmbuild (install rpm)");
+    assert!(made.status.success(), "rpmbuild -bb {name}");
+    String::from_utf8_lossy(&made.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Wrote: ").map(PathBuf::from))
+        .expect("rpmbuild says what it wrote")
+}
+
 /// Whether rpmbuild is here; outside CI its absence skips the pipeline tests.
 pub fn have_rpmbuild() -> bool {
     let ok = Command::new("rpmbuild")
@@ -520,4 +607,31 @@ pub async fn add_mock_config(app: &TestApp, token: &str, base: &str) {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
+}
+
+/// The primary.xml of the published chroot directory `chroot` (`/repos/O/R/CHROOT/`),
+/// unpacked; empty when there is none.
+pub async fn primary_xml(app: &TestApp, chroot: &str) -> String {
+    use std::io::Read;
+    let get = |path: String| app.http.get(app.url(&path)).send();
+    let Ok(repomd) = get(format!("{chroot}repodata/repomd.xml")).await else {
+        return String::new();
+    };
+    let repomd = repomd.text().await.unwrap_or_default();
+    let Some(href) = repomd
+        .find("type=\"primary\"")
+        .and_then(|at| repomd[at..].split("<location href=\"").nth(1))
+        .and_then(|s| s.split('"').next())
+    else {
+        return String::new();
+    };
+    let gz = get(format!("{chroot}{href}"))
+        .await
+        .expect("primary")
+        .bytes()
+        .await
+        .expect("primary");
+    let mut xml = String::new();
+    let _ = flate2::read::MultiGzDecoder::new(&gz[..]).read_to_string(&mut xml);
+    xml
 }

@@ -3,11 +3,13 @@
 
 pub mod config;
 pub mod db;
+pub mod distro;
 pub mod entities;
 pub mod error;
 pub mod metrics;
 pub mod names;
 pub mod policy;
+pub mod provenance;
 pub mod repodata;
 pub mod secret;
 pub mod services;

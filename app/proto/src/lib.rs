@@ -308,6 +308,9 @@ pub struct MockConfig {
     /// Whether the repo's own published packages are in the buildroot (default: yes).
     pub include_own_repo: bool,
     pub enabled: bool,
+    /// Builds in this config skip `%check` (mock's and rpmbuild's `--nocheck`).
+    #[serde(default)]
+    pub nocheck: bool,
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "rfc3339")]
@@ -330,6 +333,9 @@ pub struct MockConfigCreate {
     pub include_own_repo: Option<bool>,
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Skip `%check` in every build of this config (default: no).
+    #[serde(default)]
+    pub nocheck: Option<bool>,
 }
 
 /// A partial update; the base chroot cannot be changed (create another config instead).
@@ -348,6 +354,9 @@ pub struct MockConfigPatch {
     pub include_own_repo: Option<bool>,
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Skip `%check` in every build of this config (default: no).
+    #[serde(default)]
+    pub nocheck: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -458,8 +467,12 @@ pub mod agent {
         pub mock_config: String,
         /// The effective mock config (for the mock backend).
         pub rendered_config: String,
-        /// `%dist` and the config's macros (for the rpmbuild backend).
+        /// `%dist`, the distro's own macros (`%fedora`, `%rhel`, `%el9` …) and the config's
+        /// (for the rpmbuild backend; mock's chroot defines the distro's itself).
         pub macros: std::collections::BTreeMap<String, String>,
+        /// Skip `%check` (`--nocheck`).
+        #[serde(default)]
+        pub nocheck: bool,
         pub srpm_file_name: String,
         pub srpm_sha256: String,
         pub srpm_size: i64,
@@ -473,6 +486,75 @@ pub mod agent {
         pub result: BuildResult,
         #[serde(default)]
         pub reason: Option<String>,
+        /// Where a failed build failed, read from the backend's own output.
+        #[serde(default)]
+        pub stage: Option<FailureStage>,
+        /// The backend and the toolchain it used (`rpmbuild (RPM version 4.18.1) on …`).
+        #[serde(default)]
+        pub backend: Option<String>,
+    }
+
+    /// The step of a build that failed, as rpmbuild and mock name them.
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+    pub enum FailureStage {
+        /// Unpacking and patching the sources.
+        #[serde(rename = "%prep")]
+        Prep,
+        #[serde(rename = "%build")]
+        Build,
+        #[serde(rename = "%install")]
+        Install,
+        #[serde(rename = "%check")]
+        Check,
+        /// Packaging: a file `%files` lists is missing, or installed files are not listed.
+        #[serde(rename = "%files")]
+        Files,
+        /// The buildroot could not be made: a `BuildRequires` nothing provides.
+        #[serde(rename = "dependencies")]
+        Dependencies,
+        /// The build ran past its time limit and was stopped.
+        #[serde(rename = "timeout")]
+        Timeout,
+        /// The build was killed by a signal (out of memory, for example).
+        #[serde(rename = "killed")]
+        Killed,
+        /// The build's output was refused: not an RPM, or not built from this build's SRPM.
+        #[serde(rename = "results")]
+        Results,
+    }
+
+    impl FailureStage {
+        /// The name used on the wire and in the database.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                FailureStage::Prep => "%prep",
+                FailureStage::Build => "%build",
+                FailureStage::Install => "%install",
+                FailureStage::Check => "%check",
+                FailureStage::Files => "%files",
+                FailureStage::Dependencies => "dependencies",
+                FailureStage::Timeout => "timeout",
+                FailureStage::Killed => "killed",
+                FailureStage::Results => "results",
+            }
+        }
+
+        /// The stage named `s` (`as_str`'s inverse).
+        pub fn parse(s: &str) -> Option<FailureStage> {
+            [
+                FailureStage::Prep,
+                FailureStage::Build,
+                FailureStage::Install,
+                FailureStage::Check,
+                FailureStage::Files,
+                FailureStage::Dependencies,
+                FailureStage::Timeout,
+                FailureStage::Killed,
+                FailureStage::Results,
+            ]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+        }
     }
 
     #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -587,6 +669,62 @@ pub mod agent {
         #[serde(with = "time::serde::rfc3339::option")]
         pub released_at: Option<time::OffsetDateTime>,
     }
+}
+
+/// `GET /repos/OWNER/REPO/` with `Accept: application/json`: what the published repository
+/// holds, as its browsable index shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RepoIndex {
+    /// `OWNER/REPO`.
+    pub repo: String,
+    /// The files at the top (`OWNER-REPO.repo`, the release RPM, `pubkey.gpg`).
+    pub files: Vec<String>,
+    /// The published chroot directories.
+    pub chroots: Vec<ChrootSummary>,
+}
+
+/// One published chroot directory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChrootSummary {
+    /// The directory name, such as `fedora-44-x86_64`.
+    pub name: String,
+    /// Packages in its metadata.
+    pub packages: i32,
+    /// The metadata's revision.
+    pub revision: i64,
+    #[serde(with = "rfc3339::option")]
+    pub published_at: Option<OffsetDateTime>,
+}
+
+/// `GET /repos/OWNER/REPO/CHROOT/` with `Accept: application/json`: the packages its metadata
+/// lists (one per NEVRA: the newest build's).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChrootIndex {
+    pub repo: String,
+    pub chroot: String,
+    pub revision: i64,
+    #[serde(with = "rfc3339::option")]
+    pub published_at: Option<OffsetDateTime>,
+    /// The files under `repodata/` (`repomd.xml`, its signature, the data files).
+    pub repodata: Vec<String>,
+    pub packages: Vec<PublishedPackage>,
+}
+
+/// A package file in a published chroot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PublishedPackage {
+    /// Its path below the chroot directory (`00000012/hello-1.0-1.fc44.x86_64.rpm`).
+    pub href: String,
+    pub name: String,
+    pub epoch: i32,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub size: i64,
+    /// SHA-256 of the signed file.
+    pub sha256: String,
+    /// The parent task that built it.
+    pub build: i32,
 }
 
 /// The newest published build of a package in one chroot.
@@ -712,6 +850,17 @@ pub struct Subtask {
     pub file_name: Option<String>,
     /// Why it was skipped or failed.
     pub reason: Option<String>,
+    /// The stage a failed build failed in, when it is known.
+    #[serde(default)]
+    pub failure_stage: Option<agent::FailureStage>,
+    /// The backend that built it and its toolchain, as the agent reported them (for example
+    /// `rpmbuild (RPM version 4.18.1) on Debian GNU/Linux 12 (bookworm): the host's tools and
+    /// macros, not the chroot's`).
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// `%check` was skipped (the submission or the mock config asked for it).
+    #[serde(default)]
+    pub nocheck: bool,
     pub attempt: i32,
     pub agent: Option<String>,
     #[serde(with = "rfc3339::option")]

@@ -51,6 +51,9 @@ enum Command {
         /// Build, but never publish.
         #[arg(long)]
         scratch: bool,
+        /// Skip the packages' %check (mock's and rpmbuild's --nocheck).
+        #[arg(long)]
+        nocheck: bool,
         /// Wait for the builds, showing their progress; exit non-zero if one fails.
         #[arg(long)]
         wait: bool,
@@ -176,8 +179,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             srpms,
             chroots,
             scratch,
+            nocheck,
             wait,
-        } => crate::client::build(&repo, &srpms, &chroots, scratch, wait).await,
+        } => {
+            let options = crate::client::BuildOptions {
+                scratch,
+                nocheck,
+                wait,
+            };
+            crate::client::build(&repo, &srpms, &chroots, options).await
+        }
         Command::Watch { task } => crate::client::watch(task).await,
     }
 }

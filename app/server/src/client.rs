@@ -57,13 +57,27 @@ fn progress_printer(name: String, total: u64, sent: Arc<AtomicU64>) -> tokio::ta
     })
 }
 
+/// How `kiln build` builds.
+pub struct BuildOptions {
+    /// Build, never publish.
+    pub scratch: bool,
+    /// Skip `%check`.
+    pub nocheck: bool,
+    /// Follow the builds to their end.
+    pub wait: bool,
+}
+
 pub async fn build(
     repo: &str,
     srpms: &[PathBuf],
     chroots: &[String],
-    scratch: bool,
-    wait: bool,
+    options: BuildOptions,
 ) -> anyhow::Result<()> {
+    let BuildOptions {
+        scratch,
+        nocheck,
+        wait,
+    } = options;
     let (http, url, token) = client()?;
     let (owner, name) = repo.split_once('/').context("the repo is OWNER/REPO")?;
     let mut form = reqwest::multipart::Form::new();
@@ -99,6 +113,9 @@ pub async fn build(
     }
     if scratch {
         form = form.text("scratch", "true");
+    }
+    if nocheck {
+        form = form.text("nocheck", "true");
     }
     let resp = authed(
         http.post(format!("{url}/api/v1/repos/{owner}/{name}/builds")),

@@ -5,8 +5,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::handlers::{
-    agent, audit, builds, chroots, forms, health, login, me, members, mock_configs, publish, repos,
-    webhooks,
+    agent, audit, browse, builds, chroots, forms, health, login, me, members, mock_configs,
+    publish, repos, webhooks,
 };
 use crate::AppState;
 
@@ -192,7 +192,10 @@ pub fn forms() -> Router<AppState> {
 /// Published repositories and the Copr-compatible endpoints (public, GET and HEAD).
 pub fn repos() -> Router<AppState> {
     Router::new()
+        .route("/repos/{owner}/{repo}", get(browse::repo_redirect))
+        .route("/repos/{owner}/{repo}/", get(browse::repo_index))
         .route("/repos/{owner}/{repo}/{file}", get(publish::repo_file))
+        .route("/repos/{owner}/{repo}/{chroot}/", get(browse::chroot_root))
         .route(
             "/repos/{owner}/{repo}/{chroot}/{*rest}",
             get(publish::chroot_file),

@@ -81,10 +81,13 @@ pub fn BuildPage() -> impl IntoView {
                                             <tr>
                                                 <td>{s.mock_config.clone()}<br/><span class="muted">{s.arch.clone()}</span></td>
                                                 <td><StateBadge state=s.state/>
+                                                    {s.failure_stage.map(|stage| view! { <p class="stage">"failed in "<code>{stage.as_str()}</code></p> })}
                                                     {s.reason.clone().map(|why| view! { <p class="reason">{why}</p> })}
+                                                    {s.nocheck.then(|| view! { <p class="muted">"%check skipped (--nocheck)"</p> })}
                                                     {(s.attempt > 1).then(|| view! { <p class="muted">{format!("attempt {}", s.attempt)}</p> })}</td>
                                                 <td>{s.package.as_ref().map(|p| format!("{}-{}-{}", p.name, p.version, p.release)).or(s.file_name.clone())}</td>
-                                                <td>{s.agent.clone().unwrap_or_else(|| "—".into())}</td>
+                                                <td>{s.agent.clone().unwrap_or_else(|| "—".into())}
+                                                    {s.backend.clone().map(|b| view! { <p class="muted backend">{b}</p> })}</td>
                                                 <td>{duration(s.started_at, s.finished_at)}</td>
                                                 <td><ul class="artifacts">
                                                     {s.artifacts.iter().map(|a| view! {
@@ -100,7 +103,17 @@ pub fn BuildPage() -> impl IntoView {
                                 <h3 id="log">"Log"</h3>
                                 {match v.log_gone.clone() {
                                     Some(why) => view! { <p class="note">{why}</p> }.into_any(),
-                                    None => view! { <LogPane id=t.id initial=v.log.clone() live=live on_end=refresh/> }.into_any(),
+                                    None => view! {
+                                        {(v.log_cut.0 > 0).then(|| view! {
+                                            <p class="note" id="log-cut">{format!(
+                                                "The first {} lines ({}) of the log are not shown here; ",
+                                                v.log_cut.0,
+                                                human_size(v.log_cut.1 as i64),
+                                            )}<a href=format!("/api/v1/tasks/{}/log", t.id)>"read the whole log"</a>"."</p>
+                                        })}
+                                        <p class="muted"><a href=format!("/api/v1/tasks/{}/log", t.id)>"The whole log as plain text"</a></p>
+                                        <LogPane id=t.id initial=v.log.clone() live=live on_end=refresh/>
+                                    }.into_any(),
                                 }}
                             </section>
                         }.into_any()

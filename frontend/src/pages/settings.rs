@@ -285,6 +285,10 @@ fn ConfigForm(
                         <input type="checkbox" id=id("enabled") name="enabled" value="1" checked=cfg.enabled/>
                         <label for=id("enabled")>"Enabled (new builds use it)"</label>
                     </div>
+                    <div class="check">
+                        <input type="checkbox" id=id("nocheck") name="nocheck" value="1" checked=cfg.nocheck/>
+                        <label for=id("nocheck")>"Skip "<code>"%check"</code>" in every build (--nocheck)"</label>
+                    </div>
                     <div class="actions">
                         <button type="submit">{format!("Save {}", cfg.name)}</button>
                     </div>

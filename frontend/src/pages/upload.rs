@@ -203,6 +203,10 @@ fn UploadForm(
                 <input type="checkbox" id="scratch" name="scratch" value="on" checked=flash.checked("upload", "scratch", "on", false)/>
                 <label for="scratch">"Scratch build (built, never published)"</label>
             </div>
+            <div class="check">
+                <input type="checkbox" id="nocheck" name="nocheck" value="on" checked=flash.checked("upload", "nocheck", "on", false)/>
+                <label for="nocheck">"Skip "<code>"%check"</code>" (--nocheck)"</label>
+            </div>
             <button type="submit" disabled=move || busy.get()>{move || if busy.get() { "Uploading…" } else { "Upload and build" }}</button>
         </form>
     }

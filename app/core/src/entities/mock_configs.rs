@@ -18,6 +18,8 @@ pub struct Model {
     pub macros: Json,
     pub include_own_repo: bool,
     pub enabled: bool,
+    /// Builds skip `%check` (`--nocheck`).
+    pub nocheck: bool,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
 }

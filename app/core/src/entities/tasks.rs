@@ -21,8 +21,9 @@ pub struct Model {
     /// The uploaded file's name as the client gave it (display only, never a path).
     pub file_name: Option<String>,
     pub mock_config_name: Option<String>,
-    /// The mock config as it was at submission: `{"config": MockConfig, "rendered": String,
-    /// "dist": String}`.
+    /// What a subtask was built with, fixed at submission: `{"config": MockConfig, "rendered":
+    /// String, "macros": {NAME: VALUE} (`%dist`, the distro's macros, the config's),
+    /// "nocheck": bool, "repo": "OWNER/REPO", "srpm": {"sha256", "size"}}`.
     pub mock_config_snapshot: Option<Json>,
     pub arch: Option<String>,
     /// Why a subtask was skipped or failed.
@@ -34,6 +35,11 @@ pub struct Model {
     pub created_at: TimeDateTimeWithTimeZone,
     pub started_at: Option<TimeDateTimeWithTimeZone>,
     pub finished_at: Option<TimeDateTimeWithTimeZone>,
+    /// The stage a failed build failed in (`%build`, `dependencies`, `timeout` …; see
+    /// `kiln_proto::agent::FailureStage`).
+    pub failure_stage: Option<String>,
+    /// The backend and host toolchain that built it, as its agent reported them.
+    pub backend: Option<String>,
     /// When the repo's retention policy removed this subtask's logs.
     pub logs_removed_at: Option<TimeDateTimeWithTimeZone>,
 }

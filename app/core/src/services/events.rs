@@ -141,6 +141,7 @@ pub async fn build_data(
             "package": s.file_name,
             "state": s.state,
             "reason": s.reason,
+            "failure_stage": s.failure_stage,
         })).collect::<Vec<_>>(),
     }))
 }

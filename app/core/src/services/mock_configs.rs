@@ -157,6 +157,7 @@ fn to_wire(m: &mock_configs::Model, base: &base_chroots::Model) -> MockConfig {
         macros: serde_json::from_value(m.macros.clone()).unwrap_or_default(),
         include_own_repo: m.include_own_repo,
         enabled: m.enabled,
+        nocheck: m.nocheck,
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -258,6 +259,7 @@ async fn insert_in(
         macros: Set(json(&input.macros)?),
         include_own_repo: Set(input.include_own_repo.unwrap_or(true)),
         enabled: Set(input.enabled.unwrap_or(true)),
+        nocheck: Set(input.nocheck.unwrap_or(false)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -293,6 +295,7 @@ pub async fn create_default_in(
         macros: BTreeMap::new(),
         include_own_repo: None,
         enabled: None,
+        nocheck: None,
     };
     insert_in(db, principal, repo, &repo.name, input)
         .await
@@ -348,6 +351,9 @@ pub async fn update(
     }
     if let Some(v) = patch.enabled {
         active.enabled = Set(v);
+    }
+    if let Some(v) = patch.nocheck {
+        active.nocheck = Set(v);
     }
     active.updated_at = Set(crate::now());
     let row = active.update(&txn).await?;
@@ -548,6 +554,7 @@ mod tests {
             macros: BTreeMap::new(),
             include_own_repo: true,
             enabled: true,
+            nocheck: false,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             updated_at: time::OffsetDateTime::UNIX_EPOCH,
         }

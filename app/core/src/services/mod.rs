@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod agents;
 pub mod audit;
+pub mod browse;
 pub mod builders;
 pub mod bus;
 pub mod chroots;

@@ -862,8 +862,8 @@ async fn lock_chroot(
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
-struct Files {
-    current: Vec<String>,
+pub(super) struct Files {
+    pub(super) current: Vec<String>,
     old: Vec<OldFile>,
 }
 
@@ -966,6 +966,37 @@ async fn finish_batch(kiln: &Kiln, batch: &[i32], error: Option<String>) -> Core
 
 type Batch = Vec<i32>;
 
+/// A package in a chroot's metadata: id, pkgid, key fingerprint, parent task, name, epoch,
+/// version, release, arch.
+pub(super) type InRepo = (
+    i32,
+    String,
+    String,
+    i32,
+    String,
+    i32,
+    String,
+    String,
+    String,
+);
+
+/// The packages a chroot's metadata lists: of several builds of one NEVRA (the same version
+/// built again), only the newest build's. The older stay build artifacts (until retention)
+/// and come back if the newer build is deleted. Keeps `rows`' order.
+pub(super) fn newest_per_nevra(rows: Vec<InRepo>) -> Vec<InRepo> {
+    let mut newest: HashMap<(&str, i32, &str, &str, &str), (i32, i32)> = HashMap::new();
+    for r in &rows {
+        let k = (r.4.as_str(), r.5, r.6.as_str(), r.7.as_str(), r.8.as_str());
+        let candidate = (r.3, r.0);
+        let e = newest.entry(k).or_insert(candidate);
+        if candidate > *e {
+            *e = candidate;
+        }
+    }
+    let keep: std::collections::HashSet<i32> = newest.values().map(|(_, id)| *id).collect();
+    rows.into_iter().filter(|r| keep.contains(&r.0)).collect()
+}
+
 async fn run_locked(
     kiln: &Kiln,
     lock: &repo_chroots::Model,
@@ -1002,11 +1033,17 @@ async fn run_locked(
     let t_read = std::time::Instant::now();
     let prelude_ms = (t_read - t_begin).as_secs_f64() * 1e3;
     let in_repo = || async {
-        let rows: Vec<(i32, String, String)> = packages::Entity::find()
+        let rows: Vec<InRepo> = packages::Entity::find()
             .select_only()
             .column(packages::Column::Id)
             .column(packages::Column::Pkgid)
             .column(packages::Column::KeyFingerprint)
+            .column(packages::Column::ParentId)
+            .column(packages::Column::Name)
+            .column(packages::Column::Epoch)
+            .column(packages::Column::Version)
+            .column(packages::Column::Release)
+            .column(packages::Column::Arch)
             .filter(packages::Column::RepoId.eq(repo_id))
             .filter(packages::Column::Chroot.eq(chroot))
             .filter(packages::Column::InRepo.eq(true))
@@ -1014,14 +1051,15 @@ async fn run_locked(
             .into_tuple()
             .all(&kiln.db)
             .await?;
-        Ok::<_, sea_orm::DbErr>(rows)
+        // One NEVRA, one entry: the newest build's.
+        Ok::<_, sea_orm::DbErr>(newest_per_nevra(rows))
     };
     let mut rows = in_repo().await.map_err(|e| fail(e.into()))?;
     // Packages signed with an older key (the key was rotated) are re-signed first.
     let stale: Vec<i32> = rows
         .iter()
-        .filter(|(_, _, fp)| *fp != key.fingerprint)
-        .map(|(id, _, _)| *id)
+        .filter(|r| r.2 != key.fingerprint)
+        .map(|r| r.0)
         .collect();
     if !stale.is_empty() {
         for chunk in stale.chunks(500) {
@@ -1042,7 +1080,7 @@ async fn run_locked(
         );
         rows = in_repo().await.map_err(|e| fail(e.into()))?;
     }
-    let rows: Vec<(i32, String)> = rows.into_iter().map(|(id, pkgid, _)| (id, pkgid)).collect();
+    let rows: Vec<(i32, String)> = rows.into_iter().map(|r| (r.0, r.1)).collect();
     let n = rows.len();
     let segs = segments(kiln, &rows).await.map_err(fail)?;
     let read_ms = t_read.elapsed().as_secs_f64() * 1e3;
@@ -1404,6 +1442,35 @@ pub async fn delete_repo_rows(db: &impl ConnectionTrait, repo_id: i32) -> CoreRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_nevra_one_entry_the_newest_builds() {
+        let row = |id: i32, parent: i32, name: &str, release: &str, arch: &str| -> InRepo {
+            (
+                id,
+                format!("sum{id}"),
+                "fp".into(),
+                parent,
+                name.into(),
+                0,
+                "1.0".into(),
+                release.into(),
+                arch.into(),
+            )
+        };
+        let rows = vec![
+            row(1, 10, "hello", "1.fc44", "x86_64"),
+            row(2, 10, "hello-devel", "1.fc44", "x86_64"),
+            row(3, 11, "hello", "2.fc44", "x86_64"),
+            // The same NEVRAs built again by a newer build.
+            row(4, 12, "hello", "1.fc44", "x86_64"),
+            row(5, 12, "hello", "1.fc44", "src"),
+            // Same name and version, another arch: another package.
+            row(6, 10, "hello", "1.fc44", "i686"),
+        ];
+        let ids: Vec<i32> = newest_per_nevra(rows).iter().map(|r| r.0).collect();
+        assert_eq!(ids, [2, 3, 4, 5, 6]);
+    }
 
     #[test]
     fn distros_come_from_chroot_names() {

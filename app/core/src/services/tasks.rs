@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kiln_proto::agent::{BuildResult, Finish, Job};
+use kiln_proto::agent::{BuildResult, FailureStage, Finish, Job};
 use kiln_proto::{Artifact, Page, PublishState, SourcePackage, Subtask, Task, TaskState};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
@@ -34,6 +34,8 @@ pub struct Submission {
     /// Mock config names; empty: every enabled config of the repo.
     pub mock_configs: Vec<String>,
     pub scratch: bool,
+    /// Skip `%check` (as does a mock config that says so).
+    pub nocheck: bool,
     pub priority: Option<i32>,
 }
 
@@ -108,7 +110,15 @@ pub async fn submit(
     for c in &chosen {
         let rendered = mock_configs::rendered(kiln, principal, owner, repo, &c.name).await?;
         let base = super::chroots::find(kiln, &c.base).await?;
-        snapshots.push((c.clone(), rendered, base.dist_macro.clone()));
+        // %dist, then what the distro's release package defines, then the config's own.
+        let mut macros = BTreeMap::from([("dist".to_owned(), base.dist_macro.clone())]);
+        macros.extend(crate::distro::distro_macros(
+            &base.distro,
+            &base.release,
+            &base.dist_macro,
+        ));
+        macros.extend(c.macros.clone());
+        snapshots.push((c.clone(), rendered, macros));
     }
     // Every file is checked before anything is stored.
     let mut infos = Vec::new();
@@ -128,11 +138,9 @@ pub async fn submit(
         .await?;
     let mut any_pending = false;
     for (s, source) in sub.srpms.iter().zip(&stored) {
-        for (config, rendered, dist) in &snapshots {
+        for (config, rendered, macros) in &snapshots {
             let skip = sources::skip_reason(source, &config.arch);
             any_pending |= skip.is_none();
-            let mut macros: BTreeMap<String, String> = config.macros.clone();
-            macros.insert("dist".into(), dist.clone());
             tasks::ActiveModel {
                 parent_id: Set(Some(parent.id)),
                 kind: Set(BUILD.into()),
@@ -155,6 +163,7 @@ pub async fn submit(
                     "config": config,
                     "rendered": rendered,
                     "macros": macros,
+                    "nocheck": sub.nocheck || config.nocheck,
                     // What an agent's job needs, so a claim reads no other rows.
                     "repo": ctx.full_name(),
                     "srpm": {"sha256": source.sha256, "size": source.size},
@@ -431,6 +440,13 @@ async fn wire_tasks(kiln: &Kiln, parents: Vec<tasks::Model>) -> CoreResult<Vec<T
                         }),
                         file_name: s.file_name.clone(),
                         reason: s.reason.clone(),
+                        failure_stage: s.failure_stage.as_deref().and_then(FailureStage::parse),
+                        backend: s.backend.clone(),
+                        nocheck: s
+                            .mock_config_snapshot
+                            .as_ref()
+                            .and_then(|j| j["nocheck"].as_bool())
+                            .unwrap_or(false),
                         attempt: s.attempt,
                         agent: s.agent_id.and_then(|a| agent_names.get(&a).cloned()),
                         started_at: s.started_at,
@@ -1030,6 +1046,7 @@ async fn job_of(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreResult<Job> 
             .unwrap_or_else(|| "source.src.rpm".into()),
         srpm_sha256: sha256,
         srpm_size: size,
+        nocheck: snapshot["nocheck"].as_bool().unwrap_or(false),
         timeout_seconds: kiln.config.builds.build_timeout_seconds,
     })
 }
@@ -1184,11 +1201,14 @@ pub async fn store_artifact(
         && !name.contains(['/', '\\'])
         && !name.starts_with('.')
         && !name.chars().any(|c| c.is_control() || c.is_whitespace())
-        && (name.ends_with(".rpm") || name.ends_with(".log"));
+        && (name.ends_with(".rpm") || crate::provenance::is_log_name(&name));
     if !ok_name {
         return Err(CoreError::validation(
             "file_name",
-            format!("{name:?} is not an RPM or log file name"),
+            format!(
+                "{name:?} is not an RPM or a build log ({})",
+                crate::provenance::LOG_NAMES.join(", ")
+            ),
         ));
     }
     let mut row = artifacts::ActiveModel {
@@ -1231,6 +1251,32 @@ pub async fn store_artifact(
             meta.get_arch().unwrap_or("").to_owned()
         }));
         row.license = Set(meta.get_license().ok().map(str::to_owned));
+        // Only what this build made from its own SRPM gets the repo's key.
+        let source = source_rows::Entity::find_by_id(t.source_id.unwrap_or_default())
+            .one(&kiln.db)
+            .await?
+            .ok_or_else(|| CoreError::internal("subtask without source"))?;
+        let want = crate::provenance::Expected {
+            name: &source.name,
+            version: &source.version,
+            arch: t.arch.as_deref().unwrap_or_default(),
+            started_at: t.started_at.map(|s| s.unix_timestamp()),
+        };
+        let arch = if meta.is_source_package() {
+            "src"
+        } else {
+            meta.get_arch().unwrap_or("")
+        };
+        let built = crate::provenance::Built {
+            is_source: meta.is_source_package(),
+            name: meta.get_name().unwrap_or(""),
+            version: meta.get_version().unwrap_or(""),
+            arch,
+            source_rpm: meta.get_source_rpm().ok(),
+            build_time: meta.get_build_time().ok(),
+        };
+        crate::provenance::check(&name, &want, &built)
+            .map_err(|why| CoreError::validation("file", why))?;
     }
     // RPMs are signed with the repo key and described for the repo metadata now, once.
     let mut package = None;
@@ -1293,7 +1339,31 @@ pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish)
     let reason = report
         .reason
         .map(|r| r.chars().take(2000).collect::<String>());
+    let backend = report
+        .backend
+        .map(|b| b.chars().take(300).collect::<String>());
+    let stage = match report.result {
+        BuildResult::Failed => report.stage,
+        _ => None,
+    };
     let txn = kiln.begin().await?;
+    // What built it and where it failed, before the state changes (the end event reads them).
+    tasks::Entity::update_many()
+        .col_expr(
+            tasks::Column::Backend,
+            Expr::value(match report.result {
+                BuildResult::HandedBack => None,
+                _ => backend,
+            }),
+        )
+        .col_expr(
+            tasks::Column::FailureStage,
+            Expr::value(stage.map(|s| s.as_str().to_owned())),
+        )
+        .filter(tasks::Column::Id.eq(id))
+        .filter(tasks::Column::State.eq(TaskState::Running.as_str()))
+        .exec(&txn)
+        .await?;
     match report.result {
         BuildResult::Succeeded => {
             let rpms = artifacts::Entity::find()
@@ -1302,6 +1372,14 @@ pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish)
                 .count(&txn)
                 .await?;
             if rpms == 0 {
+                tasks::Entity::update_many()
+                    .col_expr(
+                        tasks::Column::FailureStage,
+                        Expr::value(FailureStage::Results.as_str()),
+                    )
+                    .filter(tasks::Column::Id.eq(id))
+                    .exec(&txn)
+                    .await?;
                 transition(
                     &txn,
                     &t,

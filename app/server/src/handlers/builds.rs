@@ -102,6 +102,7 @@ async fn read_submission(
         srpms: Vec::new(),
         mock_configs: Vec::new(),
         scratch: false,
+        nocheck: false,
         priority: None,
     };
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
@@ -124,19 +125,8 @@ async fn read_submission(
                     .push(sources::stage(kiln, &file_name, Box::pin(field), max).await?);
             }
             "chroot" | "mock_config" => sub.mock_configs.push(small_text(field, "chroot").await?),
-            "scratch" => {
-                let v = small_text(field, "scratch").await?;
-                sub.scratch = match v.as_str() {
-                    "1" | "true" | "on" | "yes" => true,
-                    "0" | "false" | "off" | "no" | "" => false,
-                    _ => {
-                        return Err(ApiError(CoreError::validation(
-                            "scratch",
-                            "must be true or false",
-                        )))
-                    }
-                };
-            }
+            "scratch" => sub.scratch = flag(&small_text(field, "scratch").await?, "scratch")?,
+            "nocheck" => sub.nocheck = flag(&small_text(field, "nocheck").await?, "nocheck")?,
             "priority" => {
                 let v = small_text(field, "priority").await?;
                 let n: i32 = v.parse().map_err(|_| {
@@ -148,13 +138,25 @@ async fn read_submission(
                 return Err(ApiError(CoreError::validation(
                     "body",
                     format!(
-                        "unexpected part {other:?}: send srpm, chroot, scratch and priority parts"
+                        "unexpected part {other:?}: send srpm, chroot, scratch, nocheck and priority parts"
                     ),
                 )))
             }
         }
     }
     Ok(sub)
+}
+
+/// A yes/no form value.
+fn flag(v: &str, field: &str) -> ApiResult<bool> {
+    match v {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" | "" => Ok(false),
+        _ => Err(ApiError(CoreError::validation(
+            field,
+            "must be true or false",
+        ))),
+    }
 }
 
 /// Reads and discards what is left of a refused upload (up to a bound), so that the client

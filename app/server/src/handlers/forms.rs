@@ -379,6 +379,7 @@ pub async fn create_mock_config(
         macros: Default::default(),
         include_own_repo: None,
         enabled: None,
+        nocheck: None,
     };
     let r = mock_configs::create(&state.kiln, f.principal(), &p.owner, &p.repo, input)
         .await
@@ -407,6 +408,7 @@ pub async fn update_mock_config(
             ),
             include_own_repo: Some(f.checked("include_own_repo")),
             enabled: Some(f.checked("enabled")),
+            nocheck: Some(f.checked("nocheck")),
         };
         let c =
             mock_configs::update(&state.kiln, f.principal(), &owner, &repo, &name, patch).await?;
@@ -737,6 +739,7 @@ pub async fn upload(
         let mut staged = Vec::new();
         let mut configs = Vec::new();
         let mut scratch = false;
+        let mut nocheck = false;
         let max = kiln.config.builds.max_srpm_size;
         while let Some(field) = multipart.next_field().await.map_err(|e| {
             CoreError::validation("srpm", format!("the upload broke off: {}", e.body_text()))
@@ -765,17 +768,24 @@ pub async fn upload(
                     values.push(("chroot".to_owned(), v.clone()));
                     configs.push(v);
                 }
-                "scratch" => {
-                    super::builds::small_text(field, "scratch")
+                "scratch" | "nocheck" => {
+                    let name = field.name().unwrap_or_default().to_owned();
+                    super::builds::small_text(field, &name)
                         .await
                         .map_err(|e| e.0)?;
-                    values.push(("scratch".to_owned(), "on".to_owned()));
-                    scratch = true;
+                    values.push((name.clone(), "on".to_owned()));
+                    if name == "scratch" {
+                        scratch = true;
+                    } else {
+                        nocheck = true;
+                    }
                 }
                 other => {
                     return Err(CoreError::validation(
                         "srpm",
-                        format!("unexpected part {other:?}: send srpm, chroot and scratch"),
+                        format!(
+                            "unexpected part {other:?}: send srpm, chroot, scratch and nocheck"
+                        ),
                     ))
                 }
             }
@@ -793,6 +803,7 @@ pub async fn upload(
                 srpms: vec![s],
                 mock_configs: configs.clone(),
                 scratch,
+                nocheck,
                 priority: None,
             };
             match tasks::submit(kiln, &caller.principal, &p.owner, &p.repo, sub).await {

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod browse;
 pub mod builds;
 pub mod chroots;
 pub mod forms;

@@ -197,6 +197,14 @@ pub async fn repo_file(
         )
         .await;
     }
+    if kiln_core::names::parse_chroot_name(&p.file).is_ok() {
+        // A chroot directory named without its slash.
+        return Ok(axum::response::Redirect::permanent(&format!(
+            "/repos/{}/{}/{}/",
+            ctx.owner.username, ctx.repo.name, p.file
+        ))
+        .into_response());
+    }
     Err(not_found(format!(
         "{}/{} has no file {:?}",
         ctx.owner.username, ctx.repo.name, p.file
@@ -247,15 +255,26 @@ pub async fn chroot_file(
     method: Method,
     headers: HeaderMap,
     Path(p): Path<ChrootPath>,
+    Query(q): Query<super::browse::IndexQuery>,
 ) -> ApiResult<Response> {
     let kiln = &state.kiln;
     let ctx = publish::repo_for_serving(kiln, &p.owner, &p.repo).await?;
     kiln_core::names::validate_name("chroot", &p.chroot)?;
-    if p.rest
+    let dir = p.rest.strip_suffix('/');
+    if dir
+        .unwrap_or(&p.rest)
         .split('/')
         .any(|s| s.is_empty() || s == "." || s == "..")
     {
         return Err(ApiError(CoreError::validation("path", "not a file path")));
+    }
+    if dir.is_some() {
+        let at = super::browse::ChrootDirPath {
+            owner: p.owner.clone(),
+            repo: p.repo.clone(),
+            chroot: p.chroot.clone(),
+        };
+        return super::browse::chroot_index(&state, &headers, &at, Some(&p.rest), &q).await;
     }
     if let Some(name) = p.rest.strip_prefix("repodata/") {
         let (content_type, cache) = if name == "repomd.xml" {
