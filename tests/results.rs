@@ -650,3 +650,36 @@ async fn one_nevra_is_one_metadata_entry_and_published_repos_are_browsable() {
     }
     assert_eq!(back, [href(&first)]);
 }
+
+/// The mock backend, with the FAKE mock of `tests/fixtures/fake-mock` (Fedora's mock cannot run
+/// on Debian): the stage comes from mock's own build.log, `--nocheck` reaches mock, and the
+/// backend says it is mock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mock_backend_names_the_stage_and_passes_nocheck() {
+    let Some(app) = app().await else { return };
+    let alice = alice_tools(&app).await;
+    let failing = failing_check_srpm(&app);
+    let fake = repo_root().join("tests/fixtures/fake-mock");
+    let _agent = Agent::start_with(&app, "mocker", &["x86_64"], 1, "mock", Some(&fake)).await;
+    let done = build(&app, &alice, &[&failing], &[]).await;
+    assert_eq!(done["state"], "failed", "{done:#}");
+    let s = &done["subtasks"][0];
+    assert_eq!(s["failure_stage"], "%check", "{s:#}");
+    let backend = s["backend"].as_str().expect("backend");
+    assert!(
+        backend.starts_with("mock (5.6 (FAKE: a stand-in for Fedora's mock)) on "),
+        "{backend}"
+    );
+    assert!(names(s).contains(&"mock-output.log".to_owned()), "{s:#}");
+    let done = build(&app, &alice, &[&failing], &[("nocheck", "true")]).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let (_, output) = get_text(
+        &app,
+        &format!(
+            "/api/v1/tasks/{}/artifacts/mock-output.log",
+            done["subtasks"][0]["id"]
+        ),
+    )
+    .await;
+    assert!(output.contains("--nocheck"), "{output}");
+}

@@ -180,6 +180,10 @@ try {
   const log = await alice.textContent('#build-log');
   await expect(log.length > 20, 'the log is empty');
   await alice.waitForSelector('ul.artifacts a[href$=".rpm"]');
+  // What built it, and the whole log as text.
+  const backend = await alice.textContent('p.backend');
+  await expect(backend.startsWith('rpmbuild (RPM version'), `the backend shown: ${backend}`);
+  await expect(await alice.locator('a:has-text("The whole log as plain text")').count() === 1, 'a link to the whole log');
   await shot(alice, 'build');
   await alice.goto(`${base}/r/alice/web/builds`);
   await alice.waitForSelector('table.builds .state[data-state="succeeded"]');
@@ -251,11 +255,17 @@ try {
       await hydrated(a11y);
       rules += await audit(a11y, `${path} (${scheme})`);
     }
-    // Signed out too: the sign-in page with its providers.
+    // Signed out too: the sign-in page with its providers, and the published repo's indexes.
     const anon = await newPage({ colorScheme: scheme });
     await anon.goto(`${base}/login`);
     rules += await audit(anon, `/login signed out (${scheme})`);
-    console.log(`accessibility ${scheme}: ${pages.length + 1} pages, ${rules} rule checks passed, no violations`);
+    const indexes = ['/repos/alice/web/', '/repos/alice/web/fedora-44-x86_64/'];
+    for (const path of indexes) {
+      await anon.goto(`${base}${path}`);
+      await expect((await anon.title()) === `Index of ${path}`, `the index page ${path}`);
+      rules += await audit(anon, `${path} (${scheme})`);
+    }
+    console.log(`accessibility ${scheme}: ${pages.length + 1 + indexes.length} pages, ${rules} rule checks passed, no violations`);
     if (scheme === 'dark') {
       for (const [path, name] of [['/r/alice/web', 'repo-dark'], [buildPath, 'build-dark'], ['/r/alice/web/settings', 'settings-dark']]) {
         await a11y.goto(`${base}${path}`);
@@ -276,7 +286,7 @@ try {
   step('narrow screen');
   const phone = await newPage({ viewport: { width: 375, height: 800 } });
   await localSignIn(phone, 'alice');
-  for (const path of ['/', '/r/alice/web', '/r/alice/web/builds', buildPath, '/r/alice/web/settings', '/r/alice/web/upload', '/account']) {
+  for (const path of ['/', '/r/alice/web', '/r/alice/web/builds', buildPath, '/r/alice/web/settings', '/r/alice/web/upload', '/account', '/repos/alice/web/fedora-44-x86_64/']) {
     await phone.goto(`${base}${path}`);
     const width = await phone.evaluate(() => document.documentElement.scrollWidth);
     if (width > 375) {
