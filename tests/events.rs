@@ -800,7 +800,7 @@ async fn webhooks_do_not_reach_private_addresses_by_default() {
     .await
     .expect("insert");
     // A secret stored before secrets were sealed is sealed at start.
-    kiln_core::services::events::seal_stored_secrets(&app.kiln)
+    kiln_core::services::webhooks::seal_stored_secrets(&app.kiln)
         .await
         .expect("seal");
     use sea_orm::EntityTrait;

@@ -360,10 +360,27 @@ async fn a_killed_agents_build_is_finished_by_another_exactly_once() {
     let mut first = Agent::start(&app, "doomed", &["x86_64"], 1).await;
     let task = submit_files(&app, &alice.token, "alice/tools", &[&slow], &[]).await;
     let id = task["id"].as_i64().expect("id");
-    wait_for(&app, id, 30, |t| {
+    let running = wait_for(&app, id, 30, |t| {
         t["subtasks"][0]["state"] == "running" && t["subtasks"][0]["agent"] == "doomed"
     })
     .await;
+    // Killed mid-build: once its log shows the build running.
+    let log_url = app.url(&format!(
+        "/api/v1/tasks/{}/log",
+        running["subtasks"][0]["id"]
+    ));
+    for _ in 0..100 {
+        let log = app.http.get(&log_url).send().await.expect("log");
+        if log
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("kiln-slow: tick 1")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     first.kill();
     let _second = Agent::start(&app, "rescuer", &["x86_64"], 1).await;
     let done = wait_final(&app, id, 60).await;

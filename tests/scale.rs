@@ -365,5 +365,14 @@ async fn two_servers_share_one_database_and_one_store() {
     let mut xml = String::new();
     std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut xml)
         .expect("gunzip");
-    assert!(xml.contains("packages=\"7\""), "{xml}");
+    // Six builds of kiln-hello-1.0-1.fc44.noarch and one of kiln-slow: one entry per NEVRA,
+    // the newest kiln-hello build's.
+    assert!(xml.contains("packages=\"2\""), "{xml}");
+    let newest = ids[..6].iter().max().expect("builds");
+    let newest_task = task(&http, &a, *newest).await;
+    let href = format!(
+        "{:08}/kiln-hello-1.0-1.fc44.noarch.rpm",
+        newest_task["subtasks"][0]["id"].as_i64().expect("subtask")
+    );
+    assert!(xml.contains(&href), "{href}: {xml}");
 }

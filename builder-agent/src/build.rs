@@ -197,7 +197,11 @@ pub fn command_line(
 
 /// The file the agent writes the build's output to.
 fn output_log(opts: &Options) -> &'static str {
-    match opts.backend {
+    log_of(opts.backend)
+}
+
+fn log_of(backend: Backend) -> &'static str {
+    match backend {
         // mock writes its own build.log, root.log and state.log into the result dir.
         Backend::Mock => "mock-output.log",
         Backend::Rpmbuild => "build.log",
@@ -324,9 +328,11 @@ pub fn failure_stage(output: &str) -> Option<(FailureStage, String)> {
 
 /// Whether a log line says the backend (mock) failed setting up the buildroot.
 fn mock_dependency_failure(output: &str) -> bool {
-    output
-        .lines()
-        .any(|l| l.contains("builddep") && l.contains("Command failed"))
+    // `ERROR: Command failed:` then, on the next line, the command: `… dnf builddep …`.
+    let lines: Vec<&str> = output.lines().collect();
+    lines.windows(2).any(|w| {
+        w[0].contains("Command failed") && (w[0].contains("builddep") || w[1].contains("builddep"))
+    })
 }
 
 /// Runs `job` to the end and reports it. Errors are the infrastructure's (the work goes back
@@ -591,21 +597,6 @@ async fn explain_failure(
     status: std::process::ExitStatus,
 ) -> (Option<FailureStage>, String) {
     use std::os::unix::process::ExitStatusExt;
-    let program = argv_name(opts);
-    if let Some(signal) = status.signal() {
-        let hint = if signal == 9 {
-            " (SIGKILL: out of memory?)"
-        } else {
-            ""
-        };
-        return (
-            Some(FailureStage::Killed),
-            format!(
-                "{program} was killed by signal {signal}{hint}; see {}",
-                output_log(opts)
-            ),
-        );
-    }
     let mut text = String::new();
     let mut logs = vec![w.join(output_log(opts))];
     if opts.backend == Backend::Mock {
@@ -618,31 +609,60 @@ async fn explain_failure(
             text.push('\n');
         }
     }
-    let code = status
-        .code()
+    explain(opts.backend, status.code(), status.signal(), &text)
+}
+
+/// The stage and reason of a failed build: from what the backend wrote (`output`), else from
+/// how it ended (`code`, or the `signal` that killed it; bubblewrap reports a signal as
+/// 128 + its number).
+pub fn explain(
+    backend: Backend,
+    code: Option<i32>,
+    signal: Option<i32>,
+    output: &str,
+) -> (Option<FailureStage>, String) {
+    let program = program_of(backend);
+    let log = log_of(backend);
+    let ended = code
         .map(|c| format!("status {c}"))
-        .unwrap_or_else(|| status.to_string());
-    match failure_stage(&text) {
-        Some((FailureStage::Dependencies, line)) => (
-            Some(FailureStage::Dependencies),
-            format!("the buildroot could not be made: {line}"),
-        ),
-        Some((stage, line)) => (
-            Some(stage),
-            format!(
-                "{} failed: {line} ({program} exited with {code}); see build.log",
-                stage.as_str()
-            ),
-        ),
-        None if opts.backend == Backend::Mock && mock_dependency_failure(&text) => (
-            Some(FailureStage::Dependencies),
-            format!("the buildroot could not be made (mock exited with {code}); see root.log"),
-        ),
-        None => (
-            None,
-            format!("{program} exited with {code}; see {}", output_log(opts)),
-        ),
+        .unwrap_or_else(|| "a signal".into());
+    match failure_stage(output) {
+        Some((FailureStage::Dependencies, line)) => {
+            return (
+                Some(FailureStage::Dependencies),
+                format!("the buildroot could not be made: {line}"),
+            )
+        }
+        Some((stage, line)) => {
+            return (
+                Some(stage),
+                format!(
+                    "{} failed: {line} ({program} exited with {ended}); see build.log",
+                    stage.as_str()
+                ),
+            )
+        }
+        None => {}
     }
+    let signal = signal.or(code.filter(|c| (129..=192).contains(c)).map(|c| c - 128));
+    if let Some(signal) = signal {
+        let hint = if signal == 9 {
+            " (SIGKILL: out of memory?)"
+        } else {
+            ""
+        };
+        return (
+            Some(FailureStage::Killed),
+            format!("{program} was killed by signal {signal}{hint}; see {log}"),
+        );
+    }
+    if backend == Backend::Mock && mock_dependency_failure(output) {
+        return (
+            Some(FailureStage::Dependencies),
+            format!("the buildroot could not be made (mock exited with {ended}); see root.log"),
+        );
+    }
+    (None, format!("{program} exited with {ended}; see {log}"))
 }
 
 /// Kills the build's whole process group (rpmbuild's shells and their children too).
@@ -656,8 +676,8 @@ async fn kill_group(child: &mut tokio::process::Child) {
     let _ = child.kill().await;
 }
 
-fn argv_name(opts: &Options) -> &'static str {
-    match opts.backend {
+fn program_of(backend: Backend) -> &'static str {
+    match backend {
         Backend::Mock => "mock",
         Backend::Rpmbuild => "rpmbuild",
     }
@@ -874,6 +894,31 @@ mod tests {
         // mock's build.log after the %build error: the last stage error wins.
         let both = format!("{}{}", bad_exit("%build"), "");
         assert_eq!(stage(&both).expect("both").0, "%build");
+    }
+
+    #[test]
+    fn a_killed_backend_says_so_and_a_stage_wins_over_the_exit_code() {
+        let (stage, why) = explain(Backend::Rpmbuild, Some(137), None, "about to be killed\n");
+        assert_eq!(stage, Some(FailureStage::Killed));
+        assert_eq!(
+            why,
+            "rpmbuild was killed by signal 9 (SIGKILL: out of memory?); see build.log"
+        );
+        let (stage, _) = explain(Backend::Mock, None, Some(15), "");
+        assert_eq!(stage, Some(FailureStage::Killed));
+        let out = "error: Bad exit status from /w/tmp/rpm-tmp.x (%install)\n";
+        let (stage, why) = explain(Backend::Rpmbuild, Some(1), None, out);
+        assert_eq!(stage, Some(FailureStage::Install));
+        assert_eq!(
+            why,
+            "%install failed: Bad exit status from /w/tmp/rpm-tmp.x (%install) (rpmbuild exited with status 1); see build.log"
+        );
+        let (stage, why) = explain(Backend::Rpmbuild, Some(2), None, "something else\n");
+        assert_eq!(stage, None);
+        assert_eq!(why, "rpmbuild exited with status 2; see build.log");
+        let mock = "ERROR: Command failed:\n # /usr/bin/dnf builddep --installroot /r x.src.rpm\n";
+        let (stage, _) = explain(Backend::Mock, Some(30), None, mock);
+        assert_eq!(stage, Some(FailureStage::Dependencies));
     }
 
     #[test]

@@ -441,7 +441,7 @@ pub async fn settings_view(
     repo: String,
     user_q: Option<String>,
 ) -> Result<SettingsData, ServerFnError> {
-    use kiln_core::services::{accounts, chroots, events, members, mock_configs};
+    use kiln_core::services::{accounts, chroots, members, mock_configs, webhooks};
     let (kiln, head) = repo_head(&owner, &repo).await?;
     let p = ssr::principal();
     if !(head.can.settings || head.can.members) {
@@ -481,11 +481,11 @@ pub async fn settings_view(
         .collect();
     let mut webhooks = Vec::new();
     if head.can.webhooks {
-        for webhook in events::list_webhooks(&kiln, &p, &owner, &repo)
+        for webhook in webhooks::list_webhooks(&kiln, &p, &owner, &repo)
             .await
             .map_err(ssr::error)?
         {
-            let mut deliveries = events::deliveries(&kiln, &p, &owner, &repo, webhook.id)
+            let mut deliveries = webhooks::deliveries(&kiln, &p, &owner, &repo, webhook.id)
                 .await
                 .map_err(ssr::error)?;
             deliveries.truncate(5);

@@ -149,7 +149,7 @@ impl Kiln {
             sqlite_writer: Arc::default(),
         };
         services::chroots::seed_catalogue(&kiln).await?;
-        services::events::seal_stored_secrets(&kiln).await?;
+        services::webhooks::seal_stored_secrets(&kiln).await?;
         Ok(kiln)
     }
 }

@@ -1,4 +1,4 @@
-//! Wire types of Kiln's public HTTP API (see `shared/CONTRACT.md`) and of the builder-agent
+//! Wire types of Kiln's public HTTP API (the README's "HTTP API" lists its routes) and of the builder-agent
 //! protocol. Plain serde types: no database, no HTTP framework, so the browser (wasm), the
 //! agent and the CLI share them with the server.
 

@@ -12,6 +12,8 @@ use kiln_core::services::{accounts, agents, tokens};
 use kiln_core::{Config, Kiln, Principal};
 use kiln_proto::{Page, Repo, RepoCreate, TokenCreate};
 
+use crate::client::{api_error, client_config};
+
 #[derive(Parser)]
 #[command(
     name = "kiln",
@@ -361,63 +363,6 @@ async fn admin(kiln: &Kiln, cmd: AdminCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The client's server URL and token.
-pub(crate) struct ClientConfig {
-    pub(crate) url: String,
-    pub(crate) token: Option<String>,
-}
-
-pub(crate) fn client_config() -> anyhow::Result<ClientConfig> {
-    #[derive(serde::Deserialize, Default)]
-    struct File {
-        url: Option<String>,
-        token: Option<String>,
-    }
-    let file: File = std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".config/kiln/client.toml"))
-        .filter(|p| p.exists())
-        .map(|p| -> anyhow::Result<File> {
-            let text = std::fs::read_to_string(&p)?;
-            toml_file(&text).with_context(|| format!("parsing {}", p.display()))
-        })
-        .transpose()?
-        .unwrap_or_default();
-    fn toml_file(text: &str) -> anyhow::Result<File> {
-        let v: toml::Table = text.parse()?;
-        Ok(File {
-            url: v.get("url").and_then(|x| x.as_str()).map(str::to_owned),
-            token: v.get("token").and_then(|x| x.as_str()).map(str::to_owned),
-        })
-    }
-    Ok(ClientConfig {
-        url: std::env::var("KILN_URL")
-            .ok()
-            .or(file.url)
-            .unwrap_or_else(|| "http://127.0.0.1:8080".into())
-            .trim_end_matches('/')
-            .to_owned(),
-        token: std::env::var("KILN_TOKEN")
-            .ok()
-            .or(file.token)
-            .filter(|t| !t.is_empty()),
-    })
-}
-
-pub(crate) async fn api_error(resp: reqwest::Response) -> anyhow::Error {
-    let status = resp.status();
-    match resp.json::<kiln_proto::ErrorBody>().await {
-        Ok(body) => anyhow::anyhow!(
-            "{status}: {}",
-            body.errors
-                .iter()
-                .map(|e| e.detail.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        Err(_) => anyhow::anyhow!("the server answered {status}"),
-    }
 }
 
 async fn repo(cmd: RepoCommand) -> anyhow::Result<()> {

@@ -1,6 +1,8 @@
 //! The packager client's build commands: `kiln build` (upload with a progress line, then
 //! optionally wait, showing each build's state changes) and `kiln watch` (follow a log over
-//! server-sent events).
+//! server-sent events), and what every client command shares: the server URL and token
+//! (`KILN_URL`, `KILN_TOKEN`, `~/.config/kiln/client.toml`) and error messages from the API's
+//! envelope.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -12,8 +14,6 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use kiln_proto::{Task, TaskState};
-
-use crate::cli::{api_error, client_config};
 
 fn client() -> anyhow::Result<(reqwest::Client, String, Option<String>)> {
     let cfg = client_config()?;
@@ -248,4 +248,61 @@ pub async fn watch(task: i32) -> anyhow::Result<()> {
         }
     }
     bail!("the log stream ended early")
+}
+
+/// The client's server URL and token.
+pub(crate) struct ClientConfig {
+    pub(crate) url: String,
+    pub(crate) token: Option<String>,
+}
+
+pub(crate) fn client_config() -> anyhow::Result<ClientConfig> {
+    #[derive(serde::Deserialize, Default)]
+    struct File {
+        url: Option<String>,
+        token: Option<String>,
+    }
+    let file: File = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".config/kiln/client.toml"))
+        .filter(|p| p.exists())
+        .map(|p| -> anyhow::Result<File> {
+            let text = std::fs::read_to_string(&p)?;
+            toml_file(&text).with_context(|| format!("parsing {}", p.display()))
+        })
+        .transpose()?
+        .unwrap_or_default();
+    fn toml_file(text: &str) -> anyhow::Result<File> {
+        let v: toml::Table = text.parse()?;
+        Ok(File {
+            url: v.get("url").and_then(|x| x.as_str()).map(str::to_owned),
+            token: v.get("token").and_then(|x| x.as_str()).map(str::to_owned),
+        })
+    }
+    Ok(ClientConfig {
+        url: std::env::var("KILN_URL")
+            .ok()
+            .or(file.url)
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+            .trim_end_matches('/')
+            .to_owned(),
+        token: std::env::var("KILN_TOKEN")
+            .ok()
+            .or(file.token)
+            .filter(|t| !t.is_empty()),
+    })
+}
+
+pub(crate) async fn api_error(resp: reqwest::Response) -> anyhow::Error {
+    let status = resp.status();
+    match resp.json::<kiln_proto::ErrorBody>().await {
+        Ok(body) => anyhow::anyhow!(
+            "{status}: {}",
+            body.errors
+                .iter()
+                .map(|e| e.detail.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Err(_) => anyhow::anyhow!("the server answered {status}"),
+    }
 }

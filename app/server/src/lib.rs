@@ -82,7 +82,7 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
         )));
     tokio::spawn(kiln_core::services::tasks::lease_keeper(kiln.clone()));
     tokio::spawn(kiln_core::services::publish::publisher(kiln.clone()));
-    tokio::spawn(kiln_core::services::events::deliver_forever(kiln.clone()));
+    tokio::spawn(kiln_core::services::webhooks::deliver_forever(kiln.clone()));
     tokio::spawn(kiln_core::services::bus::mqtt_forever(kiln.clone()));
     tokio::spawn(kiln_core::services::bus::amqp_forever(kiln.clone()));
     tokio::spawn(kiln_core::services::bus::mail_forever(kiln.clone()));

@@ -205,3 +205,23 @@ impl Oidc {
         })
     }
 }
+
+/// The ways to sign in this site offers (the local form, each provider), for the UI.
+pub fn login_options(state: &crate::AppState) -> kiln_proto::LoginOptions {
+    kiln_proto::LoginOptions {
+        local_enabled: state.kiln.config.auth.local_accounts,
+        providers: state
+            .oidc
+            .providers
+            .iter()
+            .map(|p| kiln_proto::LoginProvider {
+                id: p.config.id.clone(),
+                display_name: if p.config.display_name.is_empty() {
+                    p.config.id.clone()
+                } else {
+                    p.config.display_name.clone()
+                },
+            })
+            .collect(),
+    }
+}

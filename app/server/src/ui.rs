@@ -38,7 +38,7 @@ pub fn leptos_options(config: &Config) -> leptos::config::LeptosOptions {
 
 pub(crate) fn context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     let kiln = state.kiln.clone();
-    let login = crate::handlers::login::login_options(state);
+    let login = crate::oidc::login_options(state);
     move || {
         provide_context(kiln.clone());
         provide_context(login.clone());

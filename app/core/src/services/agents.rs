@@ -310,7 +310,7 @@ pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<Agent>> 
         .order_by_asc(tasks::Column::Id)
         .all(&kiln.db)
         .await?;
-    let repo_names = super::repos::full_names(&kiln.db, running.iter().map(|t| t.repo_id)).await?;
+    let repo_names = super::access::full_names(&kiln.db, running.iter().map(|t| t.repo_id)).await?;
     Ok(rows
         .iter()
         .map(|a| {

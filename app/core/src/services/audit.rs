@@ -93,7 +93,8 @@ pub async fn list_for_repo(
     repo: &str,
     limit: u64,
 ) -> CoreResult<Vec<AuditEntry>> {
-    let ctx = super::repos::authorize_repo(kiln, principal, owner, repo, Action::ViewAudit).await?;
+    let ctx =
+        super::access::authorize_repo(kiln, principal, owner, repo, Action::ViewAudit).await?;
     let rows = audit_log::Entity::find()
         .filter(audit_log::Column::RepoId.eq(ctx.repo.id))
         .order_by_desc(audit_log::Column::Id)

@@ -8,10 +8,9 @@ use sea_orm::{
 };
 
 use super::audit;
-use super::mock_configs::validate_repo_sources;
 use crate::entities::{base_chroots, mock_configs};
 use crate::error::{CoreError, CoreResult};
-use crate::names::{parse_chroot_name, validate_text};
+use crate::names::{parse_chroot_name, validate_repo_sources, validate_text};
 use crate::policy::{authorize, Action, Principal};
 use crate::Kiln;
 

@@ -7,8 +7,8 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
+use super::access::{authorize_repo, authorize_repo_in, RepoCtx};
 use super::audit;
-use super::repos::{authorize_repo, authorize_repo_in, RepoCtx};
 use crate::db::supports_row_locks;
 use crate::entities::{repo_members, repos, users};
 use crate::error::{CoreError, CoreResult};

@@ -10,87 +10,17 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
+use super::access::{authorize_repo, authorize_repo_in, RepoCtx};
 use super::audit;
-use super::repos::{authorize_repo, authorize_repo_in, RepoCtx};
 use crate::entities::{base_chroots, mock_configs, repos};
 use crate::error::{CoreError, CoreResult};
 use crate::names::{
-    validate_macro, validate_mock_config_name, validate_name, validate_package_name,
+    validate_macro, validate_mock_config_name, validate_package_name, validate_repo_sources,
 };
 use crate::policy::{Action, Principal};
 use crate::Kiln;
 
 const MAX_LIST: usize = 100;
-
-/// Repos must be plain http(s) URLs that cannot break out of the generated config.
-pub fn validate_repo_sources(field: &str, sources: &[RepoSource]) -> CoreResult<()> {
-    if sources.len() > MAX_LIST {
-        return Err(CoreError::validation(
-            field,
-            format!("at most {MAX_LIST} repositories"),
-        ));
-    }
-    let mut ids = std::collections::BTreeSet::new();
-    for s in sources {
-        validate_name(field, &s.id).map_err(|_| {
-            CoreError::validation(
-                field,
-                format!(
-                    "repository id {:?} must be letters, digits, '.', '_', '-'",
-                    s.id
-                ),
-            )
-        })?;
-        if !ids.insert(&s.id) {
-            return Err(CoreError::validation(
-                field,
-                format!("repository id {} appears twice", s.id),
-            ));
-        }
-        for (what, value) in [("baseurl", Some(&s.baseurl)), ("gpgkey", s.gpgkey.as_ref())] {
-            let Some(value) = value else { continue };
-            let ok = url::Url::parse(value)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-                && value.len() <= 2000
-                && !value
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '\'' | '"' | '\\'));
-            if !ok {
-                return Err(CoreError::validation(
-                    field,
-                    format!(
-                        "{what} {value:?} of repository {} must be an http:// or https:// URL",
-                        s.id
-                    ),
-                ));
-            }
-        }
-        if let Some(name) = &s.name {
-            if name.len() > 200
-                || name
-                    .chars()
-                    .any(|c| c.is_control() || matches!(c, '\'' | '"' | '\\'))
-            {
-                return Err(CoreError::validation(
-                    field,
-                    format!(
-                        "the name of repository {} has characters that are not allowed",
-                        s.id
-                    ),
-                ));
-            }
-        }
-        if let Some(p) = s.priority {
-            if !(1..=99).contains(&p) {
-                return Err(CoreError::validation(
-                    field,
-                    format!("priority of {} must be 1 to 99", s.id),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
 
 /// Extra repos may not reuse the section ids of the base chroot's repos (that would replace a
 /// base repo, which repos may not change) or of the repo's own repository.

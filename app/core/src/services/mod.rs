@@ -1,6 +1,7 @@
 //! Core services: each public function takes the caller, checks the policy, does its work in
 //! one transaction where it writes, records the audit entry and returns wire types.
 
+pub mod access;
 pub mod accounts;
 pub mod agents;
 pub mod audit;
@@ -12,12 +13,14 @@ pub mod cleanup;
 pub mod events;
 pub mod members;
 pub mod mock_configs;
+pub mod outbound;
 pub mod publish;
 pub mod repos;
 pub mod retention;
 pub mod sources;
 pub mod tasks;
 pub mod tokens;
+pub mod webhooks;
 
 use kiln_proto::Page;
 

@@ -11,7 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use kiln_core::services::tasks::Submission;
-use kiln_core::services::{repos, sources, tasks, PageRequest};
+use kiln_core::services::{access, sources, tasks, PageRequest};
 use kiln_core::{Action, CoreError};
 use kiln_proto::{Page, Resubmit, Task};
 use serde::Deserialize;
@@ -66,7 +66,7 @@ pub async fn submit(
 ) -> ApiResult<(StatusCode, Json<Task>)> {
     let kiln = &state.kiln;
     // Refuse before reading a byte of the upload.
-    let ctx = repos::authorize_repo(
+    let ctx = access::authorize_repo(
         kiln,
         &caller.principal,
         &p.owner,
@@ -74,7 +74,7 @@ pub async fn submit(
         Action::SubmitBuild,
     )
     .await?;
-    repos::accepting_builds(&ctx)?;
+    access::accepting_builds(&ctx)?;
     let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
         ApiError(CoreError::validation(
             "body",

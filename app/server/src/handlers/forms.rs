@@ -11,8 +11,8 @@ use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use kiln_core::services::tasks::Submission;
 use kiln_core::services::{
-    accounts, agents, chroots, events, members, mock_configs, publish, repos, sources, tasks,
-    tokens,
+    access, accounts, agents, chroots, members, mock_configs, publish, repos, sources, tasks,
+    tokens, webhooks,
 };
 use kiln_core::{Action, CoreError, CoreResult};
 use kiln_frontend::forms::{parse_macros, parse_sources, parse_words, Flash};
@@ -236,7 +236,7 @@ pub async fn delete_repo(
     let back = format!("{}/settings", repo_path(&p));
     let r = async {
         // Check the role first: a packager learns nothing from the confirmation check.
-        repos::authorize_repo(
+        access::authorize_repo(
             &state.kiln,
             f.principal(),
             &p.owner,
@@ -312,7 +312,7 @@ pub async fn create_webhook(
 ) -> Response {
     let back = format!("{}/settings", repo_path(&p));
     let input = kiln_proto::WebhookCreate { url: f.text("url") };
-    let r = events::create_webhook(&state.kiln, f.principal(), &p.owner, &p.repo, input)
+    let r = webhooks::create_webhook(&state.kiln, f.principal(), &p.owner, &p.repo, input)
         .await
         .map(|created| {
             (
@@ -336,7 +336,7 @@ pub async fn test_webhook(
     f: UiForm,
 ) -> Response {
     let back = format!("/r/{owner}/{repo}/settings");
-    let r = events::send_test(&state.kiln, f.principal(), &owner, &repo, id)
+    let r = webhooks::send_test(&state.kiln, f.principal(), &owner, &repo, id)
         .await
         .map(|_| {
             (
@@ -353,7 +353,7 @@ pub async fn delete_webhook(
     f: UiForm,
 ) -> Response {
     let back = format!("/r/{owner}/{repo}/settings");
-    let r = events::delete_webhook(&state.kiln, f.principal(), &owner, &repo, id)
+    let r = webhooks::delete_webhook(&state.kiln, f.principal(), &owner, &repo, id)
         .await
         .map(|_| {
             (
@@ -717,7 +717,7 @@ pub async fn upload(
     let mut errors = std::collections::BTreeMap::new();
     let mut body_left: Option<Multipart> = None;
     let result: CoreResult<(String, Flash)> = async {
-        let ctx = repos::authorize_repo(
+        let ctx = access::authorize_repo(
             kiln,
             &caller.principal,
             &p.owner,
@@ -725,7 +725,7 @@ pub async fn upload(
             Action::SubmitBuild,
         )
         .await?;
-        repos::accepting_builds(&ctx)?;
+        access::accepting_builds(&ctx)?;
         let multipart = body_left.insert(
             Multipart::from_request(Request::from_parts(parts, body), &())
                 .await

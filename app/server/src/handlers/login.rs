@@ -6,37 +6,18 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use kiln_core::services::accounts;
 use kiln_core::CoreError;
-use kiln_proto::{LoginOptions, LoginProvider};
+use kiln_proto::LoginOptions;
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::auth::sign_in;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Form, Json, Path, Query};
-use crate::oidc::{PendingLogin, SESSION_PENDING};
+use crate::oidc::{login_options, PendingLogin, SESSION_PENDING};
 use crate::AppState;
 
 pub async fn options(State(state): State<AppState>) -> Json<LoginOptions> {
     Json(login_options(&state))
-}
-
-pub fn login_options(state: &AppState) -> LoginOptions {
-    LoginOptions {
-        local_enabled: state.kiln.config.auth.local_accounts,
-        providers: state
-            .oidc
-            .providers
-            .iter()
-            .map(|p| LoginProvider {
-                id: p.config.id.clone(),
-                display_name: if p.config.display_name.is_empty() {
-                    p.config.id.clone()
-                } else {
-                    p.config.display_name.clone()
-                },
-            })
-            .collect(),
-    }
 }
 
 #[derive(Deserialize)]

@@ -213,7 +213,7 @@ pub async fn repo_file(
 
 async fn repo_text(
     state: &AppState,
-    ctx: &kiln_core::services::repos::RepoCtx,
+    ctx: &kiln_core::services::access::RepoCtx,
     distro: Option<&str>,
 ) -> ApiResult<String> {
     let chroots = publish::chroots_of(&state.kiln, ctx.repo.id).await?;

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use kiln_core::services::events;
+use kiln_core::services::webhooks;
 use kiln_proto::{Webhook, WebhookCreate, WebhookCreated, WebhookDelivery};
 use serde::Deserialize;
 
@@ -22,7 +22,7 @@ pub async fn list(
     OwnerRepoPath(p): OwnerRepoPath,
 ) -> ApiResult<Json<Vec<Webhook>>> {
     Ok(Json(
-        events::list_webhooks(&state.kiln, &caller.principal, &p.owner, &p.repo).await?,
+        webhooks::list_webhooks(&state.kiln, &caller.principal, &p.owner, &p.repo).await?,
     ))
 }
 
@@ -33,7 +33,7 @@ pub async fn create(
     Json(body): Json<WebhookCreate>,
 ) -> ApiResult<(StatusCode, Json<WebhookCreated>)> {
     let created =
-        events::create_webhook(&state.kiln, &caller.principal, &p.owner, &p.repo, body).await?;
+        webhooks::create_webhook(&state.kiln, &caller.principal, &p.owner, &p.repo, body).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -43,7 +43,7 @@ pub async fn delete(
     OwnerRepoPath(p): OwnerRepoPath,
     Path(h): Path<HookPath>,
 ) -> ApiResult<StatusCode> {
-    events::delete_webhook(&state.kiln, &caller.principal, &p.owner, &p.repo, h.id).await?;
+    webhooks::delete_webhook(&state.kiln, &caller.principal, &p.owner, &p.repo, h.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -54,7 +54,7 @@ pub async fn deliveries(
     Path(h): Path<HookPath>,
 ) -> ApiResult<Json<Vec<WebhookDelivery>>> {
     Ok(Json(
-        events::deliveries(&state.kiln, &caller.principal, &p.owner, &p.repo, h.id).await?,
+        webhooks::deliveries(&state.kiln, &caller.principal, &p.owner, &p.repo, h.id).await?,
     ))
 }
 
@@ -64,6 +64,6 @@ pub async fn test(
     OwnerRepoPath(p): OwnerRepoPath,
     Path(h): Path<HookPath>,
 ) -> ApiResult<(StatusCode, Json<WebhookDelivery>)> {
-    let d = events::send_test(&state.kiln, &caller.principal, &p.owner, &p.repo, h.id).await?;
+    let d = webhooks::send_test(&state.kiln, &caller.principal, &p.owner, &p.repo, h.id).await?;
     Ok((StatusCode::ACCEPTED, Json(d)))
 }

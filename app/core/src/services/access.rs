@@ -1,0 +1,128 @@
+//! Who may do what in a repo: a repo looked up by `OWNER/REPO` with the caller's role in it,
+//! checked against the policy table. Every service that acts on a repo starts here, so this
+//! module depends on nothing but entities and the policy.
+
+use kiln_proto::{Repo, Role};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use crate::entities::{repo_members, repos, users};
+use crate::error::{CoreError, CoreResult};
+use crate::names::validate_name;
+use crate::policy::{authorize, Action, Principal};
+use crate::Kiln;
+
+/// A repo looked up by `OWNER/REPO`, with its owner and the caller's role in it.
+#[derive(Debug, Clone)]
+pub struct RepoCtx {
+    pub repo: repos::Model,
+    pub owner: users::Model,
+    pub role: Option<Role>,
+}
+
+impl RepoCtx {
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner.username, self.repo.name)
+    }
+
+    pub fn to_wire(&self) -> Repo {
+        Repo {
+            id: self.repo.id,
+            owner: self.owner.username.clone(),
+            name: self.repo.name.clone(),
+            full_name: self.full_name(),
+            description: self.repo.description.clone(),
+            created_at: self.repo.created_at,
+            updated_at: self.repo.updated_at,
+            keep_builds: self.repo.keep_builds.map(|n| n as u32),
+            keep_logs_days: self.repo.keep_logs_days.map(|n| n as u32),
+            my_role: self.role,
+            builds_disabled: self.repo.builds_disabled.clone(),
+        }
+    }
+}
+
+/// Refuses builds of a repo the site admins stopped.
+pub fn accepting_builds(ctx: &RepoCtx) -> CoreResult<()> {
+    match &ctx.repo.builds_disabled {
+        Some(reason) => Err(CoreError::Conflict(format!(
+            "the site admins stopped the builds of {}: {reason}",
+            ctx.full_name()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `OWNER/REPO` of each of `ids`.
+pub(crate) async fn full_names(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i32>,
+) -> CoreResult<std::collections::HashMap<i32, String>> {
+    let ids: Vec<i32> = ids.into_iter().collect();
+    Ok(repos::Entity::find()
+        .filter(repos::Column::Id.is_in(ids))
+        .find_also_related(users::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(r, u)| Some((r.id, format!("{}/{}", u?.username, r.name))))
+        .collect())
+}
+
+/// The role `user_id` holds in `repo_id`.
+pub async fn role_of(
+    db: &impl ConnectionTrait,
+    repo_id: i32,
+    user_id: Option<i32>,
+) -> CoreResult<Option<Role>> {
+    let Some(user_id) = user_id else {
+        return Ok(None);
+    };
+    Ok(repo_members::Entity::find()
+        .filter(repo_members::Column::RepoId.eq(repo_id))
+        .filter(repo_members::Column::UserId.eq(user_id))
+        .one(db)
+        .await?
+        .and_then(|m| Role::parse(&m.role)))
+}
+
+/// Looks the repo up (404 if missing) and checks `action` against the caller's role in it.
+pub async fn authorize_repo(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+    action: Action,
+) -> CoreResult<RepoCtx> {
+    authorize_repo_in(&kiln.db, principal, owner, name, action).await
+}
+
+/// `authorize_repo` inside a transaction.
+pub async fn authorize_repo_in(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+    action: Action,
+) -> CoreResult<RepoCtx> {
+    validate_name("owner", owner)?;
+    validate_name("repo", name)?;
+    let not_found = || CoreError::not_found(format!("there is no repo {owner}/{name}"));
+    let owner_row = users::Entity::find()
+        .filter(users::Column::Username.eq(owner))
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
+    let repo = repos::Entity::find()
+        .filter(repos::Column::OwnerId.eq(owner_row.id))
+        .filter(repos::Column::Name.eq(name))
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
+    let role = role_of(db, repo.id, principal.user_id()).await?;
+    authorize(principal, action, role)?;
+    Ok(RepoCtx {
+        repo,
+        owner: owner_row,
+        role,
+    })
+}

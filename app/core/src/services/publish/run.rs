@@ -1,0 +1,587 @@
+//! Metadata runs: pending publishes of a chroot coalesced into one run, one server at a time
+//! (a lock row), data files first, then the signature, then repomd.xml; superseded files kept
+//! for the grace period.
+
+use std::collections::HashMap;
+
+use kiln_proto::PublishState;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sha2::{Digest, Sha256};
+
+use crate::entities::{packages, publishes, repo_chroots, tasks};
+use crate::repodata::{self, PackageXml};
+use crate::{CoreError, CoreResult, Kiln};
+
+use super::*;
+
+/// Recently built metadata segments by content key, within a memory budget; the least
+/// recently used go first. Each server process has its own: a cold one costs one full
+/// compression.
+pub struct SegmentCache {
+    budget: usize,
+    inner: std::sync::Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+pub(super) struct CacheInner {
+    map: std::collections::HashMap<[u8; 32], (std::sync::Arc<repodata::Segment>, u64)>,
+    tick: u64,
+    bytes: usize,
+}
+
+impl SegmentCache {
+    pub fn new(budget: usize) -> SegmentCache {
+        SegmentCache {
+            budget,
+            inner: Default::default(),
+        }
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<std::sync::Arc<repodata::Segment>> {
+        let mut inner = self.inner.lock().ok()?;
+        inner.tick += 1;
+        let tick = inner.tick;
+        inner.map.get_mut(key).map(|(seg, used)| {
+            *used = tick;
+            seg.clone()
+        })
+    }
+
+    fn put(&self, key: [u8; 32], seg: std::sync::Arc<repodata::Segment>) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        inner.tick += 1;
+        let tick = inner.tick;
+        inner.bytes += seg.bytes();
+        if let Some((old, _)) = inner.map.insert(key, (seg, tick)) {
+            inner.bytes -= old.bytes();
+        }
+        while inner.bytes > self.budget {
+            let Some(oldest) = inner
+                .map
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            if let Some((old, _)) = inner.map.remove(&oldest) {
+                inner.bytes -= old.bytes();
+            }
+        }
+    }
+}
+
+/// The chroot's metadata segments: packages (in id order) grouped as `repodata::starts_segment`
+/// says, each segment from the cache or, when its packages changed, compressed now.
+pub(super) async fn segments(
+    kiln: &Kiln,
+    rows: &[(i32, String)],
+) -> CoreResult<Vec<std::sync::Arc<repodata::Segment>>> {
+    let mut groups: Vec<&[(i32, String)]> = Vec::new();
+    let mut start = 0;
+    for (i, (id, _)) in rows.iter().enumerate() {
+        if i > start && repodata::starts_segment(*id, i - start) {
+            groups.push(&rows[start..i]);
+            start = i;
+        }
+    }
+    if start < rows.len() {
+        groups.push(&rows[start..]);
+    }
+    let keys: Vec<[u8; 32]> = groups
+        .iter()
+        .map(|g| {
+            let mut h = Sha256::new();
+            for (id, pkgid) in g.iter() {
+                h.update(format!("{id}:{pkgid};").as_bytes());
+            }
+            h.finalize().into()
+        })
+        .collect();
+    let mut found: Vec<Option<std::sync::Arc<repodata::Segment>>> =
+        keys.iter().map(|k| kiln.segments.get(k)).collect();
+    let missing: Vec<usize> = (0..groups.len()).filter(|&i| found[i].is_none()).collect();
+    if !missing.is_empty() {
+        let ids: Vec<i32> = missing
+            .iter()
+            .flat_map(|&i| groups[i].iter().map(|(id, _)| *id))
+            .collect();
+        let mut xml: std::collections::HashMap<i32, PackageXml> =
+            std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(2000) {
+            let rows: Vec<(i32, String, String, String)> = packages::Entity::find()
+                .select_only()
+                .column(packages::Column::Id)
+                .column(packages::Column::PrimaryXml)
+                .column(packages::Column::FilelistsXml)
+                .column(packages::Column::OtherXml)
+                .filter(packages::Column::Id.is_in(chunk.to_vec()))
+                .into_tuple()
+                .all(&kiln.db)
+                .await?;
+            for (id, primary, filelists, other) in rows {
+                xml.insert(
+                    id,
+                    PackageXml {
+                        primary,
+                        filelists,
+                        other,
+                    },
+                );
+            }
+        }
+        let wanted: Vec<Vec<i32>> = missing
+            .iter()
+            .map(|&i| groups[i].iter().map(|(id, _)| *id).collect())
+            .collect();
+        // Compressed on two threads; one segment alone, its documents on three.
+        let built = tokio::task::spawn_blocking(move || {
+            if let [ids] = wanted.as_slice() {
+                let entries: Vec<&PackageXml> = ids.iter().filter_map(|id| xml.get(id)).collect();
+                return Ok(vec![repodata::segment_parallel(&entries)?]);
+            }
+            let build = |part: &[Vec<i32>]| -> std::io::Result<Vec<repodata::Segment>> {
+                part.iter()
+                    .map(|ids| {
+                        let entries: Vec<&PackageXml> =
+                            ids.iter().filter_map(|id| xml.get(id)).collect();
+                        repodata::segment(&entries)
+                    })
+                    .collect()
+            };
+            let (a, b) = wanted.split_at(wanted.len() / 2);
+            std::thread::scope(|s| {
+                let second = s.spawn(|| build(b));
+                let mut out = build(a)?;
+                out.extend(
+                    second
+                        .join()
+                        .map_err(|_| std::io::Error::other("compression panicked"))??,
+                );
+                Ok::<_, std::io::Error>(out)
+            })
+        })
+        .await
+        .map_err(|_| CoreError::internal("compression panicked"))??;
+        for (&i, seg) in missing.iter().zip(built) {
+            let seg = std::sync::Arc::new(seg);
+            kiln.segments.put(keys[i], seg.clone());
+            found[i] = Some(seg);
+        }
+    }
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// Storage key of a published chroot file (`repodata/…`).
+pub fn repodata_key(repo_id: i32, chroot: &str, name: &str) -> String {
+    format!("repos/{repo_id}/publish/{chroot}/repodata/{name}")
+}
+
+/// Runs every pending publish, one metadata run per chroot; until stopped. Several server
+/// processes may run it: a chroot is held by one at a time.
+pub async fn publisher(kiln: Kiln) {
+    loop {
+        let wake = kiln.publish_wake.notified();
+        match run_pending(&kiln).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(runs = n, "published"),
+            Err(e) => tracing::error!(error = %e, "publisher"),
+        }
+        tokio::select! {
+            _ = wake => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Publishes each chroot that has pending publishes; returns the number of metadata runs.
+pub async fn run_pending(kiln: &Kiln) -> CoreResult<usize> {
+    let pending: Vec<(i32, String)> = publishes::Entity::find()
+        .select_only()
+        .column(publishes::Column::RepoId)
+        .column(publishes::Column::Chroot)
+        .distinct()
+        .filter(publishes::Column::State.eq("pending"))
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    let mut runs = 0;
+    for (repo_id, chroot) in pending {
+        if publish_chroot(kiln, repo_id, &chroot).await? {
+            runs += 1;
+        }
+    }
+    Ok(runs)
+}
+
+/// Takes the chroot's lock row; false when another publisher holds it.
+pub(super) async fn lock_chroot(
+    kiln: &Kiln,
+    repo_id: i32,
+    chroot: &str,
+) -> CoreResult<Option<repo_chroots::Model>> {
+    let row = repo_chroots::ActiveModel {
+        repo_id: Set(repo_id),
+        chroot: Set(chroot.to_owned()),
+        revision: Set(0),
+        packages: Set(0),
+        files: Set(serde_json::json!({"current": [], "old": []})),
+        ..Default::default()
+    };
+    let _ = repo_chroots::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([repo_chroots::Column::RepoId, repo_chroots::Column::Chroot])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&kiln.db)
+        .await?;
+    let now = crate::now();
+    let held = repo_chroots::Entity::update_many()
+        .col_expr(
+            repo_chroots::Column::LockedUntil,
+            Expr::value(Some(now + time::Duration::minutes(10))),
+        )
+        .filter(repo_chroots::Column::RepoId.eq(repo_id))
+        .filter(repo_chroots::Column::Chroot.eq(chroot))
+        .filter(
+            sea_orm::Condition::any()
+                .add(repo_chroots::Column::LockedUntil.is_null())
+                .add(repo_chroots::Column::LockedUntil.lt(now)),
+        )
+        .exec_with_returning(&kiln.db)
+        .await?;
+    Ok(held.into_iter().next())
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+pub(in crate::services) struct Files {
+    pub(in crate::services) current: Vec<String>,
+    old: Vec<OldFile>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct OldFile {
+    name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    until: time::OffsetDateTime,
+}
+
+/// One metadata run for a chroot: takes its pending publishes (all of them: coalesced), puts
+/// their packages in, writes the metadata files, then `repomd.xml.asc` and `repomd.xml` last.
+pub(super) async fn publish_chroot(kiln: &Kiln, repo_id: i32, chroot: &str) -> CoreResult<bool> {
+    let Some(lock) = lock_chroot(kiln, repo_id, chroot).await? else {
+        return Ok(false);
+    };
+    let started = std::time::Instant::now();
+    let result = run_locked(kiln, &lock).await;
+    // Release the chroot whatever happened.
+    repo_chroots::Entity::update_many()
+        .col_expr(
+            repo_chroots::Column::LockedUntil,
+            Expr::value(Option::<time::OffsetDateTime>::None),
+        )
+        .filter(repo_chroots::Column::Id.eq(lock.id))
+        .exec(&kiln.db)
+        .await?;
+    kiln.metrics
+        .publish
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok((batch, n)) => {
+            tracing::info!(
+                repo_id,
+                chroot,
+                packages = n,
+                coalesced = batch.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "published"
+            );
+            finish_batch(kiln, &batch, None).await?;
+        }
+        Err((batch, e)) => {
+            tracing::error!(repo_id, chroot, error = %e, "publish failed");
+            finish_batch(kiln, &batch, Some(e.to_string())).await?;
+        }
+    }
+    Ok(true)
+}
+
+pub(super) async fn finish_batch(
+    kiln: &Kiln,
+    batch: &[i32],
+    error: Option<String>,
+) -> CoreResult<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    publishes::Entity::update_many()
+        .col_expr(
+            publishes::Column::State,
+            Expr::value(if error.is_some() {
+                "failed"
+            } else {
+                "succeeded"
+            }),
+        )
+        .col_expr(publishes::Column::Error, Expr::value(error.clone()))
+        .col_expr(
+            publishes::Column::FinishedAt,
+            Expr::value(Some(crate::now())),
+        )
+        .filter(publishes::Column::Id.is_in(batch.to_vec()))
+        .exec(&kiln.db)
+        .await?;
+    let parents: Vec<Option<i32>> = publishes::Entity::find()
+        .select_only()
+        .column(publishes::Column::ParentId)
+        .filter(publishes::Column::Id.is_in(batch.to_vec()))
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    for p in parents.into_iter().flatten() {
+        kiln.events.changed(p);
+        // Published once every chroot of the build is: one event per build.
+        if error.is_some() {
+            continue;
+        }
+        let Some(parent) = tasks::Entity::find_by_id(p).one(&kiln.db).await? else {
+            continue;
+        };
+        let all_published = states(&kiln.db, std::slice::from_ref(&parent))
+            .await?
+            .get(&p)
+            == Some(&PublishState::Published);
+        if all_published {
+            let txn = kiln.begin().await?;
+            super::super::events::emit_build(&txn, &parent, "kiln.build.publish").await?;
+            txn.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) type Batch = Vec<i32>;
+
+/// A package in a chroot's metadata: id, pkgid, key fingerprint, parent task, name, epoch,
+/// version, release, arch.
+pub(in crate::services) type InRepo = (
+    i32,
+    String,
+    String,
+    i32,
+    String,
+    i32,
+    String,
+    String,
+    String,
+);
+
+/// The packages a chroot's metadata lists: of several builds of one NEVRA (the same version
+/// built again), only the newest build's. The older stay build artifacts (until retention)
+/// and come back if the newer build is deleted. Keeps `rows`' order.
+pub(in crate::services) fn newest_per_nevra(rows: Vec<InRepo>) -> Vec<InRepo> {
+    let mut newest: HashMap<(&str, i32, &str, &str, &str), (i32, i32)> = HashMap::new();
+    for r in &rows {
+        let k = (r.4.as_str(), r.5, r.6.as_str(), r.7.as_str(), r.8.as_str());
+        let candidate = (r.3, r.0);
+        let e = newest.entry(k).or_insert(candidate);
+        if candidate > *e {
+            *e = candidate;
+        }
+    }
+    let keep: std::collections::HashSet<i32> = newest.values().map(|(_, id)| *id).collect();
+    rows.into_iter().filter(|r| keep.contains(&r.0)).collect()
+}
+
+pub(super) async fn run_locked(
+    kiln: &Kiln,
+    lock: &repo_chroots::Model,
+) -> Result<(Batch, usize), (Batch, CoreError)> {
+    let (repo_id, chroot) = (lock.repo_id, lock.chroot.as_str());
+    let t_begin = std::time::Instant::now();
+    // The batch: every pending publish of this chroot, now.
+    let now = crate::now();
+    let batch: Vec<publishes::Model> = publishes::Entity::update_many()
+        .col_expr(publishes::Column::State, Expr::value("running"))
+        .col_expr(publishes::Column::StartedAt, Expr::value(Some(now)))
+        .filter(publishes::Column::RepoId.eq(repo_id))
+        .filter(publishes::Column::Chroot.eq(chroot))
+        .filter(publishes::Column::State.eq("pending"))
+        .exec_with_returning(&kiln.db)
+        .await
+        .map_err(|e| (Vec::new(), e.into()))?;
+    let ids: Batch = batch.iter().map(|p| p.id).collect();
+    let fail = |e: CoreError| (ids.clone(), e);
+    if batch.is_empty() {
+        return Ok((ids, 0));
+    }
+    let parents: Vec<i32> = batch.iter().filter_map(|p| p.parent_id).collect();
+    if !parents.is_empty() {
+        packages::Entity::update_many()
+            .col_expr(packages::Column::InRepo, Expr::value(true))
+            .filter(packages::Column::ParentId.is_in(parents))
+            .filter(packages::Column::Chroot.eq(chroot))
+            .exec(&kiln.db)
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
+    let key = active_key(kiln, repo_id).await.map_err(fail)?;
+    let t_read = std::time::Instant::now();
+    let prelude_ms = (t_read - t_begin).as_secs_f64() * 1e3;
+    let in_repo = || async {
+        let rows: Vec<InRepo> = packages::Entity::find()
+            .select_only()
+            .column(packages::Column::Id)
+            .column(packages::Column::Pkgid)
+            .column(packages::Column::KeyFingerprint)
+            .column(packages::Column::ParentId)
+            .column(packages::Column::Name)
+            .column(packages::Column::Epoch)
+            .column(packages::Column::Version)
+            .column(packages::Column::Release)
+            .column(packages::Column::Arch)
+            .filter(packages::Column::RepoId.eq(repo_id))
+            .filter(packages::Column::Chroot.eq(chroot))
+            .filter(packages::Column::InRepo.eq(true))
+            .order_by_asc(packages::Column::Id)
+            .into_tuple()
+            .all(&kiln.db)
+            .await?;
+        // One NEVRA, one entry: the newest build's.
+        Ok::<_, sea_orm::DbErr>(newest_per_nevra(rows))
+    };
+    let mut rows = in_repo().await.map_err(|e| fail(e.into()))?;
+    // Packages signed with an older key (the key was rotated) are re-signed first.
+    let stale: Vec<i32> = rows
+        .iter()
+        .filter(|r| r.2 != key.fingerprint)
+        .map(|r| r.0)
+        .collect();
+    if !stale.is_empty() {
+        for chunk in stale.chunks(500) {
+            let pkgs = packages::Entity::find()
+                .filter(packages::Column::Id.is_in(chunk.to_vec()))
+                .all(&kiln.db)
+                .await
+                .map_err(|e| fail(e.into()))?;
+            for pkg in pkgs {
+                resign(kiln, &key, pkg).await.map_err(fail)?;
+            }
+        }
+        tracing::info!(
+            repo_id,
+            chroot,
+            packages = stale.len(),
+            "re-signed with the new key"
+        );
+        rows = in_repo().await.map_err(|e| fail(e.into()))?;
+    }
+    let rows: Vec<(i32, String)> = rows.into_iter().map(|r| (r.0, r.1)).collect();
+    let n = rows.len();
+    let segs = segments(kiln, &rows).await.map_err(fail)?;
+    let read_ms = t_read.elapsed().as_secs_f64() * 1e3;
+    let t_build = std::time::Instant::now();
+    let server_key = kiln.server_key.clone();
+    let revision = now.unix_timestamp().max(lock.revision + 1);
+    let mut files = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&repodata::Segment> = segs.iter().map(|s| s.as_ref()).collect();
+        repodata::build_from_segments(n, &refs, revision)
+    })
+    .await
+    .map_err(|_| fail(CoreError::internal("metadata run panicked")))?
+    .map_err(|e| fail(e.into()))?;
+    let repomd = files
+        .pop()
+        .ok_or_else(|| fail(CoreError::internal("no repomd")))?;
+    let build_ms = t_build.elapsed().as_secs_f64() * 1e3;
+    let t_store = std::time::Instant::now();
+    // repomd.xml is signed while the data files are stored (all at once); then the signature,
+    // then repomd.xml: a client sees the old or the new repo, never a repomd.xml naming files
+    // that are not there yet.
+    let to_sign = repomd.bytes.clone();
+    let signers = kiln.signers.clone();
+    let sign = tokio::task::spawn_blocking(move || {
+        let t = std::time::Instant::now();
+        let asc = signer(&signers, &key, &server_key).and_then(|s| s.sign(&to_sign));
+        (asc, t.elapsed().as_secs_f64() * 1e3)
+    });
+    let put = |f: &repodata::RepoFile| {
+        let (key, body) = (
+            repodata_key(repo_id, chroot, &f.name),
+            std::io::Cursor::new(f.bytes.clone()),
+        );
+        async move { kiln.storage.put(&key, Box::pin(body)).await }
+    };
+    let puts = futures::future::try_join_all(files.iter().map(put));
+    let (signed, stored) = tokio::join!(sign, puts);
+    stored.map_err(fail)?;
+    let (asc, sign_ms) = signed.map_err(|_| fail(CoreError::internal("signing panicked")))?;
+    let asc = repodata::RepoFile {
+        name: "repomd.xml.asc".into(),
+        bytes: asc.map_err(fail)?.into_bytes(),
+    };
+    let sign_store_ms = t_store.elapsed().as_secs_f64() * 1e3;
+    // The signature, then repomd.xml: the window in which a client could pair the old
+    // repomd.xml with the new signature is one small write long.
+    for f in [asc, repomd] {
+        put(&f).await.map_err(fail)?;
+        files.push(f);
+    }
+    // Superseded files stay for the grace period; expired ones go now.
+    let mut record: Files = serde_json::from_value(lock.files.clone()).unwrap_or_default();
+    let current: Vec<String> = files
+        .iter()
+        .map(|f| f.name.clone())
+        .filter(|n| !n.starts_with("repomd.xml"))
+        .collect();
+    let until = now + time::Duration::seconds(kiln.config.publish.grace_seconds);
+    for old in record.current.drain(..) {
+        if !current.contains(&old) {
+            record.old.push(OldFile { name: old, until });
+        }
+    }
+    let mut keep = Vec::new();
+    for old in record.old.drain(..) {
+        if old.until <= now && !current.contains(&old.name) {
+            let _ = kiln
+                .storage
+                .delete(&repodata_key(repo_id, chroot, &old.name))
+                .await;
+        } else if !current.contains(&old.name) {
+            keep.push(old);
+        }
+    }
+    record.old = keep;
+    record.current = current;
+    tracing::debug!(
+        repo_id,
+        chroot,
+        prelude_ms,
+        segments_ms = read_ms,
+        build_ms,
+        sign_ms,
+        sign_store_ms,
+        store_ms = t_store.elapsed().as_secs_f64() * 1e3,
+        "publish phases"
+    );
+    repo_chroots::Entity::update_many()
+        .col_expr(repo_chroots::Column::Revision, Expr::value(revision))
+        .col_expr(repo_chroots::Column::Packages, Expr::value(n as i32))
+        .col_expr(
+            repo_chroots::Column::Files,
+            Expr::value(serde_json::to_value(&record).unwrap_or_default()),
+        )
+        .col_expr(
+            repo_chroots::Column::PublishedAt,
+            Expr::value(Some(crate::now())),
+        )
+        .filter(repo_chroots::Column::Id.eq(lock.id))
+        .exec(&kiln.db)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    Ok((ids, n))
+}

@@ -1,0 +1,258 @@
+//! What serving a published repo needs: its chroots and newest packages, the storage key of a
+//! package file, the `.repo` file and the release RPM.
+
+use std::collections::BTreeSet;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sha2::{Digest, Sha256};
+
+use crate::entities::{packages, repos};
+use crate::policy::Action;
+use crate::services::access::{authorize_repo, RepoCtx};
+use crate::{signing, CoreError, CoreResult, Kiln, Principal};
+
+use super::*;
+
+/// The chroots a repo publishes: those of its mock configs and those holding packages.
+pub async fn chroots_of(kiln: &Kiln, repo_id: i32) -> CoreResult<Vec<String>> {
+    use crate::entities::mock_configs;
+    let mut set: BTreeSet<String> = package_chroots(
+        &kiln.db,
+        sea_orm::Condition::all().add(packages::Column::RepoId.eq(repo_id)),
+    )
+    .await?
+    .into_iter()
+    .collect();
+    use crate::entities::base_chroots;
+    let configs: Vec<String> = base_chroots::Entity::find()
+        .select_only()
+        .column(base_chroots::Column::Name)
+        .filter(
+            base_chroots::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(
+                mock_configs::Entity::find()
+                    .select_only()
+                    .column(mock_configs::Column::BaseChrootId)
+                    .filter(mock_configs::Column::RepoId.eq(repo_id)),
+            )),
+        )
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    set.extend(configs);
+    Ok(set.into_iter().collect())
+}
+
+/// The newest published build of each binary package in each chroot of a repo, by name then
+/// chroot.
+pub async fn newest_packages(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+) -> CoreResult<Vec<kiln_proto::PackageVersion>> {
+    type Row = (i32, String, String, i32, String, String, String, i32);
+    let ctx = authorize_repo(kiln, principal, owner, name, Action::ViewRepo).await?;
+    let rows: Vec<Row> = packages::Entity::find()
+        .select_only()
+        .column(packages::Column::Id)
+        .column(packages::Column::Name)
+        .column(packages::Column::Chroot)
+        .column(packages::Column::Epoch)
+        .column(packages::Column::Version)
+        .column(packages::Column::Release)
+        .column(packages::Column::Arch)
+        .column(packages::Column::ParentId)
+        .filter(packages::Column::RepoId.eq(ctx.repo.id))
+        .filter(packages::Column::InRepo.eq(true))
+        .filter(packages::Column::Arch.ne("src"))
+        .order_by_desc(packages::Column::Id)
+        .into_tuple()
+        .all(&kiln.db)
+        .await?;
+    // Newest first: the first row of each (name, chroot) wins.
+    let mut newest: std::collections::BTreeMap<(String, String), kiln_proto::PackageVersion> =
+        std::collections::BTreeMap::new();
+    for (_, pkg, chroot, epoch, version, release, arch, build) in rows {
+        newest
+            .entry((pkg.clone(), chroot.clone()))
+            .or_insert(kiln_proto::PackageVersion {
+                name: pkg,
+                chroot,
+                epoch,
+                version,
+                release,
+                arch,
+                build,
+            });
+    }
+    Ok(newest.into_values().collect())
+}
+
+/// A repo looked up for serving (public).
+pub async fn repo_for_serving(kiln: &Kiln, owner: &str, name: &str) -> CoreResult<RepoCtx> {
+    authorize_repo(kiln, &Principal::Anonymous, owner, name, Action::ViewRepo).await
+}
+
+/// The storage key of a published package file, by its path below the chroot directory.
+pub async fn package_key(
+    kiln: &Kiln,
+    repo_id: i32,
+    chroot: &str,
+    href: &str,
+) -> CoreResult<Option<String>> {
+    use crate::entities::artifacts;
+    let Some(pkg) = packages::Entity::find()
+        .filter(packages::Column::RepoId.eq(repo_id))
+        .filter(packages::Column::Chroot.eq(chroot))
+        .filter(packages::Column::Href.eq(href))
+        .one(&kiln.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(artifacts::Entity::find_by_id(pkg.artifact_id)
+        .one(&kiln.db)
+        .await?
+        .map(|a| a.storage_key))
+}
+
+/// The distros (`fedora`, `epel`, …) a repo publishes, from its chroot names.
+pub fn distros(chroots: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = chroots
+        .iter()
+        .filter_map(|c| {
+            let mut parts: Vec<&str> = c.rsplitn(3, '-').collect();
+            parts.reverse();
+            (parts.len() == 3).then(|| parts[0].to_owned())
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The `.repo` file: one section per distro (`distro` picks one), `baseurl` with
+/// `$releasever-$basearch`, signatures checked on packages and metadata.
+pub fn repo_file(
+    public_url: &str,
+    owner: &str,
+    name: &str,
+    description: &str,
+    distros: &[String],
+) -> String {
+    let base = public_url.trim_end_matches('/');
+    let several = distros.len() > 1;
+    let mut out = String::new();
+    for d in distros {
+        let id = if several {
+            format!("kiln-{owner}-{name}-{d}")
+        } else {
+            format!("kiln-{owner}-{name}")
+        };
+        let title = if description.trim().is_empty() {
+            format!("Kiln repo {owner}/{name}")
+        } else {
+            format!(
+                "Kiln repo {owner}/{name}: {}",
+                description.lines().next().unwrap_or("")
+            )
+        };
+        out.push_str(&format!(
+            "[{id}]\nname={title}\nbaseurl={base}/repos/{owner}/{name}/{d}-$releasever-$basearch/\ntype=rpm-md\nskip_if_unavailable={}\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey={base}/repos/{owner}/{name}/pubkey.gpg\nenabled=1\nenabled_metadata=1\n\n",
+            if several { "True" } else { "False" }
+        ));
+    }
+    out
+}
+
+/// The release RPM for the current `.repo` file and key: stored once per content, built on
+/// first request. Returns its storage key and file name.
+pub async fn release_rpm(
+    kiln: &Kiln,
+    ctx: &RepoCtx,
+    repo_text: &str,
+) -> CoreResult<(String, String)> {
+    let key = active_key(kiln, ctx.repo.id).await?;
+    let (owner, name) = (ctx.owner.username.clone(), ctx.repo.name.clone());
+    let digest = hex::encode(Sha256::digest(
+        format!("{repo_text}\n{}", key.fingerprint).as_bytes(),
+    ));
+    let storage_key = format!("repos/{}/release/{}.rpm", ctx.repo.id, &digest[..16]);
+    let file = format!("{owner}-{name}-release.noarch.rpm");
+    if kiln.storage.head(&storage_key).await?.is_some() {
+        return Ok((storage_key, file));
+    }
+    // A new build: the next serial, so dnf sees an upgrade.
+    let txn = kiln.begin().await?;
+    repos::Entity::update_many()
+        .col_expr(
+            repos::Column::ReleaseSerial,
+            Expr::col(repos::Column::ReleaseSerial).add(1),
+        )
+        .filter(repos::Column::Id.eq(ctx.repo.id))
+        .exec(&txn)
+        .await?;
+    let serial: i32 = repos::Entity::find_by_id(ctx.repo.id)
+        .select_only()
+        .column(repos::Column::ReleaseSerial)
+        .into_tuple()
+        .one(&txn)
+        .await?
+        .unwrap_or(1);
+    txn.commit().await?;
+    let server_key = kiln.server_key.clone();
+    let repo_text = repo_text.to_owned();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("release.rpm");
+    let out = path.clone();
+    tokio::task::spawn_blocking(move || {
+        let pkg_name = format!("{owner}-{name}-release");
+        let repo_path = dir_file(&out, "repo")?;
+        std::fs::write(&repo_path, repo_text)?;
+        let key_path = dir_file(&out, "key")?;
+        std::fs::write(&key_path, &key.public_key)?;
+        let signer = signing::rpm_signer(&key.secret_key, &server_key)?;
+        let err = |e: rpm::Error| CoreError::internal(format!("release RPM: {e}"));
+        let mut builder = rpm::PackageBuilder::new(
+            &pkg_name,
+            "1",
+            "MIT",
+            "noarch",
+            &format!("Kiln repository {owner}/{name}"),
+        );
+        builder.release(serial.to_string()).description(format!(
+            "The dnf configuration and signing key of the Kiln repository {owner}/{name}."
+        ));
+        builder
+            .with_file(
+                &repo_path,
+                rpm::FileOptions::new(format!("/etc/yum.repos.d/{owner}-{name}.repo"))
+                    .config()
+                    .noreplace()
+                    .permissions(0o644),
+            )
+            .map_err(err)?;
+        builder
+            .with_file(
+                &key_path,
+                rpm::FileOptions::new(format!("/etc/pki/rpm-gpg/RPM-GPG-KEY-kiln-{owner}-{name}"))
+                    .permissions(0o644),
+            )
+            .map_err(err)?;
+        let pkg = builder.build_and_sign(signer).map_err(err)?;
+        pkg.write_file(&out).map_err(err)?;
+        Ok::<_, CoreError>(())
+    })
+    .await
+    .map_err(|_| CoreError::internal("release RPM build panicked"))??;
+    kiln.storage.put_file(&storage_key, &path).await?;
+    Ok((storage_key, file))
+}
+
+pub(super) fn dir_file(rpm_path: &std::path::Path, name: &str) -> CoreResult<std::path::PathBuf> {
+    Ok(rpm_path
+        .parent()
+        .ok_or_else(|| CoreError::internal("no temp dir"))?
+        .join(name))
+}
