@@ -734,7 +734,7 @@ async fn dispatch_is_fair_between_owners_and_honours_priority() {
             .await
             .expect("claim")
             .expect("a job");
-        order.push(job.srpm_file_name);
+        order.push(job.source.display_name().to_owned());
     }
     assert_eq!(
         order,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use kiln_proto::agent::{BuildResult, FailureStage, Finish, Job};
+use kiln_proto::agent::{BuildResult, FailureStage, Finish, Job, JobSource};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
@@ -370,8 +370,22 @@ pub async fn run(
     sent
 }
 
-async fn download(client: &Client, job: &Job, srpm: &Path) -> anyhow::Result<()> {
-    let resp = client.get_source(job.task_id).await?;
+/// Brings the job's source into the workspace as an SRPM; returns its path.
+async fn fetch_source(client: &Client, job: &Job, w: &Path) -> anyhow::Result<PathBuf> {
+    match &job.source {
+        JobSource::Srpm {
+            file_name, sha256, ..
+        } => {
+            let srpm = w.join(safe_file_name(file_name));
+            download(client, job.task_id, sha256, &srpm).await?;
+            Ok(srpm)
+        }
+    }
+}
+
+/// Downloads the server's SRPM of `task` to `srpm`, checking its SHA-256.
+async fn download(client: &Client, task: i32, sha256: &str, srpm: &Path) -> anyhow::Result<()> {
+    let resp = client.get_source(task).await?;
     let mut file = tokio::fs::File::create(srpm).await?;
     let mut hasher = Sha256::new();
     let mut stream = resp.bytes_stream();
@@ -382,11 +396,8 @@ async fn download(client: &Client, job: &Job, srpm: &Path) -> anyhow::Result<()>
     }
     file.flush().await?;
     let got = hex::encode(hasher.finalize());
-    if got != job.srpm_sha256 {
-        bail!(
-            "the downloaded SRPM's SHA-256 is {got}, expected {}",
-            job.srpm_sha256
-        );
+    if got != sha256 {
+        bail!("the downloaded SRPM's SHA-256 is {got}, expected {sha256}");
     }
     Ok(())
 }
@@ -398,7 +409,6 @@ async fn build(
     w: &Path,
     stop: &mut watch::Receiver<Stop>,
 ) -> anyhow::Result<Finish> {
-    let srpm = w.join(safe_file_name(&job.srpm_file_name));
     // Every attempt's log starts with what is building, where and with what.
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -409,7 +419,7 @@ async fn build(
         job.attempt,
         job.task_id,
         job.repo,
-        job.srpm_file_name,
+        job.source.display_name(),
         job.mock_config,
         opts.agent_name,
         opts.backend_info,
@@ -422,7 +432,7 @@ async fn build(
     if let Err(e) = client.log(job.task_id, header.clone()).await {
         tracing::warn!(task = job.task_id, error = %e, "sending the log header failed");
     }
-    download(client, job, &srpm).await?;
+    let srpm = fetch_source(client, job, w).await?;
     if opts.backend == Backend::Mock {
         tokio::fs::write(w.join("kiln.cfg"), &job.rendered_config).await?;
     }
@@ -718,9 +728,11 @@ mod tests {
                 ("dist".into(), ".fc44".into()),
                 ("vendor".into(), "Alice".into()),
             ]),
-            srpm_file_name: "hello-1-1.src.rpm".into(),
-            srpm_sha256: "0".repeat(64),
-            srpm_size: 1,
+            source: JobSource::Srpm {
+                file_name: "hello-1-1.src.rpm".into(),
+                sha256: "0".repeat(64),
+                size: 1,
+            },
             nocheck: false,
             timeout_seconds: 60,
         }

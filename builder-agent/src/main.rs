@@ -353,7 +353,7 @@ async fn worker(
                 if let Ok(mut m) = running.lock() {
                     m.insert(id, tx);
                 }
-                tracing::info!(slot, task = id, config = %job.mock_config, srpm = %job.srpm_file_name, "claimed");
+                tracing::info!(slot, task = id, config = %job.mock_config, source = %job.source.display_name(), "claimed");
                 if let Err(e) = build::run(&client, &opts, job, rx).await {
                     tracing::warn!(task = id, error = %format!("{e:#}"), "could not report the build");
                 }

@@ -473,11 +473,34 @@ pub mod agent {
         /// Skip `%check` (`--nocheck`).
         #[serde(default)]
         pub nocheck: bool,
-        pub srpm_file_name: String,
-        pub srpm_sha256: String,
-        pub srpm_size: i64,
+        /// What to build from.
+        pub source: JobSource,
         /// Seconds a build may take before it is stopped.
         pub timeout_seconds: u64,
+    }
+
+    /// What a job builds from: a kind, so that new kinds (git, URLs) reach agents without a
+    /// change to how work is claimed.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    pub enum JobSource {
+        /// An SRPM the server holds (an upload): `GET /api/v1/agent/tasks/ID/source`, checked
+        /// against its SHA-256.
+        Srpm {
+            /// The name it was uploaded as (display and the file's name in the workspace only).
+            file_name: String,
+            sha256: String,
+            size: i64,
+        },
+    }
+
+    impl JobSource {
+        /// A name for logs and the log header.
+        pub fn display_name(&self) -> &str {
+            match self {
+                JobSource::Srpm { file_name, .. } => file_name,
+            }
+        }
     }
 
     /// `POST /api/v1/agent/tasks/ID/finish`.

@@ -10,9 +10,10 @@ use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
+use kiln_core::services::sources::Staged;
 use kiln_core::services::tasks::Submission;
 use kiln_core::services::{access, sources, tasks, PageRequest};
-use kiln_core::{Action, CoreError};
+use kiln_core::{Action, CoreError, CoreResult};
 use kiln_proto::{Page, Resubmit, Task};
 use serde::Deserialize;
 
@@ -81,8 +82,16 @@ pub async fn submit(
             format!("send the SRPMs as multipart/form-data: {}", e.body_text()),
         ))
     })?;
-    let sub = match read_submission(kiln, &mut multipart).await {
-        Ok(sub) => sub,
+    let parts = [
+        "srpm",
+        "chroot",
+        "mock_config",
+        "scratch",
+        "nocheck",
+        "priority",
+    ];
+    let sub = match read_upload(kiln, &mut multipart, &parts).await {
+        Ok(up) => up.into_submission()?,
         Err(e) => {
             drain(&mut multipart).await;
             return Err(e);
@@ -92,13 +101,44 @@ pub async fn submit(
     Ok((StatusCode::CREATED, Json(task)))
 }
 
-/// Reads the parts of a submission, staging SRPMs to disk as they arrive.
-async fn read_submission(
+/// What an upload sent (the API's and the upload form's): each SRPM staged on disk, or why it
+/// was refused, by the name it was sent as; the chosen mock configs; the options.
+pub(crate) struct Upload {
+    pub srpms: Vec<(String, CoreResult<Staged>)>,
+    pub mock_configs: Vec<String>,
+    pub scratch: bool,
+    pub nocheck: bool,
+    pub priority: Option<i32>,
+}
+
+impl Upload {
+    /// One submission of every SRPM, or the first refusal.
+    fn into_submission(self) -> CoreResult<Submission> {
+        let mut srpms = Vec::new();
+        for (_, staged) in self.srpms {
+            srpms.push(staged?);
+        }
+        Ok(Submission {
+            srpms,
+            mock_configs: self.mock_configs,
+            scratch: self.scratch,
+            nocheck: self.nocheck,
+            priority: self.priority,
+        })
+    }
+}
+
+/// Reads an upload's parts (`srpm` files, `chroot`/`mock_config`, `scratch`, `nocheck`,
+/// `priority`), staging each SRPM to disk as it arrives, at most
+/// `builds.max_srpms_per_submission` of them. A file refused on its own (its name, its size) is
+/// recorded and the rest read; a malformed body or part is an error.
+pub(crate) async fn read_upload(
     kiln: &kiln_core::Kiln,
     multipart: &mut Multipart,
-) -> ApiResult<Submission> {
+    parts: &[&str],
+) -> ApiResult<Upload> {
     let max = kiln.config.builds.max_srpm_size;
-    let mut sub = Submission {
+    let mut up = Upload {
         srpms: Vec::new(),
         mock_configs: Vec::new(),
         scratch: false,
@@ -106,45 +146,52 @@ async fn read_submission(
         priority: None,
     };
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        match field.name().unwrap_or_default() {
+        let name = field.name().unwrap_or_default();
+        if !parts.contains(&name) {
+            return Err(ApiError(CoreError::validation(
+                "body",
+                format!("unexpected part {name:?}: send {}", parts.join(", ")),
+            )));
+        }
+        match name {
             "srpm" => {
-                let file_name = field.file_name().map(str::to_owned).ok_or_else(|| {
-                    ApiError(CoreError::validation(
+                if up.srpms.len() >= kiln.config.builds.max_srpms_per_submission {
+                    return Err(ApiError(CoreError::validation(
+                        "srpm",
+                        format!(
+                            "too many SRPMs in one upload (at most {})",
+                            kiln.config.builds.max_srpms_per_submission
+                        ),
+                    )));
+                }
+                let file_name = field.file_name().unwrap_or_default().to_owned();
+                let staged = if file_name.is_empty() {
+                    Err(CoreError::validation(
                         "srpm",
                         "each srpm part needs a file name",
                     ))
-                })?;
-                sources::validate_file_name(&file_name)?;
-                if sub.srpms.len() >= kiln.config.builds.max_srpms_per_submission {
-                    return Err(ApiError(CoreError::validation(
-                        "srpm",
-                        "too many SRPMs in one submission",
-                    )));
-                }
-                sub.srpms
-                    .push(sources::stage(kiln, &file_name, Box::pin(field), max).await?);
+                } else {
+                    match sources::validate_file_name(&file_name) {
+                        Ok(()) => sources::stage(kiln, &file_name, Box::pin(field), max).await,
+                        Err(e) => Err(e),
+                    }
+                };
+                up.srpms.push((file_name, staged));
             }
-            "chroot" | "mock_config" => sub.mock_configs.push(small_text(field, "chroot").await?),
-            "scratch" => sub.scratch = flag(&small_text(field, "scratch").await?, "scratch")?,
-            "nocheck" => sub.nocheck = flag(&small_text(field, "nocheck").await?, "nocheck")?,
+            "chroot" | "mock_config" => up.mock_configs.push(small_text(field, "chroot").await?),
+            "scratch" => up.scratch = flag(&small_text(field, "scratch").await?, "scratch")?,
+            "nocheck" => up.nocheck = flag(&small_text(field, "nocheck").await?, "nocheck")?,
             "priority" => {
                 let v = small_text(field, "priority").await?;
                 let n: i32 = v.parse().map_err(|_| {
                     ApiError(CoreError::validation("priority", "must be a whole number"))
                 })?;
-                sub.priority = Some(n);
+                up.priority = Some(n);
             }
-            other => {
-                return Err(ApiError(CoreError::validation(
-                    "body",
-                    format!(
-                        "unexpected part {other:?}: send srpm, chroot, scratch, nocheck and priority parts"
-                    ),
-                )))
-            }
+            _ => {}
         }
     }
-    Ok(sub)
+    Ok(up)
 }
 
 /// A yes/no form value.

@@ -11,8 +11,8 @@ use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use kiln_core::services::tasks::Submission;
 use kiln_core::services::{
-    access, accounts, agents, chroots, members, mock_configs, publish, repos, sources, tasks,
-    tokens, webhooks,
+    access, accounts, agents, chroots, members, mock_configs, publish, repos, tasks, tokens,
+    webhooks,
 };
 use kiln_core::{Action, CoreError, CoreResult};
 use kiln_frontend::forms::{parse_macros, parse_sources, parse_words, Flash};
@@ -736,60 +736,36 @@ pub async fn upload(
                     )
                 })?,
         );
+        let parts = ["srpm", "chroot", "scratch", "nocheck"];
+        // The form shows what is wrong with the body next to its file input.
+        let up = super::builds::read_upload(kiln, multipart, &parts)
+            .await
+            .map_err(|e| match e.0 {
+                CoreError::Validation { field, detail } if field == "body" => {
+                    CoreError::validation("srpm", detail)
+                }
+                e => e,
+            })?;
         let mut staged = Vec::new();
-        let mut configs = Vec::new();
-        let mut scratch = false;
-        let mut nocheck = false;
-        let max = kiln.config.builds.max_srpm_size;
-        while let Some(field) = multipart.next_field().await.map_err(|e| {
-            CoreError::validation("srpm", format!("the upload broke off: {}", e.body_text()))
-        })? {
-            match field.name().unwrap_or_default() {
-                "srpm" => {
-                    let name = field.file_name().unwrap_or_default().to_owned();
-                    if name.is_empty() {
-                        continue; // the empty file input of a form sent without a file
-                    }
-                    let staged_one = match sources::validate_file_name(&name) {
-                        Ok(()) => sources::stage(kiln, &name, Box::pin(field), max).await,
-                        Err(e) => Err(e),
-                    };
-                    match staged_one {
-                        Ok(s) => staged.push(s),
-                        Err(e) => {
-                            errors.insert(format!("file:{name}"), e.to_string());
-                        }
-                    }
-                }
-                "chroot" => {
-                    let v = super::builds::small_text(field, "chroot")
-                        .await
-                        .map_err(|e| e.0)?;
-                    values.push(("chroot".to_owned(), v.clone()));
-                    configs.push(v);
-                }
-                "scratch" | "nocheck" => {
-                    let name = field.name().unwrap_or_default().to_owned();
-                    super::builds::small_text(field, &name)
-                        .await
-                        .map_err(|e| e.0)?;
-                    values.push((name.clone(), "on".to_owned()));
-                    if name == "scratch" {
-                        scratch = true;
-                    } else {
-                        nocheck = true;
-                    }
-                }
-                other => {
-                    return Err(CoreError::validation(
-                        "srpm",
-                        format!(
-                            "unexpected part {other:?}: send srpm, chroot, scratch and nocheck"
-                        ),
-                    ))
+        for (name, s) in up.srpms {
+            match s {
+                Ok(s) => staged.push(s),
+                // The empty file input of a form sent without a file.
+                Err(_) if name.is_empty() => {}
+                Err(e) => {
+                    errors.insert(format!("file:{name}"), e.to_string());
                 }
             }
         }
+        for c in &up.mock_configs {
+            values.push(("chroot".to_owned(), c.clone()));
+        }
+        for (on, name) in [(up.scratch, "scratch"), (up.nocheck, "nocheck")] {
+            if on {
+                values.push((name.to_owned(), "on".to_owned()));
+            }
+        }
+        let (configs, scratch, nocheck) = (up.mock_configs, up.scratch, up.nocheck);
         if staged.is_empty() && errors.is_empty() {
             return Err(CoreError::validation(
                 "srpm",

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use kiln_proto::agent::Job;
+use kiln_proto::agent::{Job, JobSource};
 use kiln_proto::TaskState;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
@@ -390,12 +390,14 @@ pub(super) async fn job_of(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreR
         mock_config: t.mock_config_name.clone().unwrap_or_default(),
         rendered_config: snapshot["rendered"].as_str().unwrap_or_default().to_owned(),
         macros: serde_json::from_value(snapshot["macros"].clone()).unwrap_or_default(),
-        srpm_file_name: t
-            .file_name
-            .clone()
-            .unwrap_or_else(|| "source.src.rpm".into()),
-        srpm_sha256: sha256,
-        srpm_size: size,
+        source: JobSource::Srpm {
+            file_name: t
+                .file_name
+                .clone()
+                .unwrap_or_else(|| "source.src.rpm".into()),
+            sha256,
+            size,
+        },
         nocheck: snapshot["nocheck"].as_bool().unwrap_or(false),
         timeout_seconds: kiln.config.builds.build_timeout_seconds,
     })
