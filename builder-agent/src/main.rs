@@ -5,6 +5,7 @@
 //! are handed back to the queue.
 
 mod build;
+mod outcome;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

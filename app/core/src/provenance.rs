@@ -168,7 +168,7 @@ mod tests {
             &w,
             &built("libcmocka", "i686", "cmocka-1.1-1.src.rpm"),
         )
-        .unwrap_err();
+        .expect_err("refused");
         assert!(
             e.contains("built from cmocka-1.1-1.src.rpm, not from this build's SRPM (drpm-0.5.2)"),
             "{e}"
@@ -186,7 +186,8 @@ mod tests {
             &built("drpm", "x86_64", "drpm-extra-0.5.2-1.src.rpm")
         )
         .is_err());
-        let e = check("x.rpm", &w, &built("drpm", "i686", "drpm-0.5.2-1.src.rpm")).unwrap_err();
+        let e = check("x.rpm", &w, &built("drpm", "i686", "drpm-0.5.2-1.src.rpm"))
+            .expect_err("refused");
         assert!(
             e.contains("is for i686, but this build is for x86_64"),
             "{e}"
@@ -195,7 +196,7 @@ mod tests {
             build_time: Some(1_500_000_000),
             ..built("drpm", "x86_64", "drpm-0.5.2-1.src.rpm")
         };
-        let e = check("drpm-new.rpm", &w, &old).unwrap_err();
+        let e = check("drpm-new.rpm", &w, &old).expect_err("refused");
         assert!(
             e.contains("was built on 2017-07-14, long before this build started"),
             "{e}"
@@ -211,7 +212,7 @@ mod tests {
             ..built("drpm", "x86_64", "")
         };
         assert!(check("x.rpm", &w, &none)
-            .unwrap_err()
+            .expect_err("refused")
             .contains("built from no SRPM"));
     }
 

@@ -108,18 +108,10 @@ pub async fn chroot_root(
     chroot_index(&state, &headers, &p, None, &q).await
 }
 
+/// Text for HTML content and double-quoted attributes (the metadata's XML escaping serves).
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    kiln_core::repodata::escape(s, &mut out);
     out
 }
 

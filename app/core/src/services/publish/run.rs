@@ -384,7 +384,9 @@ pub(in crate::services) type InRepo = (
 /// built again), only the newest build's. The older stay build artifacts (until retention)
 /// and come back if the newer build is deleted. Keeps `rows`' order.
 pub(in crate::services) fn newest_per_nevra(rows: Vec<InRepo>) -> Vec<InRepo> {
-    let mut newest: HashMap<(&str, i32, &str, &str, &str), (i32, i32)> = HashMap::new();
+    // (name, epoch, version, release, arch) → the newest (parent, id).
+    type Nevra<'a> = (&'a str, i32, &'a str, &'a str, &'a str);
+    let mut newest: HashMap<Nevra<'_>, (i32, i32)> = HashMap::new();
     for r in &rows {
         let k = (r.4.as_str(), r.5, r.6.as_str(), r.7.as_str(), r.8.as_str());
         let candidate = (r.3, r.0);
