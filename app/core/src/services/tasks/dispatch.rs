@@ -219,7 +219,8 @@ pub(super) async fn at_capacity(kiln: &Kiln, agent: &agents::Model) -> CoreResul
 
 /// Each owner's top-priority queue head, by index lookups, in one statement: a skip scan over
 /// the owners with pending work (a recursive query; no scan of the whole queue), then per owner
-/// its highest priority and the oldest subtask at it.
+/// its highest priority and the oldest subtask at it. Candidates only: written in SQL for the
+/// index, it looks at state and parent alone; the claim applies `claimable`.
 pub(super) async fn top_queues(kiln: &Kiln) -> CoreResult<Vec<(i32, i32, i32)>> {
     use sea_orm::{DbBackend, Statement};
     let backend = kiln.db.get_database_backend();
@@ -260,6 +261,20 @@ pub(super) async fn top_queues(kiln: &Kiln) -> CoreResult<Vec<(i32, i32, i32)>> 
     Ok(heads)
 }
 
+/// The one rule for "may this subtask be claimed": a pending build subtask (one with a
+/// parent), for one of `arches` (any arch when `None`), not of a repo in `held_repos`. Every
+/// reader of the queue uses it: the claim itself, the queue listing, the provisioner's queue
+/// depth; `top_queues` only proposes candidates, which the claim checks with it.
+pub fn claimable(arches: Option<&[String]>, held_repos: &[i32]) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(tasks::Column::State.eq(TaskState::Pending.as_str()))
+        .add(tasks::Column::ParentId.is_not_null())
+        .add_option(arches.map(|a| tasks::Column::Arch.is_in(a.to_vec())))
+        .add_option(
+            (!held_repos.is_empty()).then(|| tasks::Column::RepoId.is_not_in(held_repos.to_vec())),
+        )
+}
+
 /// Every (owner, priority) queue with work for these arches, with its oldest subtask.
 pub(super) async fn all_queues(kiln: &Kiln, arches: &[String]) -> CoreResult<Vec<(i32, i32, i32)>> {
     Ok(tasks::Entity::find()
@@ -267,9 +282,7 @@ pub(super) async fn all_queues(kiln: &Kiln, arches: &[String]) -> CoreResult<Vec
         .column(tasks::Column::OwnerId)
         .column(tasks::Column::Priority)
         .column_as(tasks::Column::Id.min(), "head")
-        .filter(tasks::Column::State.eq(TaskState::Pending.as_str()))
-        .filter(tasks::Column::ParentId.is_not_null())
-        .filter(tasks::Column::Arch.is_in(arches.to_vec()))
+        .filter(claimable(Some(arches), &[]))
         .group_by(tasks::Column::OwnerId)
         .group_by(tasks::Column::Priority)
         .into_tuple()
@@ -326,16 +339,9 @@ pub(super) async fn claim_from_queue(
             // Within the agent's capacity.
             .filter(Expr::expr(running_here.clone()).lt(agent.capacity))
     };
-    let queue = sea_orm::Condition::all()
-        .add(tasks::Column::State.eq(TaskState::Pending.as_str()))
+    let queue = claimable(Some(arches), blocked_repos)
         .add(tasks::Column::OwnerId.eq(owner))
-        .add(tasks::Column::Priority.eq(priority))
-        .add(tasks::Column::ParentId.is_not_null())
-        .add(tasks::Column::Arch.is_in(arches.to_vec()))
-        .add_option(
-            (!blocked_repos.is_empty())
-                .then(|| tasks::Column::RepoId.is_not_in(blocked_repos.to_vec())),
-        );
+        .add(tasks::Column::Priority.eq(priority));
     let mut next = Query::select();
     next.column(tasks::Column::Id)
         .from(tasks::Entity)

@@ -14,7 +14,7 @@ mod reports;
 mod state;
 mod submit;
 
-pub use dispatch::{agent_arches, claim, claim_as};
+pub use dispatch::{agent_arches, claim, claim_as, claimable};
 use leases::*;
 pub use leases::{expire_leases, lease_keeper, renew};
 use query::*;
