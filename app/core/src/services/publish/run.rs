@@ -270,6 +270,37 @@ pub(super) struct OldFile {
     until: time::OffsetDateTime,
 }
 
+/// The metadata files after a run that wrote `current`: the files it no longer names are kept
+/// until `until` (a client may hold a repomd.xml that names them); those whose time is up by
+/// `now` are returned, to be deleted. A file named again is current, not old.
+fn retire(
+    mut record: Files,
+    current: Vec<String>,
+    now: time::OffsetDateTime,
+    until: time::OffsetDateTime,
+) -> (Files, Vec<String>) {
+    for old in record.current.drain(..) {
+        if !current.contains(&old) {
+            record.old.push(OldFile { name: old, until });
+        }
+    }
+    let mut expired = Vec::new();
+    let mut keep = Vec::new();
+    for old in record.old.drain(..) {
+        if current.contains(&old.name) {
+            continue;
+        }
+        if old.until <= now {
+            expired.push(old.name);
+        } else {
+            keep.push(old);
+        }
+    }
+    record.old = keep;
+    record.current = current;
+    (record, expired)
+}
+
 /// One metadata run for a chroot: takes its pending publishes (all of them: coalesced), puts
 /// their packages in, writes the metadata files, then `repomd.xml.asc` and `repomd.xml` last.
 pub(super) async fn publish_chroot(kiln: &Kiln, repo_id: i32, chroot: &str) -> CoreResult<bool> {
@@ -534,31 +565,20 @@ pub(super) async fn run_locked(
         files.push(f);
     }
     // Superseded files stay for the grace period; expired ones go now.
-    let mut record: Files = serde_json::from_value(lock.files.clone()).unwrap_or_default();
+    let record: Files = serde_json::from_value(lock.files.clone()).unwrap_or_default();
     let current: Vec<String> = files
         .iter()
         .map(|f| f.name.clone())
         .filter(|n| !n.starts_with("repomd.xml"))
         .collect();
     let until = now + time::Duration::seconds(kiln.config.publish.grace_seconds);
-    for old in record.current.drain(..) {
-        if !current.contains(&old) {
-            record.old.push(OldFile { name: old, until });
-        }
+    let (record, expired) = retire(record, current, now, until);
+    for name in expired {
+        let _ = kiln
+            .storage
+            .delete(&repodata_key(repo_id, chroot, &name))
+            .await;
     }
-    let mut keep = Vec::new();
-    for old in record.old.drain(..) {
-        if old.until <= now && !current.contains(&old.name) {
-            let _ = kiln
-                .storage
-                .delete(&repodata_key(repo_id, chroot, &old.name))
-                .await;
-        } else if !current.contains(&old.name) {
-            keep.push(old);
-        }
-    }
-    record.old = keep;
-    record.current = current;
     tracing::debug!(
         repo_id,
         chroot,
@@ -586,4 +606,51 @@ pub(super) async fn run_locked(
         .await
         .map_err(|e| fail(e.into()))?;
     Ok((ids, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn superseded_files_stay_their_grace_then_go() {
+        let t = |s: i64| time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s);
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // A first run: nothing old.
+        let (r, gone) = retire(
+            Files::default(),
+            names(&["a-primary", "a-other"]),
+            t(0),
+            t(60),
+        );
+        assert!(gone.is_empty() && r.old.is_empty());
+        // A second run at 10 s replaces a-primary: it is kept until 70 s.
+        let (r, gone) = retire(r, names(&["b-primary", "a-other"]), t(10), t(70));
+        assert!(gone.is_empty());
+        assert_eq!(
+            r.old
+                .iter()
+                .map(|o| (o.name.as_str(), o.until))
+                .collect::<Vec<_>>(),
+            [("a-primary", t(70))]
+        );
+        assert_eq!(r.current, names(&["b-primary", "a-other"]));
+        // At 50 s it is still within its grace; at 80 s it goes, and b-primary starts its own.
+        let (r, gone) = retire(r, names(&["b-primary", "a-other"]), t(50), t(110));
+        assert!(gone.is_empty() && r.old.len() == 1);
+        let (r, gone) = retire(r, names(&["c-primary", "a-other"]), t(80), t(140));
+        assert_eq!(gone, names(&["a-primary"]));
+        assert_eq!(
+            r.old.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+            ["b-primary"]
+        );
+        // A file named again (the same content) is current, never deleted.
+        let (r, gone) = retire(r, names(&["b-primary", "a-other"]), t(200), t(260));
+        assert_eq!(gone, Vec::<String>::new());
+        assert!(r.old.iter().all(|o| o.name != "b-primary"));
+        assert_eq!(
+            r.old.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+            ["c-primary"]
+        );
+    }
 }
