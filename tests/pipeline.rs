@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use kiln_proto::Role;
 use kiln_tests::pipeline::{
-    add_mock_config, have_rpmbuild, srpm, submit, submit_files, wait_final, wait_for, Agent,
+    add_mock_config, have_rpmbuild, srpm, submit, submit_files, task_log, wait_final, wait_for,
+    Agent,
 };
 use kiln_tests::{error_of, TestApp};
 use reqwest::{Method, StatusCode};
@@ -149,15 +150,7 @@ async fn noarch_and_c_packages_build_and_keep_their_origin() {
     assert_eq!(crpm["license"], "GPL-2.0-or-later");
 
     // The log holds rpmbuild's output.
-    let log = app
-        .http
-        .get(app.url(&format!("/api/v1/tasks/{}/log", hello["id"])))
-        .send()
-        .await
-        .expect("log")
-        .text()
-        .await
-        .expect("text");
+    let log = task_log(&app, &hello["id"]).await;
     assert!(
         log.contains("Wrote:") && log.contains("kiln-hello-1.0-1.fc44.noarch.rpm"),
         "{log}"
@@ -217,15 +210,7 @@ async fn a_failing_build_fails_with_its_log_and_publishes_nothing() {
             .is_some_and(|a| a.iter().any(|x| x["file_name"] == "build.log")),
         "logs are kept after a failure"
     );
-    let log = app
-        .http
-        .get(app.url(&format!("/api/v1/tasks/{}/log", done["id"])))
-        .send()
-        .await
-        .expect("log")
-        .text()
-        .await
-        .expect("text");
+    let log = task_log(&app, &done["id"]).await;
     assert!(
         log.contains("[fedora-44-x86_64] kiln-broken: about to fail on purpose"),
         "{log}"
@@ -404,15 +389,7 @@ async fn a_killed_agents_build_is_finished_by_another_exactly_once() {
         "{names:?}"
     );
     // The log keeps both attempts, each starting with its header.
-    let log = app
-        .http
-        .get(app.url(&format!("/api/v1/tasks/{}/log", s["id"])))
-        .send()
-        .await
-        .expect("log")
-        .text()
-        .await
-        .expect("text");
+    let log = task_log(&app, &s["id"]).await;
     let first = log.find("=== Kiln build attempt 1 of task ").expect(&log);
     let second = log.find("=== Kiln build attempt 2 of task ").expect(&log);
     assert!(first < second, "{log}");

@@ -11,7 +11,7 @@ use kiln_core::entities::events;
 use kiln_tests::dnf::{have_dnf, text, Root};
 use kiln_tests::pipeline::{
     add_mock_config, binary_rpm, have_rpmbuild, rpmbuild_bs, srpm, srpm_with_tarball, submit_files,
-    wait_final, wait_for, Agent,
+    task_log, wait_final, wait_for, Agent,
 };
 use kiln_tests::{browser, page, repo_root, sign_in, TestApp, TestUser};
 use reqwest::{Method, StatusCode};
@@ -682,4 +682,62 @@ async fn the_mock_backend_names_the_stage_and_passes_nocheck() {
     )
     .await;
     assert!(output.contains("--nocheck"), "{output}");
+}
+
+/// The two stages no log line names: a build past its time limit, and a backend killed by a
+/// signal (here the package kills its own rpmbuild, as the kernel's OOM killer would).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_and_killed_builds_say_so() {
+    if !have_rpmbuild() {
+        return;
+    }
+    let Some(app) = TestApp::with_config(|c| c.builds.build_timeout_seconds = 3).await else {
+        return;
+    };
+    let alice = alice_tools(&app).await;
+    let (st, body) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/tools/mock-configs/fedora-44-x86_64",
+            Some(&alice.token),
+            Some(json!({"macros": {"slow_seconds": "60"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let slow = srpm("kiln-slow", &out);
+    let top = app.dir.path().join("killed");
+    std::fs::create_dir_all(&top).expect("dir");
+    let spec = top.join("kiln-killed.spec");
+    std::fs::write(
+        &spec,
+        "Name: kiln-killed\nVersion: 1\nRelease: 1\nSummary: killed\nLicense: MIT\n\
+         BuildArch: noarch\n%description\nKills its rpmbuild.\n%build\n\
+         echo 'about to be killed'\nkill -KILL $PPID\nsleep 5\n%files\n",
+    )
+    .expect("spec");
+    let killed = rpmbuild_bs(&spec, &top, &top, &app.dir.path().join("killed-out"));
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 2).await;
+
+    let done = build(&app, &alice, &[&slow], &[]).await;
+    let s = &done["subtasks"][0];
+    assert_eq!(s["state"], "failed", "{done:#}");
+    assert_eq!(s["failure_stage"], "timeout", "{s:#}");
+    assert_eq!(
+        s["reason"],
+        "the build took longer than 3 seconds and was stopped"
+    );
+
+    let done = build(&app, &alice, &[&killed], &[]).await;
+    let s = &done["subtasks"][0];
+    assert_eq!(s["state"], "failed", "{done:#}");
+    assert_eq!(s["failure_stage"], "killed", "{s:#}");
+    assert_eq!(
+        s["reason"],
+        "rpmbuild was killed by signal 9 (SIGKILL: out of memory?); see build.log"
+    );
+    assert!(task_log(&app, &s["id"])
+        .await
+        .contains("about to be killed"));
 }

@@ -635,3 +635,15 @@ pub async fn primary_xml(app: &TestApp, chroot: &str) -> String {
     let _ = flate2::read::MultiGzDecoder::new(&gz[..]).read_to_string(&mut xml);
     xml
 }
+
+/// `GET /api/v1/tasks/ID/log` as text (a subtask's log, or a parent's with each line marked).
+pub async fn task_log(app: &TestApp, id: &serde_json::Value) -> String {
+    app.http
+        .get(app.url(&format!("/api/v1/tasks/{id}/log")))
+        .send()
+        .await
+        .expect("log")
+        .text()
+        .await
+        .expect("text")
+}

@@ -126,3 +126,16 @@ pub async fn authorize_repo_in(
         role,
     })
 }
+
+/// The repo `OWNER/REPO` if `principal` may submit builds to it now: a packager or more, and
+/// its builds not stopped by the site admins.
+pub async fn authorize_submission(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+) -> CoreResult<RepoCtx> {
+    let ctx = authorize_repo(kiln, principal, owner, name, Action::SubmitBuild).await?;
+    accepting_builds(&ctx)?;
+    Ok(ctx)
+}

@@ -13,7 +13,7 @@ use futures::Stream;
 use kiln_core::services::sources::Staged;
 use kiln_core::services::tasks::Submission;
 use kiln_core::services::{access, sources, tasks, PageRequest};
-use kiln_core::{Action, CoreError, CoreResult};
+use kiln_core::{CoreError, CoreResult};
 use kiln_proto::{Page, Resubmit, Task};
 use serde::Deserialize;
 
@@ -67,15 +67,7 @@ pub async fn submit(
 ) -> ApiResult<(StatusCode, Json<Task>)> {
     let kiln = &state.kiln;
     // Refuse before reading a byte of the upload.
-    let ctx = access::authorize_repo(
-        kiln,
-        &caller.principal,
-        &p.owner,
-        &p.repo,
-        Action::SubmitBuild,
-    )
-    .await?;
-    access::accepting_builds(&ctx)?;
+    access::authorize_submission(kiln, &caller.principal, &p.owner, &p.repo).await?;
     let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
         ApiError(CoreError::validation(
             "body",

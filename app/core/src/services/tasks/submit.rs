@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use kiln_proto::{Task, TaskState};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use super::super::access::authorize_repo;
 use super::super::mock_configs;
 use super::super::sources::{self, Staged};
 use crate::entities::{repos, tasks};
@@ -35,8 +34,7 @@ pub async fn submit(
     repo: &str,
     sub: Submission,
 ) -> CoreResult<Task> {
-    let ctx = authorize_repo(kiln, principal, owner, repo, Action::SubmitBuild).await?;
-    super::super::access::accepting_builds(&ctx)?;
+    let ctx = super::super::access::authorize_submission(kiln, principal, owner, repo).await?;
     let priority = sub.priority.unwrap_or(0);
     if priority != 0 {
         authorize(principal, Action::SetBuildPriority, ctx.role)

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use kiln_core::services::tasks::Submission;
 use kiln_core::services::{access, publish, tasks};
-use kiln_core::{Action, CoreError, CoreResult};
+use kiln_core::{CoreError, CoreResult};
 use kiln_frontend::forms::Flash;
 use tower_sessions::Session;
 
@@ -96,15 +96,7 @@ pub async fn upload(
     let mut errors = std::collections::BTreeMap::new();
     let mut body_left: Option<Multipart> = None;
     let result: CoreResult<(String, Flash)> = async {
-        let ctx = access::authorize_repo(
-            kiln,
-            &caller.principal,
-            &p.owner,
-            &p.repo,
-            Action::SubmitBuild,
-        )
-        .await?;
-        access::accepting_builds(&ctx)?;
+        access::authorize_submission(kiln, &caller.principal, &p.owner, &p.repo).await?;
         let multipart = body_left.insert(
             Multipart::from_request(Request::from_parts(parts, body), &())
                 .await
