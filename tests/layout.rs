@@ -241,8 +241,27 @@ fn route_table() -> String {
     table
 }
 
-const BEGIN: &str = "<!-- routes: made from app/server/src/routes.rs by tests/layout.rs -->\n";
-const END: &str = "<!-- /routes -->";
+/// Checks that README.md holds `table` between the markers `begin` and `end`; with
+/// `KILN_UPDATE_README=1` in the environment, writes it there instead.
+fn readme_section(what: &str, begin: &str, end: &str, table: &str) {
+    let readme_path = repo_root().join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).expect("README");
+    let (Some(start), Some(stop)) = (readme.find(begin), readme.find(end)) else {
+        panic!("README.md has no {what} between {begin:?} and {end:?}");
+    };
+    let listed = &readme[start + begin.len()..stop];
+    if listed != table {
+        if std::env::var_os("KILN_UPDATE_README").is_some() {
+            let updated = format!("{}{begin}{table}{}", &readme[..start], &readme[stop..]);
+            std::fs::write(&readme_path, updated).expect("README");
+            return;
+        }
+        panic!(
+            "README.md's {what} is out of date (KILN_UPDATE_README=1 rewrites it); it should \
+             read:\n{table}"
+        );
+    }
+}
 
 /// The README lists every route the server has, as `routes.rs` declares them. To bring it up
 /// to date after changing the routes: `KILN_UPDATE_README=1 cargo test -p kiln-tests --test
@@ -258,22 +277,126 @@ fn the_readme_lists_every_route() {
         "{routes:?}"
     );
     assert!(routes.iter().all(|(_, m)| !m.is_empty()), "{routes:?}");
-    let readme_path = repo_root().join("README.md");
-    let readme = std::fs::read_to_string(&readme_path).expect("README");
-    let (Some(start), Some(stop)) = (readme.find(BEGIN), readme.find(END)) else {
-        panic!("README.md has no route table between {BEGIN:?} and {END:?}");
-    };
-    let listed = &readme[start + BEGIN.len()..stop];
-    let table = route_table();
-    if listed != table {
-        if std::env::var_os("KILN_UPDATE_README").is_some() {
-            let updated = format!("{}{BEGIN}{table}{}", &readme[..start], &readme[stop..]);
-            std::fs::write(&readme_path, updated).expect("README");
-            return;
+    readme_section(
+        "route table",
+        "<!-- routes: made from app/server/src/routes.rs by tests/layout.rs -->\n",
+        "<!-- /routes -->",
+        &route_table(),
+    );
+}
+
+/// The first sentence of a module's `//!` doc.
+fn module_summary(file: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let doc: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.starts_with("#!"))
+        .take_while(|l| l.starts_with("//!"))
+        .map(|l| l.trim_start_matches("//!").trim())
+        .collect();
+    let doc = doc.join(" ");
+    let end = doc
+        .char_indices()
+        .find(|(i, c)| {
+            *c == '.' && doc[i + 1..].starts_with(' ') || *c == '.' && i + 1 == doc.len()
+        })
+        .map(|(i, _)| i + 1)
+        .unwrap_or(doc.len());
+    let first = doc[..end].trim().to_owned();
+    (!first.is_empty()).then_some(first)
+}
+
+/// A table of the modules under `dir` (files and directories with a `mod.rs`), each with the
+/// first sentence of its doc.
+fn module_table(dir: &str) -> String {
+    let root = repo_root().join(dir);
+    let mut rows = BTreeMap::new();
+    for entry in std::fs::read_dir(&root).expect("read_dir").flatten() {
+        let path = entry.path();
+        let (name, file) = if path.is_dir() {
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (format!("{name}/"), path.join("mod.rs"))
+        } else {
+            let name = path
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .into_owned();
+            if name == "mod" || name == "lib" || name == "main" {
+                continue;
+            }
+            (format!("{name}.rs"), path.clone())
+        };
+        if !file.is_file() {
+            continue;
         }
-        panic!(
-            "README.md's route table is out of date (KILN_UPDATE_README=1 rewrites it); it \
-             should read:\n{table}"
+        let summary =
+            module_summary(&file).unwrap_or_else(|| panic!("{} has no //! doc", file.display()));
+        rows.insert(name, summary.replace('|', "\\|"));
+    }
+    let mut table = String::from("| module | what it does |\n|---|---|\n");
+    for (name, summary) in rows {
+        table.push_str(&format!("| `{name}` | {summary} |\n"));
+    }
+    table
+}
+
+/// The README's map of the core's services and the server's modules is made from their `//!`
+/// docs (`KILN_UPDATE_README=1` rewrites it), so it cannot drift from the tree.
+#[test]
+fn the_readme_maps_every_module() {
+    for (dir, what) in [
+        ("app/core/src/services", "core services map"),
+        ("app/core/src", "core modules map"),
+        ("app/server/src", "server modules map"),
+        ("builder-agent/src", "agent modules map"),
+    ] {
+        let table = module_table(dir);
+        assert!(table.lines().count() > 2, "{dir}: {table}");
+        readme_section(
+            what,
+            &format!("<!-- modules: made from {dir} by tests/layout.rs -->\n"),
+            &format!("<!-- /modules {dir} -->"),
+            &table,
         );
     }
+}
+
+/// Files that only declare (settings, schema changes, the route table) may be long.
+const DECLARATIVE: [&str; 2] = ["app/core/src/config.rs", "app/server/src/routes.rs"];
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// No source file of `app/` or the agent grows past 800 lines (declarative ones aside): a file
+/// that long mixes jobs and should be split by responsibility.
+#[test]
+fn no_source_file_is_over_800_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for dir in ["app", "builder-agent/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    assert!(files.len() > 50, "found only {} files", files.len());
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let rel = f.strip_prefix(&root).ok()?.to_string_lossy().into_owned();
+            let lines = std::fs::read_to_string(f).ok()?.lines().count();
+            (lines > 800 && !DECLARATIVE.contains(&rel.as_str())).then(|| format!("{rel}: {lines}"))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these by responsibility: {long:?}");
 }

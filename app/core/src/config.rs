@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
+/// Kiln's whole configuration: the top level of the TOML file (see [`Config::load`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -25,23 +26,33 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://PATH?mode=rwc` or `postgres://…`. Default: SQLite in `data_dir`.
     pub database_url: Option<Secret>,
+    /// A file whose content (trailing newlines trimmed) replaces `database_url`;
+    /// `KILN_DATABASE_URL_FILE` does the same from the environment.
     pub database_url_file: Option<PathBuf>,
     /// Largest pool of database connections.
     pub database_max_connections: u32,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
+    /// Object storage (`[storage]`).
     pub storage: StorageConfig,
+    /// Sign-in: local accounts, sessions and OpenID Connect providers (`[auth]`).
     pub auth: AuthConfig,
+    /// Who may create repos, and how many (`[repos]`).
     pub repos: RepoPolicyConfig,
+    /// Upload limits, leases, attempts, timeouts and quotas of builds (`[builds]`).
     pub builds: BuildsConfig,
+    /// Repo signing keys and the server key that locks them (`[signing]`).
     pub signing: SigningConfig,
+    /// Publishing repo metadata and the retention passes (`[publish]`).
     pub publish: PublishConfig,
+    /// Message buses, build e-mails, webhook address checks and event retention (`[events]`).
     pub events: EventsConfig,
     /// The implicit `local` builder pool of `kiln serve`: one `kiln-agent` child process,
     /// kept running and restarted under its own name if it dies. `auto`: when no
     /// `[[builders.pools]]` is configured, rpmbuild or mock is installed and `kiln-agent` sits
     /// next to `kiln`; `on`: besides any configured pools; `off`: never.
     pub local_agent: LocalAgent,
+    /// Builder pools Kiln provisions itself (`[builders]`).
     pub builders: BuildersConfig,
 }
 
@@ -96,6 +107,7 @@ pub struct BuildersConfig {
     pub register_timeout_seconds: u64,
     /// Longest wait after a provider failure; waits double from 1 s up to this.
     pub max_backoff_seconds: u64,
+    /// The pools, one `[[builders.pools]]` table each (TOML only; default none).
     pub pools: Vec<PoolConfig>,
 }
 
@@ -110,6 +122,7 @@ impl Default for BuildersConfig {
     }
 }
 
+/// How a pool gets its builders (`provider`): `local`, `command` or `kubernetes`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
@@ -127,6 +140,7 @@ pub enum ProviderKind {
 pub struct PoolConfig {
     /// Names the pool's builders (`NAME-ID`) and its status.
     pub name: String,
+    /// Who starts and stops the pool's builders (required).
     pub provider: ProviderKind,
     /// Architectures its builders build; a builder is allocated for the one with work.
     pub arches: Vec<String>,
@@ -176,6 +190,7 @@ pub struct PoolConfig {
     /// `kubernetes`: the builder container's CPU and memory requests (`"2"`, `"4Gi"`).
     #[serde(default)]
     pub cpu: Option<String>,
+    /// `kubernetes`: the builder container's memory request (`"4Gi"`); unset: none.
     #[serde(default)]
     pub memory: Option<String>,
 }
@@ -192,6 +207,7 @@ fn default_idle_timeout() -> u64 {
     600
 }
 
+/// Limits on submissions and builds, and agents' leases (`[builds]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BuildsConfig {
@@ -226,6 +242,7 @@ impl Default for BuildsConfig {
     }
 }
 
+/// Repo signing keys (`[signing]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SigningConfig {
@@ -235,13 +252,18 @@ pub struct SigningConfig {
     /// The server key that locks each repo's secret key at rest (any long random string).
     /// Unset: read from `DATA_DIR/signing.key`, created on first start.
     pub server_key: Option<Secret>,
+    /// A file whose content (trailing newlines trimmed) replaces `server_key`;
+    /// `KILN_SIGNING_SERVER_KEY_FILE` does the same from the environment.
     pub server_key_file: Option<PathBuf>,
 }
 
+/// The algorithm of a new repo's OpenPGP key (`signing.key_type`, `KILN_SIGNING_KEY_TYPE`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SigningKeyType {
+    /// `rsa4096` (default): a 4096-bit RSA key.
     Rsa4096,
+    /// `ed25519`: an Ed25519 key.
     Ed25519,
 }
 
@@ -255,6 +277,7 @@ impl Default for SigningConfig {
     }
 }
 
+/// Publishing repo metadata (`[publish]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PublishConfig {
@@ -281,21 +304,29 @@ impl Default for PublishConfig {
     }
 }
 
+/// When `kiln serve` runs the implicit `local` builder pool (`local_agent`, `KILN_LOCAL_AGENT`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LocalAgent {
+    /// `auto` (default): when no pool is configured and mock or rpmbuild is installed.
     Auto,
+    /// `on`: also beside configured pools.
     On,
+    /// `off`: never.
     Off,
 }
 
+/// How log lines are written (`log_format`, `KILN_LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// `text` (default): human-readable lines.
     Text,
+    /// `json`: one JSON object per line.
     Json,
 }
 
+/// Where Kiln keeps its objects: a local directory or an S3 bucket (`[storage]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
@@ -303,34 +334,47 @@ pub struct StorageConfig {
     pub backend: StorageBackend,
     /// Root directory of the `fs` backend. Default: `DATA_DIR/objects`.
     pub path: Option<PathBuf>,
+    /// Settings of the `s3` backend (`[storage.s3]`).
     pub s3: S3Config,
 }
 
+/// Which object store Kiln uses (`storage.backend`, `KILN_STORAGE_BACKEND`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageBackend {
+    /// `fs` (default): a local directory, `storage.path`.
     Fs,
+    /// `s3`: a bucket of an S3-compatible server, `storage.s3`.
     S3,
 }
 
+/// The bucket of the `s3` storage backend (`[storage.s3]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
     /// Endpoint URL for S3-compatible servers (Garage, MinIO, Ceph); empty for AWS.
     pub endpoint: Option<String>,
+    /// The region requests are signed for (default `us-east-1`; `KILN_S3_REGION`).
     pub region: String,
+    /// The bucket objects are stored in (default `kiln`; `KILN_S3_BUCKET`).
     pub bucket: String,
     /// Key prefix inside the bucket, so one bucket can hold several installs.
     pub prefix: String,
     /// Path-style addressing (`endpoint/bucket/key`), which most self-hosted servers need.
     pub path_style: bool,
+    /// Static access key id, used with `secret_access_key` (`KILN_S3_ACCESS_KEY_ID`); unset:
+    /// the AWS SDK's own credential chain (environment, profile, instance role).
     pub access_key_id: Option<String>,
+    /// Static secret access key, used with `access_key_id` (`KILN_S3_SECRET_ACCESS_KEY`).
     pub secret_access_key: Option<Secret>,
+    /// A file whose content (trailing newlines trimmed) replaces `secret_access_key`;
+    /// `KILN_S3_SECRET_ACCESS_KEY_FILE` does the same from the environment.
     pub secret_access_key_file: Option<PathBuf>,
     /// Objects larger than this are uploaded in parts (bytes, at least 5 MiB).
     pub multipart_part_size: usize,
 }
 
+/// How users sign in (`[auth]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
@@ -342,6 +386,7 @@ pub struct AuthConfig {
     pub oidc: Vec<OidcProviderConfig>,
 }
 
+/// One OpenID Connect provider (an `[[auth.oidc]]` table; TOML only).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OidcProviderConfig {
@@ -351,8 +396,11 @@ pub struct OidcProviderConfig {
     pub display_name: String,
     /// Issuer URL; discovery reads `ISSUER/.well-known/openid-configuration`.
     pub issuer: String,
+    /// The client id registered with the provider (required).
     pub client_id: String,
+    /// The client secret; unset: none is sent.
     pub client_secret: Option<Secret>,
+    /// A file whose content (trailing newlines trimmed) replaces `client_secret`.
     pub client_secret_file: Option<PathBuf>,
     /// Extra scopes besides `openid` (default: `profile`, `email`).
     pub scopes: Vec<String>,
@@ -364,22 +412,29 @@ pub struct OidcProviderConfig {
     pub site_admin_group: Option<String>,
 }
 
+/// Who may create repos (`[repos]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RepoPolicyConfig {
     /// Who may create repos: `everyone` (any signed-in user), `group` (users whose OIDC groups
     /// claim holds `creator_group`) or `site_admins`.
     pub creators: RepoCreators,
+    /// The group whose members may create repos when `creators` is `group`, which then needs
+    /// it (`KILN_REPOS_CREATOR_GROUP`).
     pub creator_group: Option<String>,
     /// Most repos one user may own (site admins are not limited). Unset: no limit.
     pub max_per_user: Option<u64>,
 }
 
+/// Who besides site admins may create repos (`repos.creators`, `KILN_REPOS_CREATORS`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RepoCreators {
+    /// `everyone` (default): any signed-in user.
     Everyone,
+    /// `group`: users whose groups claim holds `creator_group`.
     Group,
+    /// `site_admins`: nobody else.
     SiteAdmins,
 }
 
@@ -683,6 +738,7 @@ impl Config {
         }
     }
 
+    /// The database URL: `database_url`, or SQLite at `DATA_DIR/kiln.db` when unset.
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(u) => u.expose().to_owned(),
@@ -690,6 +746,7 @@ impl Config {
         }
     }
 
+    /// The root directory of the `fs` backend: `storage.path`, else `DATA_DIR/objects`.
     pub fn storage_path(&self) -> PathBuf {
         self.storage
             .path
@@ -697,6 +754,7 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("objects"))
     }
 
+    /// Whether cookies are marked `Secure`: the public URL is `https://`.
     pub fn secure_cookies(&self) -> bool {
         self.public_url().starts_with("https://")
     }

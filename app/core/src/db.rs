@@ -7,6 +7,8 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 
 use crate::config::Config;
 
+/// Connects to `config.database_url()`, creating a SQLite file's directory first; SQLite
+/// databases are switched to WAL.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url();
     if url.starts_with("sqlite://") {
@@ -38,6 +40,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
+/// Applies every migration not applied yet.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await
@@ -66,6 +69,7 @@ pub async fn events_turn(db: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr
     Ok(())
 }
 
+/// Whether the database has row locks (`FOR UPDATE`, `SKIP LOCKED`): PostgreSQL only.
 pub fn supports_row_locks(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }

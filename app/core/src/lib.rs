@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Kiln's domain: entities, services, the authorization policy, object storage and
 //! configuration. SQL lives only here; HTTP and HTML live in the server and frontend crates.
 
@@ -29,9 +30,13 @@ pub use storage::Storage;
 /// event hub. Cheap to clone.
 #[derive(Clone)]
 pub struct Kiln {
+    /// The database connection pool (SQLite or PostgreSQL).
     pub db: DatabaseConnection,
+    /// Object storage: uploaded sources, build artifacts and published repo metadata.
     pub storage: Storage,
+    /// The server configuration, as loaded at start.
     pub config: Arc<Config>,
+    /// In-process wake-ups for agents, workers and log followers.
     pub events: Arc<Events>,
     /// Locks each repo's secret signing key at rest.
     pub server_key: Arc<secret::Secret>,
@@ -58,10 +63,12 @@ pub struct WriteTxn {
 }
 
 impl WriteTxn {
+    /// Commits the transaction; on SQLite the next writer of this process may then begin.
     pub async fn commit(self) -> Result<(), sea_orm::DbErr> {
         self.txn.commit().await
     }
 
+    /// Rolls the transaction back; on SQLite the next writer of this process may then begin.
     pub async fn rollback(self) -> Result<(), sea_orm::DbErr> {
         self.txn.rollback().await
     }
@@ -102,7 +109,9 @@ impl sea_orm::ConnectionTrait for WriteTxn {
 /// states) of a task for log followers. Both are hints; the database stays the truth, so
 /// waiters also re-check on a short timer (several server processes share one database).
 pub struct Events {
+    /// Notified when new work may be waiting: tasks to claim, deliveries to send.
     pub work: tokio::sync::Notify,
+    /// Carries the id of each task whose log or state changed.
     pub task_changed: tokio::sync::broadcast::Sender<i32>,
 }
 
@@ -116,10 +125,12 @@ impl Default for Events {
 }
 
 impl Events {
+    /// Wakes everything currently waiting on `work`.
     pub fn work_available(&self) {
         self.work.notify_waiters();
     }
 
+    /// Tells log followers that task `task_id` changed; nobody listening is not an error.
     pub fn changed(&self, task_id: i32) {
         let _ = self.task_changed.send(task_id);
     }

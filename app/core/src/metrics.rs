@@ -13,16 +13,21 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use crate::entities::{agents, builders, tasks, webhook_deliveries};
 use crate::{CoreError, CoreResult, Kiln};
 
+/// Labels of `kiln_http_request_duration_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
+    /// The request method (`GET`, `POST` …).
     pub method: String,
     /// The route's pattern (`/api/v1/repos/{owner}/{repo}`), never the raw path.
     pub route: String,
+    /// The response's HTTP status code.
     pub status: u16,
 }
 
+/// Labels of `kiln_build_duration_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
+    /// How the build ended: `succeeded`, `failed`, `canceled` or `handed_back`.
     pub result: String,
 }
 
@@ -42,8 +47,11 @@ struct PoolLabels {
     state: String,
 }
 
+/// Kiln's Prometheus metrics (prefix `kiln_`): histograms this process observes, and gauges
+/// read from the database at each scrape.
 pub struct Metrics {
     registry: Registry,
+    /// HTTP request durations in seconds, by method, route pattern and status.
     pub http: Family<HttpLabels, Histogram, fn() -> Histogram>,
     /// Subtask queued to claimed by an agent.
     pub dispatch: Histogram,
@@ -142,6 +150,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Records a build's seconds from claim to finish under its `result`.
     pub fn observe_build(&self, result: &str, seconds: f64) {
         self.build
             .get_or_create(&ResultLabels {

@@ -9,20 +9,29 @@ use crate::error::CoreError;
 /// Who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
+    /// A caller with no session and no API token.
     Anonymous,
+    /// A signed-in user (browser session or API token), or the server acting for itself as a
+    /// site admin with id 0 (the console, the builder provisioner).
     User(UserPrincipal),
 }
 
+/// A signed-in user, as the policy sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserPrincipal {
+    /// The user's id (`users.id`); 0 when the server acts for itself.
     pub id: i32,
+    /// The user's username, `OWNER` in their repos' `OWNER/REPO` (`console` or `provisioner`
+    /// when the server acts for itself).
     pub username: String,
+    /// A site administrator passes every check.
     pub is_site_admin: bool,
     /// Groups from the identity provider at the last login (for the repo creation policy).
     pub groups: Vec<String>,
 }
 
 impl Principal {
+    /// The signed-in user, or `None` for an anonymous caller.
     pub fn user(&self) -> Option<&UserPrincipal> {
         match self {
             Principal::User(u) => Some(u),
@@ -30,10 +39,12 @@ impl Principal {
         }
     }
 
+    /// The signed-in user's id, or `None` for an anonymous caller.
     pub fn user_id(&self) -> Option<i32> {
         self.user().map(|u| u.id)
     }
 
+    /// Whether the caller is a signed-in site administrator.
     pub fn is_site_admin(&self) -> bool {
         self.user().is_some_and(|u| u.is_site_admin)
     }
@@ -48,35 +59,58 @@ impl Principal {
 /// Everything the API lets someone do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
+    /// List and search repos: anyone, signed in or not.
     ListRepos,
+    /// See a repo, its builds, logs, artifacts and published packages: anyone.
     ViewRepo,
+    /// Create a repo: any signed-in user (the site's creation policy may narrow this).
     CreateRepo,
+    /// Change a repo's description and retention settings: releng or admin.
     UpdateRepo,
+    /// Delete a repo: repo admins.
     DeleteRepo,
+    /// List a repo's members: repo admins.
     ListMembers,
+    /// Add, change or remove a repo's members: repo admins.
     ManageMembers,
+    /// See a repo's mock configs: anyone.
     ViewMockConfigs,
+    /// Create, change and delete a repo's mock configs: releng or admin.
     ManageMockConfigs,
+    /// Read a repo's audit log: repo admins.
     ViewAudit,
+    /// Submit builds to a repo: packager, releng or admin.
     SubmitBuild,
+    /// Cancel a repo's builds: packager, releng or admin.
     CancelBuild,
+    /// Resubmit a repo's builds: packager, releng or admin.
     ResubmitBuild,
+    /// Submit a build with a priority other than 0: releng or admin.
     SetBuildPriority,
+    /// Delete a finished build and remove its packages from the repo: packager, releng or admin.
     DeleteBuild,
+    /// Regenerate the metadata of every chroot of a repo: releng or admin.
     Createrepo,
+    /// Replace a repo's signing key: repo admins.
     RotateKey,
+    /// See the chroot catalogue: anyone.
     ListChroots,
+    /// Create, change and delete chroots of the catalogue: site admins.
     ManageChroots,
+    /// Manage build agents, their registration tokens and builder pools: site admins.
     ManageAgents,
+    /// Read the site-wide audit log: site admins.
     ViewSiteAudit,
+    /// Create, list and revoke one's own API tokens: any signed-in user.
     ManageOwnTokens,
-    /// Site admins' actions on a repo: stop its builds, cancel its queue.
+    /// Site admins' actions on a repo: stop its builds, cancel its queue. Site admins only.
     AdministerRepo,
-    /// A repo's webhooks and their delivery log.
+    /// A repo's webhooks and their delivery log: repo admins.
     ManageWebhooks,
 }
 
 impl Action {
+    /// Every action, in declaration order.
     pub const ALL: [Action; 24] = [
         Action::ListRepos,
         Action::ViewRepo,
@@ -108,10 +142,13 @@ impl Action {
 /// What an action needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requirement {
+    /// Anyone, anonymous callers included.
     Anyone,
+    /// Any signed-in user.
     SignedIn,
     /// At least this role in the repo (site admins always pass).
     RepoRole(Role),
+    /// Site administrators only.
     SiteAdmin,
 }
 

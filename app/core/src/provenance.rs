@@ -22,17 +22,25 @@ pub fn is_log_name(name: &str) -> bool {
 /// What the subtask was: its SRPM's name and version, the arch it built for, and when it
 /// started (Unix seconds).
 pub struct Expected<'a> {
+    /// The SRPM's package name.
     pub name: &'a str,
+    /// The SRPM's version, without release.
     pub version: &'a str,
+    /// The arch the subtask built for, e.g. `x86_64`.
     pub arch: &'a str,
+    /// When the subtask started, Unix seconds; `None` skips the build-time check.
     pub started_at: Option<i64>,
 }
 
 /// What an uploaded RPM's header says.
 pub struct Built<'a> {
+    /// Whether the RPM is a source package (SRPM).
     pub is_source: bool,
+    /// `NAME` from the header.
     pub name: &'a str,
+    /// `VERSION` from the header, without release.
     pub version: &'a str,
+    /// The package's arch (`src` for a source package, `noarch` for arch-independent ones).
     pub arch: &'a str,
     /// `SOURCERPM` of a binary package.
     pub source_rpm: Option<&'a str>,

@@ -18,8 +18,11 @@ use crate::{CoreError, CoreResult};
 /// A new key: fingerprint (upper-case hex), armored public key, armored secret key locked with
 /// `server_key`.
 pub struct NewKey {
+    /// The key's fingerprint, upper-case hex.
     pub fingerprint: String,
+    /// The public key, ASCII-armored.
     pub public_key: String,
+    /// The secret key, ASCII-armored, locked with the server key.
     pub secret_key: String,
 }
 
@@ -152,6 +155,7 @@ impl Signer {
         })
     }
 
+    /// The key's fingerprint, upper-case hex.
     pub fn fingerprint(&self) -> String {
         hex::encode_upper(self.secret.fingerprint().as_bytes())
     }

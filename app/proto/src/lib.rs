@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Wire types of Kiln's public HTTP API (the README's "HTTP API" lists its routes) and of the builder-agent
 //! protocol. Plain serde types: no database, no HTTP framework, so the browser (wasm), the
 //! agent and the CLI share them with the server.
@@ -7,6 +8,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub mod agent;
+mod browse;
+mod tasks;
+
+pub use browse::*;
+pub use tasks::*;
+
 /// Timestamps are RFC 3339 everywhere.
 pub mod rfc3339 {
     pub use time::serde::rfc3339::*;
@@ -15,13 +23,15 @@ pub mod rfc3339 {
 /// The one error envelope: `{"errors":[{"code":…,"detail":…}]}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ErrorBody {
+    /// What went wrong; the server sends one item.
     pub errors: Vec<ErrorItem>,
 }
 
+/// One error of an `ErrorBody`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ErrorItem {
-    /// Machine-readable: `not_found`, `conflict`, `validation`, `forbidden`, `unauthorized`,
-    /// `payload_too_large`, `internal`.
+    /// Machine-readable: `not_found`, `conflict`, `validation`, `forbidden`, `csrf`,
+    /// `unauthorized`, `payload_too_large`, `gone`, `internal`.
     pub code: String,
     /// Human-readable: what is wrong and, where it helps, how to fix it.
     pub detail: String,
@@ -33,19 +43,32 @@ pub struct ErrorItem {
 /// A page of a list, newest or alphabetical first depending on the list.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Page<T> {
+    /// The items on this page.
     pub items: Vec<T>,
+    /// Items in the whole list, across all pages.
     pub total: u64,
+    /// This page's number, from 1.
     pub page: u64,
+    /// Items per page: 1 to 100, 50 unless the request asked for another number.
     pub per_page: u64,
 }
 
+/// A user account, as `GET /api/v1/me` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct User {
+    /// The account's id.
     pub id: i32,
+    /// The unique login name.
     pub username: String,
+    /// The full name the OpenID provider gave at the first login; `None` for local accounts or when
+    /// it gave none.
     pub display_name: Option<String>,
+    /// The e-mail address the OpenID provider gave (updated at each login); `None` for local
+    /// accounts or when it gave none.
     pub email: Option<String>,
+    /// Whether the user is a site administrator, who may do everything.
     pub is_site_admin: bool,
+    /// When the account was created (a first OpenID login creates it).
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -55,14 +78,21 @@ pub struct User {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// `packager`: submits, cancels, resubmits and deletes builds.
     Packager,
+    /// `releng`: also edits the repo's settings and mock configs, sets build priorities and
+    /// regenerates the metadata.
     Releng,
+    /// `admin`: also manages members, webhooks and the signing key, reads the audit log and deletes
+    /// the repo.
     Admin,
 }
 
 impl Role {
+    /// Every role, lowest first.
     pub const ALL: [Role; 3] = [Role::Packager, Role::Releng, Role::Admin];
 
+    /// The name used on the wire and in the database: `packager`, `releng` or `admin`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Packager => "packager",
@@ -71,14 +101,18 @@ impl Role {
         }
     }
 
+    /// The role named `s` (`as_str`'s inverse); `None` for any other string.
     pub fn parse(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 
+/// `POST /api/v1/me/tokens`: a new personal API token for the caller.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TokenCreate {
+    /// A label for the token, 1 to 100 characters once surrounding spaces are trimmed.
     pub name: String,
+    /// When the token stops working; it must be in the future. `None`: it never expires.
     #[serde(default, with = "rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
 }
@@ -86,14 +120,20 @@ pub struct TokenCreate {
 /// A personal API token as listed: never its secret.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TokenInfo {
+    /// The token's id (`DELETE /api/v1/me/tokens/ID` revokes it).
     pub id: i32,
+    /// The label given at creation.
     pub name: String,
     /// The first characters of the secret, to recognise it (`kiln_pat_AbCd`).
     pub prefix: String,
+    /// When the token was created.
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When the token stops working; `None`: never.
     #[serde(with = "rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    /// When the token last authenticated a request (recorded at most once a minute); `None`: never
+    /// used.
     #[serde(with = "rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
 }
@@ -101,8 +141,10 @@ pub struct TokenInfo {
 /// The answer to a token creation: the only time the secret is shown.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TokenCreated {
+    /// The token as lists show it.
     #[serde(flatten)]
     pub info: TokenInfo,
+    /// The secret (`kiln_pat_…`), to send as `Authorization: Bearer TOKEN`.
     pub token: String,
 }
 
@@ -113,10 +155,14 @@ pub struct RepoSource {
     pub id: String,
     /// `http://` or `https://` only.
     pub baseurl: String,
+    /// The repository's display name (dnf's `name=`, at most 200 characters); `None`: its id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// URL of the key its packages are checked against (`http://` or `https://`); `None`: no GPG
+    /// check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpgkey: Option<String>,
+    /// dnf's `priority=`, 1 to 99 (a lower value is preferred); `None`: dnf's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
 }
@@ -124,53 +170,82 @@ pub struct RepoSource {
 /// A base chroot, fixed by the site admin: `DISTRO-RELEASE-ARCH`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Chroot {
+    /// `DISTRO-RELEASE-ARCH`, such as `fedora-44-x86_64` or `centos-stream-10-aarch64`.
     pub name: String,
+    /// The distribution part of the name, such as `fedora`, `epel` or `centos-stream`.
     pub distro: String,
+    /// The release part of the name, such as `44`, `10` or `rawhide`.
     pub release: String,
+    /// The architecture part of the name, such as `x86_64` or `aarch64`.
     pub arch: String,
+    /// The distribution's repositories (at least one), which every mock config on this chroot
+    /// builds against; repos cannot change them.
     pub base_repos: Vec<RepoSource>,
     /// Lines of mock configuration that set up the distribution (bootstrap image, package
     /// manager, chroot setup); the rendered config adds the repos after it.
     pub mock_template: String,
     /// The value of `%dist`, such as `.fc41` or `.el9`.
     pub dist_macro: String,
+    /// Whether new mock configs may be made on it; mock configs made earlier keep building.
     pub enabled: bool,
 }
 
+/// `POST /api/v1/chroots` (site admins): a new base chroot.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChrootCreate {
+    /// `DISTRO-RELEASE-ARCH` (lowercase letters, digits, `-`, `_`, `.`), such as
+    /// `fedora-44-x86_64`; the three parts become `distro`, `release` and `arch`.
     pub name: String,
+    /// The distribution's repositories: 1 to 100.
     pub base_repos: Vec<RepoSource>,
+    /// Mock configuration lines (at most 20,000 characters, no `"""`); `None`: Kiln's default for
+    /// the distribution and release.
     #[serde(default)]
     pub mock_template: Option<String>,
+    /// `%dist`: empty, or `.` and up to 31 more characters without whitespace; `None`: the
+    /// distribution's usual one (`.fc44`, `.el10`, or empty when Kiln knows none).
     #[serde(default)]
     pub dist_macro: Option<String>,
+    /// Whether new mock configs may be made on it; `None`: yes.
     #[serde(default)]
     pub enabled: Option<bool>,
 }
 
+/// `PATCH /api/v1/chroots/NAME` (site admins): a partial update; `None` leaves a setting as it is,
+/// and the name cannot change.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ChrootPatch {
+    /// New base repositories (1 to 100), replacing all of them.
     #[serde(default)]
     pub base_repos: Option<Vec<RepoSource>>,
+    /// New mock configuration lines (at most 20,000 characters, no `"""`).
     #[serde(default)]
     pub mock_template: Option<String>,
+    /// New `%dist`: empty, or `.` and up to 31 more characters without whitespace.
     #[serde(default)]
     pub dist_macro: Option<String>,
+    /// Whether new mock configs may be made on it.
     #[serde(default)]
     pub enabled: Option<bool>,
 }
 
+/// A repository of packages: its builds, mock configs and published dnf repository.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Repo {
+    /// The repo's id.
     pub id: i32,
+    /// The owner's username.
     pub owner: String,
+    /// The repo's name, unique per owner: letters, digits, `.`, `_` and `-`, at most 64 characters.
     pub name: String,
     /// `OWNER/REPO`.
     pub full_name: String,
+    /// Free text, at most 4,000 characters; empty when none was given.
     pub description: String,
+    /// When the repo was created.
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When its settings last changed (description, retention, builds stopped or resumed).
     #[serde(with = "rfc3339")]
     pub updated_at: OffsetDateTime,
     /// Retention: the newest N builds of each package stay (`None`: all of them).
@@ -198,13 +273,20 @@ pub struct BuildsDisabled {
 /// A repo's outbound webhook (`/api/v1/repos/OWNER/REPO/webhooks`, repo admins).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Webhook {
+    /// The webhook's id (`…/webhooks/ID`).
     pub id: i32,
+    /// Where the repo's events are POSTed: an `http://` or `https://` URL of at most 2,000
+    /// characters.
     pub url: String,
+    /// Whether the repo's new events are queued for it; webhooks are created active.
     pub active: bool,
+    /// When the webhook was created.
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
+/// `POST /api/v1/repos/OWNER/REPO/webhooks` (repo admins). Loopback, private and link-local
+/// addresses are refused unless the site allows them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookCreate {
@@ -215,6 +297,7 @@ pub struct WebhookCreate {
 /// The answer to a creation: the only time the signing secret is shown.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WebhookCreated {
+    /// The webhook as lists show it.
     #[serde(flatten)]
     pub webhook: Webhook,
     /// Receivers check `X-Kiln-Signature: sha256=HEX`, HMAC-SHA256 of the body under it.
@@ -224,20 +307,27 @@ pub struct WebhookCreated {
 /// One event for one webhook: the delivery log.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WebhookDelivery {
+    /// The delivery's id, sent as `X-Kiln-Delivery`.
     pub id: i32,
+    /// The event's id (the `id` of the JSON body).
     pub event_id: i32,
+    /// The event's topic, such as `kiln.build.end`, sent as `X-Kiln-Event`.
     pub topic: String,
     /// `pending`, `succeeded` or `failed` (attempts used up).
     pub state: String,
+    /// Attempts made so far, at most 30.
     pub attempts: i32,
+    /// When the next attempt is due; meaningful only while `pending`.
     #[serde(with = "rfc3339")]
     pub next_attempt_at: OffsetDateTime,
     /// The receiver's last HTTP status.
     pub response_code: Option<i32>,
     /// Why the last attempt failed (connection refused, timeout, a non-2xx status).
     pub error: Option<String>,
+    /// When the event was queued for this webhook.
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When the receiver accepted it (a 2xx answer); `None` until then.
     #[serde(with = "time::serde::rfc3339::option")]
     pub delivered_at: Option<OffsetDateTime>,
 }
@@ -249,9 +339,13 @@ pub struct QueueCanceled {
     pub builds: u32,
 }
 
+/// `POST /api/v1/repos`: a new repo owned by the caller, who becomes its admin.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RepoCreate {
+    /// Letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 64 characters;
+    /// unique among the caller's repos.
     pub name: String,
+    /// Free text, at most 4,000 characters (default: empty).
     #[serde(default)]
     pub description: String,
     /// Base chroots to create a mock config for, each named after its chroot.
@@ -259,8 +353,10 @@ pub struct RepoCreate {
     pub chroots: Vec<String>,
 }
 
+/// `PATCH /api/v1/repos/OWNER/REPO` (rel-eng): a partial update; `None` leaves a setting as it is.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RepoPatch {
+    /// The new description, at most 4,000 characters.
     #[serde(default)]
     pub description: Option<String>,
     /// Keep the newest N builds of each package; `0` keeps all (the default). Never fewer
@@ -277,60 +373,93 @@ pub struct RepoPatch {
 pub struct KeyRotation {
     /// The new key's fingerprint (hex).
     pub fingerprint: String,
+    /// The replaced key's fingerprint (hex).
     pub previous_fingerprint: String,
     /// The chroots being re-signed and republished.
     pub chroots: Vec<String>,
 }
 
+/// A user's membership of a repo.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Member {
+    /// The member's username.
     pub username: String,
+    /// The member's role in the repo.
     pub role: Role,
+    /// When the user became a member (a role change keeps it).
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
+/// `PUT /api/v1/repos/OWNER/REPO/members/USERNAME` (repo admins): adds the user or changes their
+/// role.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MemberPut {
+    /// The role to give; the repo's last admin cannot be given a lower one.
     pub role: Role,
 }
 
+/// A repo's mock config: a base chroot plus the repo's own repositories, buildroot changes and
+/// macros.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MockConfig {
+    /// Its name, unique within the repo (letters, digits, `.`, `_`, `-`); a config made with the
+    /// repo is named after its base chroot.
     pub name: String,
     /// The base chroot's name.
     pub base: String,
+    /// The base chroot's architecture, which its builds target.
     pub arch: String,
+    /// Repositories added after the base chroot's.
     pub extra_repos: Vec<RepoSource>,
+    /// Packages added to the buildroot (appended to mock's `chroot_setup_cmd`).
     pub buildroot_add: Vec<String>,
+    /// Packages kept out of the buildroot (dnf's `excludepkgs`).
     pub buildroot_remove: Vec<String>,
+    /// RPM macros by name without `%`, defined in every build of this config after the
+    /// distribution's own.
     pub macros: BTreeMap<String, String>,
     /// Whether the repo's own published packages are in the buildroot (default: yes).
     pub include_own_repo: bool,
+    /// Whether it accepts builds; a submission that names no mock config builds in every enabled
+    /// one.
     pub enabled: bool,
     /// Builds in this config skip `%check` (mock's and rpmbuild's `--nocheck`).
     #[serde(default)]
     pub nocheck: bool,
+    /// When the config was created.
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When the config last changed.
     #[serde(with = "rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
+/// `POST /api/v1/repos/OWNER/REPO/mock-configs` (rel-eng).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MockConfigCreate {
+    /// Letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 64 characters;
+    /// unique within the repo.
     pub name: String,
+    /// The base chroot to build on (such as `fedora-44-x86_64`); it must exist and be enabled.
     pub base: String,
+    /// Repositories to add, at most 100 (default: none).
     #[serde(default)]
     pub extra_repos: Vec<RepoSource>,
+    /// Packages to add to the buildroot, at most 100 (default: none).
     #[serde(default)]
     pub buildroot_add: Vec<String>,
+    /// Packages to keep out of the buildroot, at most 100 (default: none).
     #[serde(default)]
     pub buildroot_remove: Vec<String>,
+    /// RPM macros by name without `%`, at most 100, each value one line of at most 1,024 characters
+    /// (default: none).
     #[serde(default)]
     pub macros: BTreeMap<String, String>,
+    /// Put the repo's own published packages in the buildroot; `None`: yes.
     #[serde(default)]
     pub include_own_repo: Option<bool>,
+    /// Accept builds; `None`: yes.
     #[serde(default)]
     pub enabled: Option<bool>,
     /// Skip `%check` in every build of this config (default: no).
@@ -342,16 +471,23 @@ pub struct MockConfigCreate {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MockConfigPatch {
+    /// New extra repositories (at most 100), replacing all of them; `None` keeps them.
     #[serde(default)]
     pub extra_repos: Option<Vec<RepoSource>>,
+    /// New packages to add to the buildroot (at most 100), replacing the list; `None` keeps it.
     #[serde(default)]
     pub buildroot_add: Option<Vec<String>>,
+    /// New packages to keep out of the buildroot (at most 100), replacing the list; `None` keeps
+    /// it.
     #[serde(default)]
     pub buildroot_remove: Option<Vec<String>>,
+    /// New RPM macros (at most 100), replacing all of them; `None` keeps them.
     #[serde(default)]
     pub macros: Option<BTreeMap<String, String>>,
+    /// Whether the repo's own published packages are in the buildroot; `None` keeps the setting.
     #[serde(default)]
     pub include_own_repo: Option<bool>,
+    /// Whether it accepts builds; `None` keeps the setting.
     #[serde(default)]
     pub enabled: Option<bool>,
     /// Skip `%check` in every build of this config (default: no).
@@ -359,14 +495,21 @@ pub struct MockConfigPatch {
     pub nocheck: Option<bool>,
 }
 
+/// One entry of an audit log: who changed what, and when.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AuditEntry {
+    /// The entry's id; a higher id is newer.
     pub id: i32,
     /// The username of who did it; `None` for the system or a deleted account.
     pub actor: Option<String>,
+    /// What was done, such as `repo.update`, `member.put`, `mock_config.create` or `token.revoke`.
     pub action: String,
+    /// What it was done to: an `OWNER/REPO`, a username, a mock config, chroot or agent name, or
+    /// `KIND:ID` such as `token:12`.
     pub target: String,
+    /// The particulars, a JSON object whose keys depend on `action` (`{}` when there are none).
     pub detail: serde_json::Value,
+    /// When it was done.
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -374,549 +517,29 @@ pub struct AuditEntry {
 /// Login options the UI offers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LoginOptions {
+    /// Whether local accounts may sign in with a username and password (`auth.local_accounts`).
     pub local_enabled: bool,
+    /// The OpenID Connect providers, in configuration order; empty when there are none.
     pub providers: Vec<LoginProvider>,
 }
 
+/// An OpenID Connect provider users may sign in with.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LoginProvider {
+    /// The provider's id, as in `/auth/oidc/ID/start`.
     pub id: String,
+    /// The label of its login button (its id when none is configured).
     pub display_name: String,
 }
 
+/// The answer of `GET /healthz` (the process answers) and `GET /readyz` (its database and object
+/// storage answer).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Health {
+    /// `ok`, or `unavailable` when a `/readyz` check fails (with status 503).
     pub status: String,
+    /// `/readyz` only: `database` and `storage`, each `ok` or `unreachable`; absent from
+    /// `/healthz`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checks: BTreeMap<String, String>,
-}
-
-/// Builder agent protocol (`/api/v1/agent/…`).
-pub mod agent {
-    use serde::{Deserialize, Serialize};
-
-    /// `POST /api/v1/agent/register` with `Authorization: Bearer REGISTRATION_TOKEN`.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct Register {
-        pub name: String,
-        pub arches: Vec<String>,
-        pub capacity: u32,
-        /// `mock` or `rpmbuild`.
-        pub backend: String,
-        pub version: String,
-    }
-
-    /// The agent's own credential, shown once.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct Registered {
-        pub agent_id: i32,
-        pub token: String,
-        /// Seconds between heartbeats the server expects.
-        pub heartbeat_seconds: u64,
-    }
-
-    #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-    #[serde(rename_all = "lowercase")]
-    pub enum AgentState {
-        /// Takes work.
-        Online,
-        /// Finishes what it has, takes nothing new.
-        Draining,
-        /// Takes nothing; may come back when enabled.
-        Disabled,
-    }
-
-    /// `POST /api/v1/agent/heartbeat` body: the subtasks the agent is working on (their leases
-    /// are renewed).
-    #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-    pub struct Heartbeat {
-        #[serde(default)]
-        pub running: Vec<i32>,
-    }
-
-    /// The answer says what to do.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct HeartbeatReply {
-        pub state: AgentState,
-        /// Subtasks to stop now (canceled by a user).
-        #[serde(default)]
-        pub cancel: Vec<i32>,
-    }
-
-    /// `POST /api/v1/agent/claim`: waits (up to `wait_seconds`) until there is work for this
-    /// agent; 204 when there is none.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct Claim {
-        #[serde(default = "default_wait")]
-        pub wait_seconds: u64,
-    }
-
-    fn default_wait() -> u64 {
-        30
-    }
-
-    /// A subtask handed to an agent.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct Job {
-        pub task_id: i32,
-        pub parent_id: i32,
-        pub attempt: i32,
-        /// Full name of the repo (`OWNER/REPO`).
-        pub repo: String,
-        pub arch: String,
-        pub mock_config: String,
-        /// The effective mock config (for the mock backend).
-        pub rendered_config: String,
-        /// `%dist`, the distro's own macros (`%fedora`, `%rhel`, `%el9` …) and the config's
-        /// (for the rpmbuild backend; mock's chroot defines the distro's itself).
-        pub macros: std::collections::BTreeMap<String, String>,
-        /// Skip `%check` (`--nocheck`).
-        #[serde(default)]
-        pub nocheck: bool,
-        /// What to build from.
-        pub source: JobSource,
-        /// Seconds a build may take before it is stopped.
-        pub timeout_seconds: u64,
-    }
-
-    /// What a job builds from: a kind, so that new kinds (git, URLs) reach agents without a
-    /// change to how work is claimed.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    #[serde(tag = "kind", rename_all = "snake_case")]
-    pub enum JobSource {
-        /// An SRPM the server holds (an upload): `GET /api/v1/agent/tasks/ID/source`, checked
-        /// against its SHA-256.
-        Srpm {
-            /// The name it was uploaded as (display and the file's name in the workspace only).
-            file_name: String,
-            sha256: String,
-            size: i64,
-        },
-    }
-
-    impl JobSource {
-        /// A name for logs and the log header.
-        pub fn display_name(&self) -> &str {
-            match self {
-                JobSource::Srpm { file_name, .. } => file_name,
-            }
-        }
-    }
-
-    /// `POST /api/v1/agent/tasks/ID/finish`.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct Finish {
-        pub result: BuildResult,
-        #[serde(default)]
-        pub reason: Option<String>,
-        /// Where a failed build failed, read from the backend's own output.
-        #[serde(default)]
-        pub stage: Option<FailureStage>,
-        /// The backend and the toolchain it used (`rpmbuild (RPM version 4.18.1) on …`).
-        #[serde(default)]
-        pub backend: Option<String>,
-    }
-
-    /// The step of a build that failed, as rpmbuild and mock name them.
-    #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
-    pub enum FailureStage {
-        /// Unpacking and patching the sources.
-        #[serde(rename = "%prep")]
-        Prep,
-        #[serde(rename = "%build")]
-        Build,
-        #[serde(rename = "%install")]
-        Install,
-        #[serde(rename = "%check")]
-        Check,
-        /// Packaging: a file `%files` lists is missing, or installed files are not listed.
-        #[serde(rename = "%files")]
-        Files,
-        /// The buildroot could not be made: a `BuildRequires` nothing provides.
-        #[serde(rename = "dependencies")]
-        Dependencies,
-        /// The build ran past its time limit and was stopped.
-        #[serde(rename = "timeout")]
-        Timeout,
-        /// The build was killed by a signal (out of memory, for example).
-        #[serde(rename = "killed")]
-        Killed,
-        /// The build's output was refused: not an RPM, or not built from this build's SRPM.
-        #[serde(rename = "results")]
-        Results,
-    }
-
-    impl FailureStage {
-        /// The name used on the wire and in the database.
-        pub fn as_str(self) -> &'static str {
-            match self {
-                FailureStage::Prep => "%prep",
-                FailureStage::Build => "%build",
-                FailureStage::Install => "%install",
-                FailureStage::Check => "%check",
-                FailureStage::Files => "%files",
-                FailureStage::Dependencies => "dependencies",
-                FailureStage::Timeout => "timeout",
-                FailureStage::Killed => "killed",
-                FailureStage::Results => "results",
-            }
-        }
-
-        /// The stage named `s` (`as_str`'s inverse).
-        pub fn parse(s: &str) -> Option<FailureStage> {
-            [
-                FailureStage::Prep,
-                FailureStage::Build,
-                FailureStage::Install,
-                FailureStage::Check,
-                FailureStage::Files,
-                FailureStage::Dependencies,
-                FailureStage::Timeout,
-                FailureStage::Killed,
-                FailureStage::Results,
-            ]
-            .into_iter()
-            .find(|x| x.as_str() == s)
-        }
-    }
-
-    #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-    #[serde(rename_all = "lowercase")]
-    pub enum BuildResult {
-        /// The build worked; its RPMs are uploaded.
-        Succeeded,
-        /// The build failed (the package's fault).
-        Failed,
-        /// The agent stopped it because it was canceled.
-        Canceled,
-        /// The agent could not do the work (infrastructure); it goes back to the queue.
-        HandedBack,
-    }
-
-    /// An agent as site admins see it.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct Agent {
-        pub id: i32,
-        pub name: String,
-        pub arches: Vec<String>,
-        pub capacity: u32,
-        pub backend: String,
-        pub version: String,
-        pub state: AgentState,
-        #[serde(with = "crate::rfc3339")]
-        pub registered_at: time::OffsetDateTime,
-        #[serde(with = "crate::rfc3339")]
-        pub last_seen_at: time::OffsetDateTime,
-        /// The subtasks it is building now.
-        #[serde(default)]
-        pub running: Vec<i32>,
-        /// The same subtasks with what they build, for people.
-        #[serde(default)]
-        pub work: Vec<AgentWork>,
-    }
-
-    /// A subtask an agent is building.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct AgentWork {
-        pub task_id: i32,
-        /// The build (parent task) it belongs to.
-        pub parent_id: i32,
-        /// `OWNER/REPO`.
-        pub repo: String,
-        pub mock_config: String,
-        pub file_name: String,
-    }
-
-    /// A registration token as site admins see it: never its secret.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct RegistrationToken {
-        pub id: i32,
-        pub name: String,
-        pub created_by: Option<String>,
-        #[serde(with = "crate::rfc3339")]
-        pub created_at: time::OffsetDateTime,
-        #[serde(with = "crate::rfc3339::option")]
-        pub revoked_at: Option<time::OffsetDateTime>,
-        /// Agents that registered with it.
-        pub agents: u32,
-    }
-
-    /// `POST /api/v1/agent-tokens`.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct RegistrationTokenCreate {
-        pub name: String,
-    }
-
-    /// The answer to a creation: the only time the secret is shown.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct RegistrationTokenCreated {
-        #[serde(flatten)]
-        pub info: RegistrationToken,
-        pub token: String,
-    }
-
-    /// `GET /api/v1/builder-pools`: a pool of provisioned builders and its provider's health.
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct BuilderPool {
-        pub name: String,
-        /// `local`, `command` or `kubernetes`.
-        pub provider: String,
-        pub arches: Vec<String>,
-        pub min_idle: u32,
-        pub max: u32,
-        /// The provider's failures in a row (0 when its last call worked).
-        pub failures: u32,
-        /// When the provider is asked again after a failure.
-        #[serde(with = "time::serde::rfc3339::option")]
-        pub next_attempt_at: Option<time::OffsetDateTime>,
-        pub last_error: Option<String>,
-        #[serde(with = "time::serde::rfc3339::option")]
-        pub last_error_at: Option<time::OffsetDateTime>,
-        /// Builders not yet released (allocating, running, draining), then the 20 last ended.
-        pub builders: Vec<Builder>,
-    }
-
-    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-    pub struct Builder {
-        pub id: i32,
-        pub name: String,
-        pub arch: String,
-        /// `allocating`, `running`, `draining`, `released` or `failed`.
-        pub state: String,
-        pub provider_id: Option<String>,
-        pub reason: Option<String>,
-        #[serde(with = "crate::rfc3339")]
-        pub created_at: time::OffsetDateTime,
-        #[serde(with = "time::serde::rfc3339::option")]
-        pub registered_at: Option<time::OffsetDateTime>,
-        #[serde(with = "time::serde::rfc3339::option")]
-        pub released_at: Option<time::OffsetDateTime>,
-    }
-}
-
-/// `GET /repos/OWNER/REPO/` with `Accept: application/json`: what the published repository
-/// holds, as its browsable index shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RepoIndex {
-    /// `OWNER/REPO`.
-    pub repo: String,
-    /// The files at the top (`OWNER-REPO.repo`, the release RPM, `pubkey.gpg`).
-    pub files: Vec<String>,
-    /// The published chroot directories.
-    pub chroots: Vec<ChrootSummary>,
-}
-
-/// One published chroot directory.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ChrootSummary {
-    /// The directory name, such as `fedora-44-x86_64`.
-    pub name: String,
-    /// Packages in its metadata.
-    pub packages: i32,
-    /// The metadata's revision.
-    pub revision: i64,
-    #[serde(with = "rfc3339::option")]
-    pub published_at: Option<OffsetDateTime>,
-}
-
-/// `GET /repos/OWNER/REPO/CHROOT/` with `Accept: application/json`: the packages its metadata
-/// lists (one per NEVRA: the newest build's).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ChrootIndex {
-    pub repo: String,
-    pub chroot: String,
-    pub revision: i64,
-    #[serde(with = "rfc3339::option")]
-    pub published_at: Option<OffsetDateTime>,
-    /// The files under `repodata/` (`repomd.xml`, its signature, the data files).
-    pub repodata: Vec<String>,
-    pub packages: Vec<PublishedPackage>,
-}
-
-/// A package file in a published chroot.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PublishedPackage {
-    /// Its path below the chroot directory (`00000012/hello-1.0-1.fc44.x86_64.rpm`).
-    pub href: String,
-    pub name: String,
-    pub epoch: i32,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    pub size: i64,
-    /// SHA-256 of the signed file.
-    pub sha256: String,
-    /// The parent task that built it.
-    pub build: i32,
-}
-
-/// The newest published build of a package in one chroot.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PackageVersion {
-    pub name: String,
-    pub chroot: String,
-    pub epoch: i32,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    /// The parent task that built it.
-    pub build: i32,
-}
-
-impl PackageVersion {
-    /// `[EPOCH:]VERSION-RELEASE`.
-    pub fn evr(&self) -> String {
-        if self.epoch > 0 {
-            format!("{}:{}-{}", self.epoch, self.version, self.release)
-        } else {
-            format!("{}-{}", self.version, self.release)
-        }
-    }
-}
-
-/// The state of a task (CONTRACT: `pending`, `running`, `succeeded`, `failed`, `canceled`,
-/// `skipped`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskState {
-    Pending,
-    Running,
-    Succeeded,
-    Failed,
-    Canceled,
-    Skipped,
-}
-
-impl TaskState {
-    pub const ALL: [TaskState; 6] = [
-        TaskState::Pending,
-        TaskState::Running,
-        TaskState::Succeeded,
-        TaskState::Failed,
-        TaskState::Canceled,
-        TaskState::Skipped,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Pending => "pending",
-            TaskState::Running => "running",
-            TaskState::Succeeded => "succeeded",
-            TaskState::Failed => "failed",
-            TaskState::Canceled => "canceled",
-            TaskState::Skipped => "skipped",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TaskState> {
-        TaskState::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
-    /// No further change happens on its own.
-    pub fn is_final(self) -> bool {
-        !matches!(self, TaskState::Pending | TaskState::Running)
-    }
-}
-
-/// What publishing a parent task's results is doing.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum PublishState {
-    /// Builds are still running.
-    Waiting,
-    /// Queued for, or in, a metadata run.
-    Pending,
-    Published,
-    /// Scratch builds, and tasks with a failed or canceled build, publish nothing.
-    NotPublished,
-    /// The metadata run failed (rel-eng can run createrepo again).
-    Failed,
-}
-
-/// A file a build produced.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Artifact {
-    pub id: i32,
-    pub file_name: String,
-    /// `rpm`, `srpm` or `log`.
-    pub kind: String,
-    pub name: Option<String>,
-    pub epoch: Option<i32>,
-    pub version: Option<String>,
-    pub release: Option<String>,
-    pub arch: Option<String>,
-    pub license: Option<String>,
-    pub size: i64,
-    pub sha256: String,
-    /// Where to download it.
-    pub url: String,
-}
-
-/// The package an SRPM builds.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SourcePackage {
-    pub name: String,
-    pub epoch: Option<i32>,
-    pub version: String,
-    pub release: String,
-    pub sha256: String,
-    pub size: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Subtask {
-    pub id: i32,
-    pub mock_config: String,
-    pub arch: String,
-    pub state: TaskState,
-    pub package: Option<SourcePackage>,
-    pub file_name: Option<String>,
-    /// Why it was skipped or failed.
-    pub reason: Option<String>,
-    /// The stage a failed build failed in, when it is known.
-    #[serde(default)]
-    pub failure_stage: Option<agent::FailureStage>,
-    /// The backend that built it and its toolchain, as the agent reported them (for example
-    /// `rpmbuild (RPM version 4.18.1) on Debian GNU/Linux 12 (bookworm): the host's tools and
-    /// macros, not the chroot's`).
-    #[serde(default)]
-    pub backend: Option<String>,
-    /// `%check` was skipped (the submission or the mock config asked for it).
-    #[serde(default)]
-    pub nocheck: bool,
-    pub attempt: i32,
-    pub agent: Option<String>,
-    #[serde(with = "rfc3339::option")]
-    pub started_at: Option<OffsetDateTime>,
-    #[serde(with = "rfc3339::option")]
-    pub finished_at: Option<OffsetDateTime>,
-    pub artifacts: Vec<Artifact>,
-}
-
-/// A parent task: one submission.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Task {
-    pub id: i32,
-    /// `OWNER/REPO`.
-    pub repo: String,
-    pub state: TaskState,
-    pub scratch: bool,
-    pub priority: i32,
-    pub submitter: Option<String>,
-    pub publish_state: PublishState,
-    #[serde(with = "rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "rfc3339::option")]
-    pub started_at: Option<OffsetDateTime>,
-    #[serde(with = "rfc3339::option")]
-    pub finished_at: Option<OffsetDateTime>,
-    pub subtasks: Vec<Subtask>,
-}
-
-/// `POST /api/v1/tasks/ID/resubmit`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Resubmit {
-    /// Only the subtasks that failed or were canceled (default: all).
-    #[serde(default)]
-    pub only_failed: bool,
 }

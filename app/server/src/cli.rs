@@ -261,6 +261,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         r = server => r?,
         _ = grace => tracing::warn!(seconds = SHUTDOWN_GRACE_SECONDS, "requests still in flight after the grace time; stopping anyway"),
     }
+    crate::provision::stopped(std::time::Duration::from_secs(10)).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,14 +1,23 @@
+//! The `repos` table: one row per repository of packages, `OWNER/NAME`.
+
 use sea_orm::entity::prelude::*;
 
+/// A repo: its builds, mock configs and published dnf repository hang off it.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "repos")]
 pub struct Model {
+    /// The repo's id.
     #[sea_orm(primary_key)]
     pub id: i32,
+    /// The user who owns it (`users.id`), the `OWNER` of `OWNER/NAME`.
     pub owner_id: i32,
+    /// Its name, unique per owner: letters, digits, `.`, `_` and `-`, at most 64 characters.
     pub name: String,
+    /// Free text, at most 4,000 characters; empty when none was given.
     pub description: String,
+    /// When it was created.
     pub created_at: TimeDateTimeWithTimeZone,
+    /// When its settings last changed (description, retention, builds stopped or resumed).
     pub updated_at: TimeDateTimeWithTimeZone,
     /// Retention: keep the newest N builds of each package (None: all).
     pub keep_builds: Option<i32>,
@@ -20,8 +29,10 @@ pub struct Model {
     pub builds_disabled: Option<String>,
 }
 
+/// The repo's relations.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    /// The user who owns it (`owner_id`).
     #[sea_orm(
         belongs_to = "super::users::Entity",
         from = "Column::OwnerId",

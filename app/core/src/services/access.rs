@@ -14,16 +14,21 @@ use crate::Kiln;
 /// A repo looked up by `OWNER/REPO`, with its owner and the caller's role in it.
 #[derive(Debug, Clone)]
 pub struct RepoCtx {
+    /// The repo's row.
     pub repo: repos::Model,
+    /// The user who owns the repo.
     pub owner: users::Model,
+    /// The caller's role in the repo; `None` when anonymous or not a member.
     pub role: Option<Role>,
 }
 
 impl RepoCtx {
+    /// `OWNER/REPO`.
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.owner.username, self.repo.name)
     }
 
+    /// The repo as the API returns it, with the caller's role as `my_role`.
     pub fn to_wire(&self) -> Repo {
         Repo {
             id: self.repo.id,

@@ -14,6 +14,7 @@ use crate::names::validate_name;
 use crate::policy::{Principal, UserPrincipal};
 use crate::Kiln;
 
+/// The user as the API returns it.
 pub fn to_wire(u: &users::Model) -> User {
     User {
         id: u.id,
@@ -25,6 +26,7 @@ pub fn to_wire(u: &users::Model) -> User {
     }
 }
 
+/// The principal the policy sees for `u`, with the groups stored at their last login.
 pub fn principal_of(u: &users::Model) -> Principal {
     Principal::User(UserPrincipal {
         id: u.id,
@@ -122,6 +124,7 @@ pub async fn search(kiln: &Kiln, principal: &Principal, prefix: &str) -> CoreRes
     Ok(rows.iter().map(to_wire).collect())
 }
 
+/// The user named `username`, disabled or not; `None` when there is none.
 pub async fn find_by_username(kiln: &Kiln, username: &str) -> CoreResult<Option<users::Model>> {
     Ok(users::Entity::find()
         .filter(users::Column::Username.eq(username))
@@ -129,6 +132,7 @@ pub async fn find_by_username(kiln: &Kiln, username: &str) -> CoreResult<Option<
         .await?)
 }
 
+/// The user with id `id`, disabled or not; `None` when there is none.
 pub async fn find_by_id(kiln: &Kiln, id: i32) -> CoreResult<Option<users::Model>> {
     Ok(users::Entity::find_by_id(id).one(&kiln.db).await?)
 }
@@ -185,10 +189,15 @@ pub async fn verify_password(
 /// What an OpenID provider told us about a user.
 #[derive(Debug, Clone, Default)]
 pub struct OidcClaims {
+    /// `sub`: the user's stable id at the provider.
     pub subject: String,
+    /// The provider's configured username claim; the first choice for a new username.
     pub preferred_username: Option<String>,
+    /// The user's e-mail address.
     pub email: Option<String>,
+    /// The user's display name.
     pub name: Option<String>,
+    /// The user's groups from the provider's configured groups claim.
     pub groups: Vec<String>,
 }
 

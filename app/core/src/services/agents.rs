@@ -17,6 +17,8 @@ use crate::policy::{authorize, Action, Principal};
 use crate::secret::{hash_token, new_token, Secret, AGENT_PREFIX, AGENT_REGISTRATION_PREFIX};
 use crate::Kiln;
 
+/// Makes a registration token named `name` (site admins) and returns it; only its hash is
+/// stored, so this is the one time it is shown. Refuses an invalid name with a validation error.
 pub async fn create_registration_token(
     kiln: &Kiln,
     principal: &Principal,
@@ -71,6 +73,7 @@ fn parse_state(s: &str) -> AgentState {
     }
 }
 
+/// The agent as the API returns it, without its running work (`list` fills that in).
 pub fn to_wire(a: &agents::Model) -> Agent {
     Agent {
         id: a.id,
@@ -298,6 +301,7 @@ async fn find_by_name(db: &impl sea_orm::ConnectionTrait, name: &str) -> CoreRes
         .ok_or_else(|| CoreError::not_found(format!("there is no agent named {name}")))
 }
 
+/// Every agent (site admins), by name, each with the tasks it is running now.
 pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<Agent>> {
     authorize(principal, Action::ManageAgents, None)?;
     let rows = agents::Entity::find()

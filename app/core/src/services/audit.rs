@@ -12,6 +12,8 @@ use crate::error::CoreResult;
 use crate::policy::{Action, Principal};
 use crate::Kiln;
 
+/// Records that `actor` did `action` (e.g. `repo.update`) to `target`, in `repo_id` or
+/// site-wide (`None`), on `db` (the change's own transaction); repo changes also emit an event.
 pub async fn record(
     db: &impl ConnectionTrait,
     repo_id: Option<i32>,

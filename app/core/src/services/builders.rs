@@ -16,10 +16,15 @@ use crate::error::{CoreError, CoreResult};
 use crate::policy::{authorize, Action, Principal};
 use crate::Kiln;
 
+/// Builder state: asked of the provider, its agent not registered yet.
 pub const ALLOCATING: &str = "allocating";
+/// Builder state: its agent registered and takes work.
 pub const RUNNING: &str = "running";
+/// Builder state: past its lifetime; finishes its work, takes no more, then is released.
 pub const DRAINING: &str = "draining";
+/// Builder state: given back to the provider (idle, or done draining).
 pub const RELEASED: &str = "released";
+/// Builder state: never registered or stopped answering; released and replaced.
 pub const FAILED: &str = "failed";
 
 /// Takes the pool's provisioner turn for `ttl` (one server at a time); `None` when another
@@ -59,6 +64,7 @@ pub async fn lock_pool(
     Ok(held.into_iter().next())
 }
 
+/// Gives up the provisioner turn on pool `id` taken by `lock_pool`, so any server may take it.
 pub async fn unlock_pool(kiln: &Kiln, id: i32) -> CoreResult<()> {
     builder_pools::Entity::update_many()
         .col_expr(
@@ -114,7 +120,9 @@ pub async fn record_success(kiln: &Kiln, pool: &builder_pools::Model) -> CoreRes
 /// A builder as the planner sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuilderView {
+    /// The arch the builder was allocated for.
     pub arch: String,
+    /// Its state: one of `ALLOCATING`, `RUNNING`, `DRAINING`, `RELEASED`, `FAILED`.
     pub state: String,
     /// Builds it runs now.
     pub running: u32,

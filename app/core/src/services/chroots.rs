@@ -14,6 +14,7 @@ use crate::names::{parse_chroot_name, validate_repo_sources, validate_text};
 use crate::policy::{authorize, Action, Principal};
 use crate::Kiln;
 
+/// The base chroot as the API returns it.
 pub fn to_wire(c: &base_chroots::Model) -> Chroot {
     Chroot {
         name: c.name.clone(),
@@ -27,6 +28,7 @@ pub fn to_wire(c: &base_chroots::Model) -> Chroot {
     }
 }
 
+/// Every base chroot, enabled or not, by name (anyone).
 pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<Chroot>> {
     authorize(principal, Action::ListChroots, None)?;
     let rows = base_chroots::Entity::find()
@@ -36,6 +38,7 @@ pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<Chroot>>
     Ok(rows.iter().map(to_wire).collect())
 }
 
+/// The base chroot named `name`, or 404 when there is none. Checks no policy.
 pub async fn find(kiln: &Kiln, name: &str) -> CoreResult<base_chroots::Model> {
     find_in(&kiln.db, name).await
 }
@@ -51,6 +54,8 @@ async fn find_in(
         .ok_or_else(|| CoreError::not_found(format!("there is no base chroot {name}")))
 }
 
+/// The base chroot named `name` (anyone); a validation error for a malformed name, 404 when
+/// there is none.
 pub async fn get(kiln: &Kiln, principal: &Principal, name: &str) -> CoreResult<Chroot> {
     authorize(principal, Action::ListChroots, None)?;
     parse_chroot_name(name)?;
@@ -118,6 +123,9 @@ fn validate_input(base_repos: &[RepoSource], template: &str, dist: &str) -> Core
     Ok(())
 }
 
+/// Adds a base chroot (site admins), with the distro's usual mock template and `%dist` when
+/// not given. Refuses a malformed name or input with a validation error, a taken name with
+/// `Conflict`.
 pub async fn create(kiln: &Kiln, principal: &Principal, input: ChrootCreate) -> CoreResult<Chroot> {
     authorize(principal, Action::ManageChroots, None)?;
     let (distro, release, arch) = parse_chroot_name(&input.name)?;
@@ -167,6 +175,8 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: ChrootCreate) -> 
     Ok(to_wire(&row))
 }
 
+/// Changes a base chroot's base repos, mock template, `%dist` or enabled flag (site admins);
+/// `None` fields stay. 404 when there is no such chroot.
 pub async fn update(
     kiln: &Kiln,
     principal: &Principal,
@@ -203,6 +213,7 @@ pub async fn update(
     Ok(to_wire(&row))
 }
 
+/// Deletes a base chroot (site admins); `Conflict` while any mock config is built on it.
 pub async fn delete(kiln: &Kiln, principal: &Principal, name: &str) -> CoreResult<()> {
     authorize(principal, Action::ManageChroots, None)?;
     parse_chroot_name(name)?;

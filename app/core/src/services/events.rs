@@ -1,4 +1,5 @@
-//! Events. Every event is a row of the outbox (`events`), written in the
+//! Events: one versioned message per build or repo change, kept in an outbox. Every event is a
+//! row of the outbox (`events`), written in the
 //! transaction of the change it reports, together with one pending delivery per active webhook
 //! of its repo; a background worker delivers them. So a receiver that is down loses nothing:
 //! its deliveries wait (1, 2, 4 … s, at most an hour apart) and arrive, in order, once it is

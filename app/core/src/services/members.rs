@@ -16,6 +16,7 @@ use crate::names::validate_name;
 use crate::policy::{Action, Principal};
 use crate::Kiln;
 
+/// The repo's members and their roles, by username (repo admins).
 pub async fn list(
     kiln: &Kiln,
     principal: &Principal,
@@ -131,6 +132,8 @@ pub async fn put(
     })
 }
 
+/// Removes `username` from the repo (repo admins); 404 when they are not a member, `Conflict`
+/// when they are its last admin.
 pub async fn remove(
     kiln: &Kiln,
     principal: &Principal,

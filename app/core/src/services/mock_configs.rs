@@ -112,6 +112,7 @@ async fn find_in(
     Ok((m, base))
 }
 
+/// The repo's mock configs, by name (anyone).
 pub async fn list(
     kiln: &Kiln,
     principal: &Principal,
@@ -131,6 +132,7 @@ pub async fn list(
         .collect())
 }
 
+/// The repo's mock config `name` (anyone); 404 when the repo has none of that name.
 pub async fn get(
     kiln: &Kiln,
     principal: &Principal,
@@ -235,6 +237,8 @@ pub async fn create_default_in(
         })
 }
 
+/// Adds a mock config to the repo (rel-eng). Refuses invalid input or a missing or disabled
+/// base chroot with a validation error, and a name the repo already uses with `Conflict`.
 pub async fn create(
     kiln: &Kiln,
     principal: &Principal,
@@ -249,6 +253,8 @@ pub async fn create(
     Ok(out)
 }
 
+/// Changes the mock config `name` (rel-eng); `None` fields of `patch` stay. 404 when the repo
+/// has no mock config of that name; invalid values are a validation error.
 pub async fn update(
     kiln: &Kiln,
     principal: &Principal,
@@ -300,6 +306,7 @@ pub async fn update(
     Ok(to_wire(&row, &base))
 }
 
+/// Deletes the mock config `name` (rel-eng); 404 when the repo has none of that name.
 pub async fn delete(
     kiln: &Kiln,
     principal: &Principal,
@@ -351,10 +358,15 @@ pub async fn rendered(
     }))
 }
 
+/// Everything `render` needs.
 pub struct RenderInput<'a> {
+    /// The repo's `OWNER/REPO`.
     pub full_name: &'a str,
+    /// The mock config to render.
     pub config: &'a MockConfig,
+    /// The base chroot it is built on.
     pub base: &'a kiln_proto::Chroot,
+    /// The URL of the repo's published packages for that chroot, ending in `/`.
     pub own_repo_url: &'a str,
 }
 

@@ -14,6 +14,7 @@ pub mod events;
 pub mod members;
 pub mod mock_configs;
 pub mod outbound;
+pub mod provision;
 pub mod publish;
 pub mod repos;
 pub mod retention;
@@ -27,7 +28,9 @@ use kiln_proto::Page;
 /// `page` is 1-based; `per_page` is clamped to 1..=100.
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest {
+    /// The page wanted, counting from 1.
     pub page: u64,
+    /// Items per page, 1 to 100 (default 50).
     pub per_page: u64,
 }
 
@@ -41,6 +44,7 @@ impl Default for PageRequest {
 }
 
 impl PageRequest {
+    /// A request for `page` (default 1) of `per_page` items (default 50, clamped to 1..=100).
     pub fn new(page: Option<u64>, per_page: Option<u64>) -> Self {
         PageRequest {
             page: page.unwrap_or(1).max(1),
@@ -48,6 +52,7 @@ impl PageRequest {
         }
     }
 
+    /// Wraps one page of `items`, out of `total` in all, with this request's numbers.
     pub fn page_of<T>(&self, items: Vec<T>, total: u64) -> Page<T> {
         Page {
             items,

@@ -82,6 +82,9 @@ pub async fn cancel_queue(
     })
 }
 
+/// Creates a repo owned by the caller, who becomes its admin, with a new signing key and a
+/// mock config for each of `input.chroots`. Refuses with `Forbidden` when the creation policy
+/// or the per-user limit forbids it, and with `Conflict` when the caller has a repo of that name.
 pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> CoreResult<Repo> {
     authorize(principal, Action::CreateRepo, None)?;
     let user = principal.require_user()?;
@@ -235,6 +238,7 @@ pub async fn list(
     Ok(page.page_of(items, total))
 }
 
+/// The repo `OWNER/REPO`, with the caller's role in it, or 404 when it does not exist.
 pub async fn get(kiln: &Kiln, principal: &Principal, owner: &str, name: &str) -> CoreResult<Repo> {
     Ok(
         authorize_repo(kiln, principal, owner, name, Action::ViewRepo)
@@ -243,6 +247,8 @@ pub async fn get(kiln: &Kiln, principal: &Principal, owner: &str, name: &str) ->
     )
 }
 
+/// Applies `patch` to the repo's settings (rel-eng) and records it in the audit log; refuses
+/// out-of-range retention numbers with a validation error.
 pub async fn update(
     kiln: &Kiln,
     principal: &Principal,
@@ -296,6 +302,8 @@ pub fn storage_prefix(repo_id: i32) -> String {
     format!("repos/{repo_id}/")
 }
 
+/// Deletes the repo and all its rows (repo admins) in one transaction and queues its stored
+/// objects for background removal.
 pub async fn delete(kiln: &Kiln, principal: &Principal, owner: &str, name: &str) -> CoreResult<()> {
     let txn = kiln.begin().await?;
     let ctx = authorize_repo_in(&txn, principal, owner, name, Action::DeleteRepo).await?;

@@ -16,7 +16,9 @@ use crate::{CoreResult, Kiln, Principal};
 /// What one pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
+    /// Builds deleted for being older than the newest `keep_builds` of their package.
     pub builds: usize,
+    /// Subtasks whose logs were removed for being older than `keep_logs_days`.
     pub logs: usize,
 }
 

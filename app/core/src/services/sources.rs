@@ -1,6 +1,6 @@
 //! Uploaded SRPMs: staged to a temporary file while their SHA-256 is computed and their size
 //! capped, checked with the `rpm` crate (a source RPM with a sane header), then stored once per
-//! content under `sources/SHA256.src.rpm`.
+//! content under `sources/XX/SHA256.src.rpm` (`XX`: the hash's first two hex digits).
 
 use std::io::Read;
 use std::path::Path;
@@ -17,8 +17,11 @@ use crate::Kiln;
 
 /// An upload on local disk, removed when dropped.
 pub struct Staged {
+    /// The temporary file under `DATA_DIR/tmp`, deleted when this is dropped.
     pub path: tempfile::TempPath,
+    /// SHA-256 of the content (lowercase hex).
     pub sha256: String,
+    /// The content's length in bytes.
     pub size: u64,
     /// The client's file name: for display, never a path.
     pub file_name: String,
@@ -27,12 +30,19 @@ pub struct Staged {
 /// What the SRPM header says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SrpmInfo {
+    /// `NAME`: non-empty, at most 256 bytes, no whitespace, control characters or `/`.
     pub name: String,
+    /// `EPOCH`, when the header has one.
     pub epoch: Option<i32>,
+    /// `VERSION`, with the same limits as `name`.
     pub version: String,
+    /// `RELEASE`, with the same limits as `name`.
     pub release: String,
+    /// `ExclusiveArch`: the only arches the package builds on (empty: no limit).
     pub exclusive_arch: Vec<String>,
+    /// `ExcludeArch`: arches the package does not build on.
     pub exclude_arch: Vec<String>,
+    /// `BuildArch` of the spec (e.g. `noarch`); empty when not set.
     pub build_archs: Vec<String>,
 }
 
@@ -190,6 +200,7 @@ pub async fn inspect_async(path: std::path::PathBuf, file_name: String) -> CoreR
         })
 }
 
+/// The object key of the SRPM with content hash `sha256` (hex, at least 2 characters).
 pub fn storage_key(sha256: &str) -> String {
     format!("sources/{}/{sha256}.src.rpm", &sha256[..2])
 }

@@ -100,6 +100,7 @@ pub async fn list(kiln: &Kiln, principal: &Principal) -> CoreResult<Vec<TokenInf
         .collect())
 }
 
+/// Revokes the caller's own API token `id`; 404 when they have no unrevoked token of that id.
 pub async fn revoke(kiln: &Kiln, principal: &Principal, id: i32) -> CoreResult<()> {
     authorize(principal, Action::ManageOwnTokens, None)?;
     let user = principal.require_user()?;

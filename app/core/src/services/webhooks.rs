@@ -59,6 +59,9 @@ async fn validate_url(kiln: &Kiln, url: &str) -> CoreResult<()> {
     Ok(())
 }
 
+/// Adds a webhook to the repo (repo admins) and returns it with its signing secret, shown this
+/// once. Refuses with a validation error a URL that is not http(s), is over 2000 characters
+/// or (unless `events.webhooks_to_private_addresses`) does not resolve to public addresses only.
 pub async fn create_webhook(
     kiln: &Kiln,
     principal: &Principal,
@@ -97,6 +100,7 @@ pub async fn create_webhook(
     })
 }
 
+/// The repo's webhooks, oldest first (repo admins).
 pub async fn list_webhooks(
     kiln: &Kiln,
     principal: &Principal,
@@ -130,6 +134,8 @@ async fn find_webhook(
     Ok((hook, ctx))
 }
 
+/// Deletes the repo's webhook `id` and its delivery log (repo admins); 404 when the repo has
+/// no such webhook.
 pub async fn delete_webhook(
     kiln: &Kiln,
     principal: &Principal,

@@ -12,6 +12,7 @@ use crate::error::{CoreError, CoreResult};
 
 const TMP_DIR: &str = ".kiln-tmp";
 
+/// Objects as files under a root directory (`storage.path`, by default `DATA_DIR/objects`).
 pub struct FsStore {
     root: PathBuf,
 }
@@ -21,6 +22,8 @@ fn io_err(what: &str, e: std::io::Error) -> CoreError {
 }
 
 impl FsStore {
+    /// Opens the store at `root`, creating the directory (and its temporary-file directory)
+    /// if needed; a `Storage` error when it cannot be created.
     pub async fn new(root: PathBuf) -> CoreResult<Self> {
         tokio::fs::create_dir_all(root.join(TMP_DIR))
             .await

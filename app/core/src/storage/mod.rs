@@ -21,10 +21,14 @@ use crate::error::{CoreError, CoreResult};
 /// A streamed object body.
 pub type Body = Pin<Box<dyn AsyncRead + Send>>;
 
+/// What a store knows about one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {
+    /// The object's key, without any backend prefix.
     pub key: String,
+    /// The object's length in bytes.
     pub size: u64,
+    /// When the object was last written.
     pub last_modified: OffsetDateTime,
     /// Changes whenever the content does.
     pub etag: String,
@@ -33,7 +37,9 @@ pub struct ObjectMeta {
 /// Bytes `start..=end` (`end` unset: to the end of the object).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteRange {
+    /// The first byte, counting from 0.
     pub start: u64,
+    /// The last byte, inclusive; `None` means the last byte of the object.
     pub end: Option<u64>,
 }
 
@@ -49,13 +55,18 @@ impl ByteRange {
     }
 }
 
+/// An object being read: its metadata and its (possibly ranged) body.
 pub struct GetObject {
+    /// The whole object's metadata (its `size` is the full size, not the range's).
     pub meta: ObjectMeta,
     /// The inclusive byte range the body holds, when a range was asked for.
     pub range: Option<(u64, u64)>,
+    /// The bytes: the whole object, or only the bytes of `range`.
     pub body: Body,
 }
 
+/// An object store backend. Keys are checked by `validate_key`; an invalid key is an
+/// `Internal` error and a backend failure a `Storage` error.
 #[async_trait]
 pub trait ObjectStore: Send + Sync + 'static {
     /// Stores `body` under `key`, replacing any object there. Readers never see a partial
@@ -71,6 +82,7 @@ pub trait ObjectStore: Send + Sync + 'static {
     }
     /// `None` when there is no such object. A range past the end is a `Validation` error.
     async fn get(&self, key: &str, range: Option<ByteRange>) -> CoreResult<Option<GetObject>>;
+    /// The object's metadata, or `None` when there is no such object.
     async fn head(&self, key: &str) -> CoreResult<Option<ObjectMeta>>;
     /// Deleting a missing object is not an error.
     async fn delete(&self, key: &str) -> CoreResult<()>;
@@ -88,6 +100,7 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn check(&self) -> CoreResult<()>;
 }
 
+/// The shared handle to the configured object store.
 pub type Storage = Arc<dyn ObjectStore>;
 
 /// Opens the backend the configuration names.

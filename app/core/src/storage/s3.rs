@@ -14,6 +14,7 @@ use super::{validate_key, Body, ByteRange, GetObject, ObjectMeta, ObjectStore};
 use crate::config::S3Config;
 use crate::error::{CoreError, CoreResult};
 
+/// Objects in one S3 bucket, under the configured key prefix.
 pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
@@ -38,6 +39,8 @@ fn to_time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> OffsetDateTime {
 }
 
 impl S3Store {
+    /// A client for the configured bucket, with the configured or else the ambient credentials;
+    /// does not contact the server (`check` does).
     pub async fn new(cfg: &S3Config) -> CoreResult<Self> {
         let mut builder = match (&cfg.access_key_id, &cfg.secret_access_key) {
             (Some(id), Some(secret)) => aws_sdk_s3::config::Builder::new()

@@ -16,8 +16,11 @@ use super::*;
 pub struct Imported {
     /// Path below the chroot directory.
     pub href: String,
+    /// SHA-256 of the signed file (hex); also its `pkgid` in the metadata.
     pub sha256: String,
+    /// Size of the signed file in bytes.
     pub size: u64,
+    /// The package row to insert, not yet in the repo; the caller sets its `artifact_id`.
     pub package: packages::ActiveModel,
 }
 

@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use sha2::{Digest, Sha256};
 
-use crate::entities::{packages, publishes, repo_chroots, tasks};
+use crate::entities::{packages, publishes, repo_chroots, repo_keys, tasks};
 use crate::repodata::{self, PackageXml};
 use crate::{CoreError, CoreResult, Kiln};
 
@@ -31,6 +31,7 @@ pub(super) struct CacheInner {
 }
 
 impl SegmentCache {
+    /// An empty cache that keeps at most `budget` bytes of segments (raw and compressed).
     pub fn new(budget: usize) -> SegmentCache {
         SegmentCache {
             budget,
@@ -435,9 +436,70 @@ pub(super) async fn run_locked(
     lock: &repo_chroots::Model,
 ) -> Result<(Batch, usize), (Batch, CoreError)> {
     let (repo_id, chroot) = (lock.repo_id, lock.chroot.as_str());
-    let t_begin = std::time::Instant::now();
-    // The batch: every pending publish of this chroot, now.
     let now = crate::now();
+    let batch = take_batch(kiln, repo_id, chroot, now).await?;
+    if batch.is_empty() {
+        return Ok((batch, 0));
+    }
+    let fail = |e: CoreError| (batch.clone(), e);
+    let t_read = std::time::Instant::now();
+    let key = active_key(kiln, repo_id).await.map_err(fail)?;
+    let rows = listed_packages(kiln, repo_id, chroot, &key)
+        .await
+        .map_err(fail)?;
+    let n = rows.len();
+    let segs = segments(kiln, &rows).await.map_err(fail)?;
+    let read_ms = t_read.elapsed().as_secs_f64() * 1e3;
+    let t_build = std::time::Instant::now();
+    let revision = now.unix_timestamp().max(lock.revision + 1);
+    let files = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&repodata::Segment> = segs.iter().map(|s| s.as_ref()).collect();
+        repodata::build_from_segments(n, &refs, revision)
+    })
+    .await
+    .map_err(|_| fail(CoreError::internal("metadata run panicked")))?
+    .map_err(|e| fail(e.into()))?;
+    let build_ms = t_build.elapsed().as_secs_f64() * 1e3;
+    let t_store = std::time::Instant::now();
+    let names = store_signed(kiln, repo_id, chroot, files, key)
+        .await
+        .map_err(fail)?;
+    let store_ms = t_store.elapsed().as_secs_f64() * 1e3;
+    let record = retire_superseded(kiln, lock, names, now).await;
+    tracing::debug!(
+        repo_id,
+        chroot,
+        read_ms,
+        build_ms,
+        store_ms,
+        "publish phases"
+    );
+    repo_chroots::Entity::update_many()
+        .col_expr(repo_chroots::Column::Revision, Expr::value(revision))
+        .col_expr(repo_chroots::Column::Packages, Expr::value(n as i32))
+        .col_expr(
+            repo_chroots::Column::Files,
+            Expr::value(serde_json::to_value(&record).unwrap_or_default()),
+        )
+        .col_expr(
+            repo_chroots::Column::PublishedAt,
+            Expr::value(Some(crate::now())),
+        )
+        .filter(repo_chroots::Column::Id.eq(lock.id))
+        .exec(&kiln.db)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    Ok((batch, n))
+}
+
+/// The run's batch: every pending publish of the chroot, now marked running, with their
+/// builds' packages put in the chroot.
+async fn take_batch(
+    kiln: &Kiln,
+    repo_id: i32,
+    chroot: &str,
+    now: time::OffsetDateTime,
+) -> Result<Batch, (Batch, CoreError)> {
     let batch: Vec<publishes::Model> = publishes::Entity::update_many()
         .col_expr(publishes::Column::State, Expr::value("running"))
         .col_expr(publishes::Column::StartedAt, Expr::value(Some(now)))
@@ -448,10 +510,6 @@ pub(super) async fn run_locked(
         .await
         .map_err(|e| (Vec::new(), e.into()))?;
     let ids: Batch = batch.iter().map(|p| p.id).collect();
-    let fail = |e: CoreError| (ids.clone(), e);
-    if batch.is_empty() {
-        return Ok((ids, 0));
-    }
     let parents: Vec<i32> = batch.iter().filter_map(|p| p.parent_id).collect();
     if !parents.is_empty() {
         packages::Entity::update_many()
@@ -460,11 +518,19 @@ pub(super) async fn run_locked(
             .filter(packages::Column::Chroot.eq(chroot))
             .exec(&kiln.db)
             .await
-            .map_err(|e| fail(e.into()))?;
+            .map_err(|e| (ids.clone(), e.into()))?;
     }
-    let key = active_key(kiln, repo_id).await.map_err(fail)?;
-    let t_read = std::time::Instant::now();
-    let prelude_ms = (t_read - t_begin).as_secs_f64() * 1e3;
+    Ok(ids)
+}
+
+/// The chroot's packages as its metadata lists them (id, pkgid), one per NEVRA, all signed
+/// with `key`: packages signed with an older key (it was rotated) are re-signed first.
+async fn listed_packages(
+    kiln: &Kiln,
+    repo_id: i32,
+    chroot: &str,
+    key: &repo_keys::Model,
+) -> CoreResult<Vec<(i32, String)>> {
     let in_repo = || async {
         let rows: Vec<InRepo> = packages::Entity::find()
             .select_only()
@@ -487,8 +553,7 @@ pub(super) async fn run_locked(
         // One NEVRA, one entry: the newest build's.
         Ok::<_, sea_orm::DbErr>(newest_per_nevra(rows))
     };
-    let mut rows = in_repo().await.map_err(|e| fail(e.into()))?;
-    // Packages signed with an older key (the key was rotated) are re-signed first.
+    let mut rows = in_repo().await?;
     let stale: Vec<i32> = rows
         .iter()
         .filter(|r| r.2 != key.fingerprint)
@@ -499,10 +564,9 @@ pub(super) async fn run_locked(
             let pkgs = packages::Entity::find()
                 .filter(packages::Column::Id.is_in(chunk.to_vec()))
                 .all(&kiln.db)
-                .await
-                .map_err(|e| fail(e.into()))?;
+                .await?;
             for pkg in pkgs {
-                resign(kiln, &key, pkg).await.map_err(fail)?;
+                resign(kiln, key, pkg).await?;
             }
         }
         tracing::info!(
@@ -511,36 +575,29 @@ pub(super) async fn run_locked(
             packages = stale.len(),
             "re-signed with the new key"
         );
-        rows = in_repo().await.map_err(|e| fail(e.into()))?;
+        rows = in_repo().await?;
     }
-    let rows: Vec<(i32, String)> = rows.into_iter().map(|r| (r.0, r.1)).collect();
-    let n = rows.len();
-    let segs = segments(kiln, &rows).await.map_err(fail)?;
-    let read_ms = t_read.elapsed().as_secs_f64() * 1e3;
-    let t_build = std::time::Instant::now();
-    let server_key = kiln.server_key.clone();
-    let revision = now.unix_timestamp().max(lock.revision + 1);
-    let mut files = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&repodata::Segment> = segs.iter().map(|s| s.as_ref()).collect();
-        repodata::build_from_segments(n, &refs, revision)
-    })
-    .await
-    .map_err(|_| fail(CoreError::internal("metadata run panicked")))?
-    .map_err(|e| fail(e.into()))?;
+    Ok(rows.into_iter().map(|r| (r.0, r.1)).collect())
+}
+
+/// Stores the metadata files (`repomd.xml` last in `files`): the data files all at once while
+/// repomd.xml is signed, then the signature, then repomd.xml, so a client sees the old or the
+/// new repo, never a repomd.xml naming files that are not there yet. The stored data files'
+/// names.
+async fn store_signed(
+    kiln: &Kiln,
+    repo_id: i32,
+    chroot: &str,
+    mut files: Vec<repodata::RepoFile>,
+    key: repo_keys::Model,
+) -> CoreResult<Vec<String>> {
     let repomd = files
         .pop()
-        .ok_or_else(|| fail(CoreError::internal("no repomd")))?;
-    let build_ms = t_build.elapsed().as_secs_f64() * 1e3;
-    let t_store = std::time::Instant::now();
-    // repomd.xml is signed while the data files are stored (all at once); then the signature,
-    // then repomd.xml: a client sees the old or the new repo, never a repomd.xml naming files
-    // that are not there yet.
+        .ok_or_else(|| CoreError::internal("no repomd"))?;
     let to_sign = repomd.bytes.clone();
-    let signers = kiln.signers.clone();
+    let (signers, server_key) = (kiln.signers.clone(), kiln.server_key.clone());
     let sign = tokio::task::spawn_blocking(move || {
-        let t = std::time::Instant::now();
-        let asc = signer(&signers, &key, &server_key).and_then(|s| s.sign(&to_sign));
-        (asc, t.elapsed().as_secs_f64() * 1e3)
+        signer(&signers, &key, &server_key).and_then(|s| s.sign(&to_sign))
     });
     let put = |f: &repodata::RepoFile| {
         let (key, body) = (
@@ -551,61 +608,38 @@ pub(super) async fn run_locked(
     };
     let puts = futures::future::try_join_all(files.iter().map(put));
     let (signed, stored) = tokio::join!(sign, puts);
-    stored.map_err(fail)?;
-    let (asc, sign_ms) = signed.map_err(|_| fail(CoreError::internal("signing panicked")))?;
+    stored?;
     let asc = repodata::RepoFile {
         name: "repomd.xml.asc".into(),
-        bytes: asc.map_err(fail)?.into_bytes(),
+        bytes: signed
+            .map_err(|_| CoreError::internal("signing panicked"))??
+            .into_bytes(),
     };
-    let sign_store_ms = t_store.elapsed().as_secs_f64() * 1e3;
     // The signature, then repomd.xml: the window in which a client could pair the old
     // repomd.xml with the new signature is one small write long.
-    for f in [asc, repomd] {
-        put(&f).await.map_err(fail)?;
-        files.push(f);
-    }
-    // Superseded files stay for the grace period; expired ones go now.
+    put(&asc).await?;
+    put(&repomd).await?;
+    Ok(files.into_iter().map(|f| f.name).collect())
+}
+
+/// The record of the run's files: superseded ones stay for the grace period, expired ones are
+/// deleted now (a delete that fails is logged; the file stays unnamed).
+async fn retire_superseded(
+    kiln: &Kiln,
+    lock: &repo_chroots::Model,
+    current: Vec<String>,
+    now: time::OffsetDateTime,
+) -> Files {
     let record: Files = serde_json::from_value(lock.files.clone()).unwrap_or_default();
-    let current: Vec<String> = files
-        .iter()
-        .map(|f| f.name.clone())
-        .filter(|n| !n.starts_with("repomd.xml"))
-        .collect();
     let until = now + time::Duration::seconds(kiln.config.publish.grace_seconds);
     let (record, expired) = retire(record, current, now, until);
     for name in expired {
-        let _ = kiln
-            .storage
-            .delete(&repodata_key(repo_id, chroot, &name))
-            .await;
+        let key = repodata_key(lock.repo_id, &lock.chroot, &name);
+        if let Err(e) = kiln.storage.delete(&key).await {
+            tracing::warn!(key, error = %e, "deleting a superseded metadata file");
+        }
     }
-    tracing::debug!(
-        repo_id,
-        chroot,
-        prelude_ms,
-        segments_ms = read_ms,
-        build_ms,
-        sign_ms,
-        sign_store_ms,
-        store_ms = t_store.elapsed().as_secs_f64() * 1e3,
-        "publish phases"
-    );
-    repo_chroots::Entity::update_many()
-        .col_expr(repo_chroots::Column::Revision, Expr::value(revision))
-        .col_expr(repo_chroots::Column::Packages, Expr::value(n as i32))
-        .col_expr(
-            repo_chroots::Column::Files,
-            Expr::value(serde_json::to_value(&record).unwrap_or_default()),
-        )
-        .col_expr(
-            repo_chroots::Column::PublishedAt,
-            Expr::value(Some(crate::now())),
-        )
-        .filter(repo_chroots::Column::Id.eq(lock.id))
-        .exec(&kiln.db)
-        .await
-        .map_err(|e| fail(e.into()))?;
-    Ok((ids, n))
+    record
 }
 
 #[cfg(test)]

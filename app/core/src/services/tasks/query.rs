@@ -182,6 +182,8 @@ pub(super) async fn authorize_task(
     Ok((t, ctx))
 }
 
+/// The build `id`, or the build subtask `id` belongs to, with all its subtasks (anyone); 404
+/// when there is no such task.
 pub async fn get(kiln: &Kiln, principal: &Principal, id: i32) -> CoreResult<Task> {
     authorize_task(kiln, principal, id, Action::ViewRepo).await?;
     get_in(kiln, id).await
@@ -190,6 +192,7 @@ pub async fn get(kiln: &Kiln, principal: &Principal, id: i32) -> CoreResult<Task
 /// Which of a repo's parent tasks a list shows; every field narrows it.
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
+    /// The parent task's state.
     pub state: Option<TaskState>,
     /// The source package's name (of any of its subtasks).
     pub package: Option<String>,

@@ -17,12 +17,15 @@ use super::*;
 
 /// What a submission asks for.
 pub struct Submission {
+    /// The uploaded SRPMs, staged but not yet checked; at least one.
     pub srpms: Vec<Staged>,
     /// Mock config names; empty: every enabled config of the repo.
     pub mock_configs: Vec<String>,
+    /// A scratch build: built, never published.
     pub scratch: bool,
     /// Skip `%check` (as does a mock config that says so).
     pub nocheck: bool,
+    /// -100 to 100, higher builds first (default 0); anything but 0 needs the releng role.
     pub priority: Option<i32>,
 }
 

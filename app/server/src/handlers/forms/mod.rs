@@ -189,3 +189,94 @@ async fn respond(
 pub(super) fn repo_path(p: &crate::extract::OwnerRepo) -> String {
     format!("/r/{}/{}", p.owner, p.repo)
 }
+
+/// A form posted from a repo's settings page (`POST /forms/r/{owner}/{repo}/…`): the repo
+/// named by the path (validated), the form, and the one way such a form is answered
+/// ([`SettingsForm::done`]).
+pub struct SettingsForm {
+    repo: crate::extract::OwnerRepo,
+    form: UiForm,
+}
+
+impl FromRequest<AppState> for SettingsForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = req.into_parts();
+        let crate::extract::OwnerRepoPath(repo) =
+            crate::extract::OwnerRepoPath::from_request_parts(&mut parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let form = UiForm::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(SettingsForm { repo, form })
+    }
+}
+
+/// Where a settings form goes when it worked, and what it says there.
+pub struct Done {
+    /// The section of the settings page (`#members`), or `None` for its top.
+    anchor: Option<String>,
+    /// A page other than the settings page (after the repo was deleted).
+    to: Option<String>,
+    flash: Flash,
+}
+
+impl Done {
+    /// Back to the settings page's top with a notice.
+    pub fn notice(text: impl Into<String>) -> Done {
+        Done::flash(Flash::notice(text))
+    }
+
+    /// Back to the settings page's top with this flash.
+    pub fn flash(flash: Flash) -> Done {
+        Done {
+            anchor: None,
+            to: None,
+            flash,
+        }
+    }
+
+    /// At the section `anchor` of the settings page.
+    pub fn at(mut self, anchor: impl Into<String>) -> Done {
+        self.anchor = Some(anchor.into());
+        self
+    }
+
+    /// To another page.
+    pub fn to(mut self, path: impl Into<String>) -> Done {
+        self.to = Some(path.into());
+        self
+    }
+}
+
+impl SettingsForm {
+    /// The repo's owner.
+    fn owner(&self) -> &str {
+        &self.repo.owner
+    }
+
+    /// The repo's name.
+    fn repo(&self) -> &str {
+        &self.repo.repo
+    }
+
+    fn principal(&self) -> &kiln_core::Principal {
+        self.form.principal()
+    }
+
+    /// Answers the post: on success a redirect to where [`Done`] says, with its flash; on
+    /// failure the settings page again with the error next to the form `form`.
+    async fn done(self, state: &AppState, form: &str, result: CoreResult<Done>) -> Response {
+        let back = format!("{}/settings", repo_path(&self.repo));
+        let result = result.map(|d| {
+            let to = match (d.to, d.anchor) {
+                (Some(to), _) => to,
+                (None, Some(anchor)) => format!("{back}#{anchor}"),
+                (None, None) => back.clone(),
+            };
+            (to, d.flash)
+        });
+        self.form.respond(state, form, &back, result).await
+    }
+}

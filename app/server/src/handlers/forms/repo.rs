@@ -7,7 +7,7 @@ use kiln_core::{Action, CoreError};
 use kiln_frontend::forms::{parse_macros, parse_words, Flash};
 use kiln_proto::{MockConfigCreate, MockConfigPatch, RepoCreate, RepoPatch, Role};
 
-use crate::extract::{OwnerRepoPath, Path};
+use crate::extract::Path;
 use crate::AppState;
 
 use super::*;
@@ -29,171 +29,125 @@ pub async fn create_repo(State(state): State<AppState>, f: UiForm) -> Response {
     f.respond(&state, "new-repo", "/new", r).await
 }
 
-pub async fn update_repo(
-    State(state): State<AppState>,
-    OwnerRepoPath(p): OwnerRepoPath,
-    f: UiForm,
-) -> Response {
-    let back = format!("{}/settings", repo_path(&p));
+pub async fn update_repo(State(state): State<AppState>, f: SettingsForm) -> Response {
     let r = async {
         let patch = RepoPatch {
-            description: Some(f.text("description")),
-            keep_builds: Some(f.number("keep_builds")?),
-            keep_logs_days: Some(f.number("keep_logs_days")?),
+            description: Some(f.form.text("description")),
+            keep_builds: Some(f.form.number("keep_builds")?),
+            keep_logs_days: Some(f.form.number("keep_logs_days")?),
         };
-        repos::update(&state.kiln, f.principal(), &p.owner, &p.repo, patch).await?;
-        Ok((back.clone(), Flash::notice("Settings saved.")))
+        repos::update(&state.kiln, f.principal(), f.owner(), f.repo(), patch).await?;
+        Ok(Done::notice("Settings saved."))
     }
     .await;
-    f.respond(&state, "general", &back, r).await
+    f.done(&state, "general", r).await
 }
 
-pub async fn delete_repo(
-    State(state): State<AppState>,
-    OwnerRepoPath(p): OwnerRepoPath,
-    f: UiForm,
-) -> Response {
-    let full = format!("{}/{}", p.owner, p.repo);
-    let back = format!("{}/settings", repo_path(&p));
+pub async fn delete_repo(State(state): State<AppState>, f: SettingsForm) -> Response {
+    let full = format!("{}/{}", f.owner(), f.repo());
     let r = async {
         // Check the role first: a packager learns nothing from the confirmation check.
         access::authorize_repo(
             &state.kiln,
             f.principal(),
-            &p.owner,
-            &p.repo,
+            f.owner(),
+            f.repo(),
             Action::DeleteRepo,
         )
         .await?;
-        if f.text("confirm") != full {
+        if f.form.text("confirm") != full {
             return Err(CoreError::validation(
                 "confirm",
                 format!("type {full} to confirm"),
             ));
         }
-        repos::delete(&state.kiln, f.principal(), &p.owner, &p.repo).await?;
-        Ok(("/".to_owned(), Flash::notice(format!("Deleted {full}."))))
+        repos::delete(&state.kiln, f.principal(), f.owner(), f.repo()).await?;
+        Ok(Done::notice(format!("Deleted {full}.")).to("/"))
     }
     .await;
-    f.respond(&state, "delete", &back, r).await
+    f.done(&state, "delete", r).await
 }
 
-pub async fn put_member(
-    State(state): State<AppState>,
-    OwnerRepoPath(p): OwnerRepoPath,
-    f: UiForm,
-) -> Response {
-    let back = format!("{}/settings", repo_path(&p));
+pub async fn put_member(State(state): State<AppState>, f: SettingsForm) -> Response {
     let r = async {
-        let username = f.text("username");
+        let username = f.form.text("username");
         if username.is_empty() {
             return Err(CoreError::validation("username", "enter a username"));
         }
-        let role = Role::parse(&f.text("role"))
+        let role = Role::parse(&f.form.text("role"))
             .ok_or_else(|| CoreError::validation("role", "choose packager, releng or admin"))?;
         let m = members::put(
             &state.kiln,
             f.principal(),
-            &p.owner,
-            &p.repo,
+            f.owner(),
+            f.repo(),
             &username,
             role,
         )
         .await?;
-        Ok((
-            format!("{back}#members"),
-            Flash::notice(format!("{} is now {}.", m.username, m.role.as_str())),
-        ))
+        Ok(Done::notice(format!("{} is now {}.", m.username, m.role.as_str())).at("members"))
     }
     .await;
-    f.respond(&state, "member", &back, r).await
+    f.done(&state, "member", r).await
 }
 
 pub async fn remove_member(
     State(state): State<AppState>,
-    Path((owner, repo, username)): Path<(String, String, String)>,
-    f: UiForm,
+    Path((_, _, username)): Path<(String, String, String)>,
+    f: SettingsForm,
 ) -> Response {
-    let back = format!("/r/{owner}/{repo}/settings");
-    let r = members::remove(&state.kiln, f.principal(), &owner, &repo, &username)
+    let r = members::remove(&state.kiln, f.principal(), f.owner(), f.repo(), &username)
         .await
-        .map(|_| {
-            (
-                format!("{back}#members"),
-                Flash::notice(format!("Removed {username}.")),
-            )
-        });
-    f.respond(&state, "member", &back, r).await
+        .map(|_| Done::notice(format!("Removed {username}.")).at("members"));
+    f.done(&state, "member", r).await
 }
 
-pub async fn create_webhook(
-    State(state): State<AppState>,
-    OwnerRepoPath(p): OwnerRepoPath,
-    f: UiForm,
-) -> Response {
-    let back = format!("{}/settings", repo_path(&p));
-    let input = kiln_proto::WebhookCreate { url: f.text("url") };
-    let r = webhooks::create_webhook(&state.kiln, f.principal(), &p.owner, &p.repo, input)
+pub async fn create_webhook(State(state): State<AppState>, f: SettingsForm) -> Response {
+    let input = kiln_proto::WebhookCreate {
+        url: f.form.text("url"),
+    };
+    let r = webhooks::create_webhook(&state.kiln, f.principal(), f.owner(), f.repo(), input)
         .await
         .map(|created| {
-            (
-                format!("{back}#webhooks"),
-                Flash {
-                    notice: Some(format!(
-                        "Added the webhook to {}. Copy its secret now: it is not shown again.",
-                        created.webhook.url
-                    )),
-                    secret: Some(created.secret),
-                    ..Flash::default()
-                },
-            )
+            Done::flash(Flash {
+                notice: Some(format!(
+                    "Added the webhook to {}. Copy its secret now: it is not shown again.",
+                    created.webhook.url
+                )),
+                secret: Some(created.secret),
+                ..Flash::default()
+            })
+            .at("webhooks")
         });
-    f.respond(&state, "webhook", &back, r).await
+    f.done(&state, "webhook", r).await
 }
 
 pub async fn test_webhook(
     State(state): State<AppState>,
-    Path((owner, repo, id)): Path<(String, String, i32)>,
-    f: UiForm,
+    Path((_, _, id)): Path<(String, String, i32)>,
+    f: SettingsForm,
 ) -> Response {
-    let back = format!("/r/{owner}/{repo}/settings");
-    let r = webhooks::send_test(&state.kiln, f.principal(), &owner, &repo, id)
+    let r = webhooks::send_test(&state.kiln, f.principal(), f.owner(), f.repo(), id)
         .await
-        .map(|_| {
-            (
-                format!("{back}#webhooks"),
-                Flash::notice("Test message queued; its delivery shows below."),
-            )
-        });
-    f.respond(&state, "webhook", &back, r).await
+        .map(|_| Done::notice("Test message queued; its delivery shows below.").at("webhooks"));
+    f.done(&state, "webhook", r).await
 }
 
 pub async fn delete_webhook(
     State(state): State<AppState>,
-    Path((owner, repo, id)): Path<(String, String, i32)>,
-    f: UiForm,
+    Path((_, _, id)): Path<(String, String, i32)>,
+    f: SettingsForm,
 ) -> Response {
-    let back = format!("/r/{owner}/{repo}/settings");
-    let r = webhooks::delete_webhook(&state.kiln, f.principal(), &owner, &repo, id)
+    let r = webhooks::delete_webhook(&state.kiln, f.principal(), f.owner(), f.repo(), id)
         .await
-        .map(|_| {
-            (
-                format!("{back}#webhooks"),
-                Flash::notice("Webhook deleted."),
-            )
-        });
-    f.respond(&state, "webhook", &back, r).await
+        .map(|_| Done::notice("Webhook deleted.").at("webhooks"));
+    f.done(&state, "webhook", r).await
 }
 
-pub async fn create_mock_config(
-    State(state): State<AppState>,
-    OwnerRepoPath(p): OwnerRepoPath,
-    f: UiForm,
-) -> Response {
-    let back = format!("{}/settings", repo_path(&p));
+pub async fn create_mock_config(State(state): State<AppState>, f: SettingsForm) -> Response {
     let input = MockConfigCreate {
-        name: f.text("name"),
-        base: f.text("base"),
+        name: f.form.text("name"),
+        base: f.form.text("base"),
         extra_repos: Vec::new(),
         buildroot_add: Vec::new(),
         buildroot_remove: Vec::new(),
@@ -202,99 +156,81 @@ pub async fn create_mock_config(
         enabled: None,
         nocheck: None,
     };
-    let r = mock_configs::create(&state.kiln, f.principal(), &p.owner, &p.repo, input)
+    let r = mock_configs::create(&state.kiln, f.principal(), f.owner(), f.repo(), input)
         .await
         .map(|c| {
-            (
-                format!("{back}#config-{}", c.name),
-                Flash::notice(format!("Added the mock config {}.", c.name)),
-            )
+            Done::notice(format!("Added the mock config {}.", c.name))
+                .at(format!("config-{}", c.name))
         });
-    f.respond(&state, "new-config", &back, r).await
+    f.done(&state, "new-config", r).await
 }
 
 pub async fn update_mock_config(
     State(state): State<AppState>,
-    Path((owner, repo, name)): Path<(String, String, String)>,
-    f: UiForm,
+    Path((_, _, name)): Path<(String, String, String)>,
+    f: SettingsForm,
 ) -> Response {
-    let back = format!("/r/{owner}/{repo}/settings");
     let r = async {
+        let form = &f.form;
         let patch = MockConfigPatch {
-            extra_repos: Some(f.sources("extra_repos")?),
-            buildroot_add: Some(parse_words(&f.text("buildroot_add"))),
-            buildroot_remove: Some(parse_words(&f.text("buildroot_remove"))),
+            extra_repos: Some(form.sources("extra_repos")?),
+            buildroot_add: Some(parse_words(&form.text("buildroot_add"))),
+            buildroot_remove: Some(parse_words(&form.text("buildroot_remove"))),
             macros: Some(
-                parse_macros(&f.text("macros")).map_err(|e| CoreError::validation("macros", e))?,
+                parse_macros(&form.text("macros"))
+                    .map_err(|e| CoreError::validation("macros", e))?,
             ),
-            include_own_repo: Some(f.checked("include_own_repo")),
-            enabled: Some(f.checked("enabled")),
-            nocheck: Some(f.checked("nocheck")),
+            include_own_repo: Some(form.checked("include_own_repo")),
+            enabled: Some(form.checked("enabled")),
+            nocheck: Some(form.checked("nocheck")),
         };
-        let c =
-            mock_configs::update(&state.kiln, f.principal(), &owner, &repo, &name, patch).await?;
-        Ok((
-            format!("{back}#config-{}", c.name),
-            Flash::notice(format!("Saved the mock config {}.", c.name)),
-        ))
+        let c = mock_configs::update(
+            &state.kiln,
+            f.principal(),
+            f.owner(),
+            f.repo(),
+            &name,
+            patch,
+        )
+        .await?;
+        Ok(Done::notice(format!("Saved the mock config {}.", c.name))
+            .at(format!("config-{}", c.name)))
     }
     .await;
-    f.respond(&state, &format!("config-{name}"), &back, r).await
+    f.done(&state, &format!("config-{name}"), r).await
 }
 
 pub async fn delete_mock_config(
     State(state): State<AppState>,
-    Path((owner, repo, name)): Path<(String, String, String)>,
-    f: UiForm,
+    Path((_, _, name)): Path<(String, String, String)>,
+    f: SettingsForm,
 ) -> Response {
-    let back = format!("/r/{owner}/{repo}/settings");
-    let r = mock_configs::delete(&state.kiln, f.principal(), &owner, &repo, &name)
+    let r = mock_configs::delete(&state.kiln, f.principal(), f.owner(), f.repo(), &name)
         .await
-        .map(|_| {
-            (
-                back.clone(),
-                Flash::notice(format!("Deleted the mock config {name}.")),
-            )
-        });
-    f.respond(&state, &format!("config-{name}"), &back, r).await
+        .map(|_| Done::notice(format!("Deleted the mock config {name}.")));
+    f.done(&state, &format!("config-{name}"), r).await
 }
 
-pub async fn createrepo(
-    State(state): State<AppState>,
-    OwnerRepoPath(p): OwnerRepoPath,
-    f: UiForm,
-) -> Response {
-    let back = format!("{}/settings", repo_path(&p));
-    let r = publish::createrepo(&state.kiln, f.principal(), &p.owner, &p.repo)
+pub async fn createrepo(State(state): State<AppState>, f: SettingsForm) -> Response {
+    let r = publish::createrepo(&state.kiln, f.principal(), f.owner(), f.repo())
         .await
         .map(|c| {
-            (
-                back.clone(),
-                Flash::notice(format!(
-                    "Regenerating the metadata of {} chroot(s).",
-                    c.len()
-                )),
-            )
+            Done::notice(format!(
+                "Regenerating the metadata of {} chroot(s).",
+                c.len()
+            ))
         });
-    f.respond(&state, "publishing", &back, r).await
+    f.done(&state, "publishing", r).await
 }
 
-pub async fn rotate_key(
-    State(state): State<AppState>,
-    OwnerRepoPath(p): OwnerRepoPath,
-    f: UiForm,
-) -> Response {
-    let back = format!("{}/settings", repo_path(&p));
-    let r = publish::rotate_key(&state.kiln, f.principal(), &p.owner, &p.repo)
+pub async fn rotate_key(State(state): State<AppState>, f: SettingsForm) -> Response {
+    let r = publish::rotate_key(&state.kiln, f.principal(), f.owner(), f.repo())
         .await
         .map(|k| {
-            (
-                back.clone(),
-                Flash::notice(format!(
-                    "New signing key {}; packages are being re-signed.",
-                    k.fingerprint
-                )),
-            )
+            Done::notice(format!(
+                "New signing key {}; packages are being re-signed.",
+                k.fingerprint
+            ))
         });
-    f.respond(&state, "publishing", &back, r).await
+    f.done(&state, "publishing", r).await
 }
