@@ -297,9 +297,7 @@ fn module_summary(file: &Path) -> Option<String> {
     let doc = doc.join(" ");
     let end = doc
         .char_indices()
-        .find(|(i, c)| {
-            *c == '.' && doc[i + 1..].starts_with(' ') || *c == '.' && i + 1 == doc.len()
-        })
+        .find(|(i, c)| *c == '.' && (doc[i + 1..].starts_with(' ') || i + 1 == doc.len()))
         .map(|(i, _)| i + 1)
         .unwrap_or(doc.len());
     let first = doc[..end].trim().to_owned();

@@ -133,39 +133,8 @@ pub fn command_line(
             c
         }
         Backend::Rpmbuild => {
-            let mut c = Vec::new();
-            if opts.use_bwrap {
-                // Read-only host, private /tmp, no network, dies with the agent.
-                for a in [
-                    "bwrap",
-                    "--ro-bind",
-                    "/",
-                    "/",
-                    "--dev",
-                    "/dev",
-                    "--proc",
-                    "/proc",
-                    "--tmpfs",
-                    "/tmp",
-                    "--tmpfs",
-                    "/var/tmp",
-                    "--tmpfs",
-                    "/root",
-                ] {
-                    c.push(a.to_owned());
-                }
-                c.extend(["--bind".to_owned(), s(w), s(w)]);
-                for a in [
-                    "--unshare-all",
-                    "--die-with-parent",
-                    "--new-session",
-                    "--chdir",
-                ] {
-                    c.push(a.to_owned());
-                }
-                c.push(s(w));
-                c.extend(["--setenv".to_owned(), "HOME".to_owned(), s(w)]);
-            }
+            // Read-only host, private /tmp, no network, dies with the agent.
+            let mut c = crate::srpm::sandbox(w, opts.use_bwrap);
             c.push("rpmbuild".to_owned());
             c.push("--rebuild".to_owned());
             c.push(s(srpm));
@@ -217,7 +186,16 @@ pub async fn run(
     for d in ["top", "rpmdb", "tmp", "result"] {
         tokio::fs::create_dir_all(w.join(d)).await?;
     }
-    let outcome = build(client, opts, &job, &w, &mut stop).await;
+    let header = header(opts, &job);
+    if let Err(e) = client.log(job.task_id, header.clone()).await {
+        tracing::warn!(task = job.task_id, error = %e, "sending the log header failed");
+    }
+    let outcome = match &job.source {
+        JobSource::Make { source, limits } => {
+            crate::srpm::step(client, &job, &w, &header, opts.use_bwrap, source, limits).await
+        }
+        JobSource::Srpm { .. } => build(client, opts, &job, &w, header, &mut stop).await,
+    };
     let report = match outcome {
         Ok(r) => r,
         Err(e) => {
@@ -227,6 +205,8 @@ pub async fn run(
                 reason: Some(format!("{e:#}")),
                 stage: None,
                 backend: None,
+                commit: None,
+                source_sha256: None,
             }
         }
     };
@@ -246,6 +226,7 @@ async fn fetch_source(client: &Client, job: &Job, w: &Path) -> anyhow::Result<Pa
             download(client, job.task_id, sha256, &srpm).await?;
             Ok(srpm)
         }
+        JobSource::Make { .. } => bail!("a source's SRPM step is not a build"),
     }
 }
 
@@ -268,19 +249,17 @@ async fn download(client: &Client, task: i32, sha256: &str, srpm: &Path) -> anyh
     Ok(())
 }
 
-async fn build(
-    client: &Client,
-    opts: &Options,
-    job: &Job,
-    w: &Path,
-    stop: &mut watch::Receiver<Stop>,
-) -> anyhow::Result<Finish> {
-    // Every attempt's log starts with what is building, where and with what.
+/// The two lines every attempt's log starts with: what is building, where and with what.
+fn header(opts: &Options, job: &Job) -> String {
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let header = format!(
-        "=== Kiln build attempt {} of task {} ({} {} on {}) by agent {} at {now} ===\n\
+    let what = match &job.source {
+        JobSource::Make { .. } => "SRPM step attempt",
+        JobSource::Srpm { .. } => "build attempt",
+    };
+    format!(
+        "=== Kiln {what} {} of task {} ({} {} on {}) by agent {} at {now} ===\n\
          === backend: {}{} ===\n",
         job.attempt,
         job.task_id,
@@ -294,10 +273,17 @@ async fn build(
         } else {
             ""
         },
-    );
-    if let Err(e) = client.log(job.task_id, header.clone()).await {
-        tracing::warn!(task = job.task_id, error = %e, "sending the log header failed");
-    }
+    )
+}
+
+async fn build(
+    client: &Client,
+    opts: &Options,
+    job: &Job,
+    w: &Path,
+    header: String,
+    stop: &mut watch::Receiver<Stop>,
+) -> anyhow::Result<Finish> {
     let srpm = fetch_source(client, job, w).await?;
     if opts.backend == Backend::Mock {
         tokio::fs::write(w.join("kiln.cfg"), &job.rendered_config).await?;
@@ -405,6 +391,8 @@ async fn build(
             reason: Some("the agent was stopped".into()),
             stage: None,
             backend: None,
+            commit: None,
+            source_sha256: None,
         });
     }
     // Upload what the backend made, also after a failure: the logs say why. A file the server
@@ -429,6 +417,8 @@ async fn build(
         reason: Some(reason),
         stage,
         backend: Some(opts.backend_info.clone()),
+        commit: None,
+        source_sha256: None,
     };
     let report = match (stopped, status) {
         (Some("cancel"), _) => Finish {
@@ -436,6 +426,8 @@ async fn build(
             reason: None,
             stage: None,
             backend: Some(opts.backend_info.clone()),
+            commit: None,
+            source_sha256: None,
         },
         (Some(_), _) => failed(
             Some(FailureStage::Timeout),
@@ -449,6 +441,8 @@ async fn build(
             reason: None,
             stage: None,
             backend: Some(opts.backend_info.clone()),
+            commit: None,
+            source_sha256: None,
         },
         (None, Some(s)) if s.success() => failed(
             Some(FailureStage::Results),

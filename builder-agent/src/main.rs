@@ -6,6 +6,7 @@
 
 mod build;
 mod outcome;
+mod srpm;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -234,6 +234,7 @@ pub fn BuildTable(builds: Vec<kiln_proto::Task>, owner: String, repo: String) ->
                 {builds.into_iter().map(|t| {
                     let pkg = t.subtasks.iter().find_map(|s| s.package.as_ref().map(|p| format!("{}-{}-{}", p.name, p.version, p.release)))
                         .or_else(|| t.subtasks.iter().find_map(|s| s.file_name.clone()))
+                        .or_else(|| t.source.as_ref().map(|o| o.source.display()))
                         .unwrap_or_default();
                     let configs: Vec<String> = t.subtasks.iter().map(|s| s.mock_config.clone()).collect();
                     view! {

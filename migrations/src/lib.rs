@@ -15,6 +15,7 @@ mod m0008_events;
 mod m0009_event_cursors;
 mod m0010_notify_builds;
 mod m0011_build_results;
+mod m0012_sources;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_event_cursors::Migration),
             Box::new(m0010_notify_builds::Migration),
             Box::new(m0011_build_results::Migration),
+            Box::new(m0012_sources::Migration),
         ]
     }
 }

@@ -54,6 +54,64 @@ pub struct Config {
     pub local_agent: LocalAgent,
     /// Builder pools Kiln provisions itself (`[builders]`).
     pub builders: BuildersConfig,
+    /// What builds from git and URLs may reach and fetch (`[sources]`).
+    pub sources: SourcesConfig,
+}
+
+/// Builds from git and URLs: what their fetches may reach and read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// URL schemes sources, clones and `SourceN` downloads may use (`https`; a site may add
+    /// `http` and `git`). `file` and git's `ext` are never allowed. In the environment, a
+    /// comma-separated list.
+    #[serde(deserialize_with = "comma_list")]
+    pub allowed_schemes: Vec<String>,
+    /// Fetches may reach loopback, private, link-local and other non-public addresses
+    /// (checked after DNS and on every redirect). Off: a user must not be able to make Kiln
+    /// fetch from the site's own network.
+    pub allow_private_networks: bool,
+    /// The most MiB one download (a URL source, a `SourceN` file) may have.
+    pub max_download_mib: u64,
+    /// The most MiB a git clone, submodules included, may take on disk.
+    pub max_clone_mib: u64,
+    /// Seconds each step of making an SRPM (a clone, a download, `rpmbuild -bs`) may take.
+    pub step_timeout_seconds: u64,
+    /// `make_srpm` may run a repo's `.copr/Makefile` (user code, with network access) on
+    /// agents with the rpmbuild backend, inside bubblewrap. Off: only agents with mock run it,
+    /// in the chroot.
+    pub make_srpm_on_host: bool,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        SourcesConfig {
+            allowed_schemes: vec!["https".into()],
+            allow_private_networks: false,
+            max_download_mib: 1024,
+            max_clone_mib: 2048,
+            step_timeout_seconds: 900,
+            make_srpm_on_host: false,
+        }
+    }
+}
+
+/// A list given as a TOML array or as one comma-separated string (from the environment).
+fn comma_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match List::deserialize(d)? {
+        List::One(s) => s
+            .split(',')
+            .map(|x| x.trim().to_owned())
+            .filter(|x| !x.is_empty())
+            .collect(),
+        List::Many(v) => v,
+    })
 }
 
 /// Where events go besides webhooks.
@@ -458,6 +516,7 @@ impl Default for Config {
             local_agent: LocalAgent::Auto,
             builders: BuildersConfig::default(),
             events: EventsConfig::default(),
+            sources: SourcesConfig::default(),
         }
     }
 }
@@ -540,6 +599,21 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "events.webhooks_to_private_addresses",
     ),
     ("KILN_EVENTS_KEEP_DAYS", "events.keep_days"),
+    ("KILN_SOURCES_ALLOWED_SCHEMES", "sources.allowed_schemes"),
+    (
+        "KILN_SOURCES_ALLOW_PRIVATE_NETWORKS",
+        "sources.allow_private_networks",
+    ),
+    ("KILN_SOURCES_MAX_DOWNLOAD_MIB", "sources.max_download_mib"),
+    ("KILN_SOURCES_MAX_CLONE_MIB", "sources.max_clone_mib"),
+    (
+        "KILN_SOURCES_STEP_TIMEOUT_SECONDS",
+        "sources.step_timeout_seconds",
+    ),
+    (
+        "KILN_SOURCES_MAKE_SRPM_ON_HOST",
+        "sources.make_srpm_on_host",
+    ),
     ("KILN_PUBLIC_URL", "public_url"),
     ("KILN_DATA_DIR", "data_dir"),
     ("KILN_DATABASE_URL", "database_url"),

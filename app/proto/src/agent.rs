@@ -122,20 +122,56 @@ pub enum JobSource {
         /// The file's size in bytes.
         size: i64,
     },
+    /// The SRPM step of a build from a source: fetch it, make the SRPM in the sandbox and
+    /// upload it as the subtask's only result (with the log).
+    Make {
+        /// What to fetch; for git, `ref` is the commit to build when it is already known (a
+        /// resubmit).
+        source: crate::Source,
+        /// What the fetches may reach and read.
+        limits: FetchLimits,
+    },
 }
 
 impl JobSource {
     /// A name for logs and the log header.
-    pub fn display_name(&self) -> &str {
+    pub fn display_name(&self) -> String {
         match self {
-            JobSource::Srpm { file_name, .. } => file_name,
+            JobSource::Srpm { file_name, .. } => file_name.clone(),
+            JobSource::Make { source, .. } => source.display(),
         }
     }
+}
+
+/// The site's limits on what an SRPM step fetches (`[sources]` in the server's settings).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FetchLimits {
+    /// URL schemes allowed for URLs, clones and `SourceN` downloads.
+    pub allowed_schemes: Vec<String>,
+    /// Whether loopback, private and link-local addresses may be reached.
+    pub allow_private_networks: bool,
+    /// The most bytes one download may have.
+    pub max_download_bytes: u64,
+    /// The most bytes a clone (with its submodules) may take on disk.
+    pub max_clone_bytes: u64,
+    /// The most bytes the SRPM may have.
+    pub max_srpm_bytes: u64,
+    /// Seconds each step (a clone, a download, making the SRPM) may take.
+    pub step_timeout_seconds: u64,
+    /// Whether `make_srpm` may run user code with network access on the rpmbuild backend
+    /// (always allowed on mock, where it runs in the chroot).
+    pub make_srpm_on_host: bool,
 }
 
 /// `POST /api/v1/agent/tasks/ID/finish`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Finish {
+    /// For the SRPM step of a git source: the commit the ref resolved to.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// For the SRPM step of a URL source: the SHA-256 of what was downloaded.
+    #[serde(default)]
+    pub source_sha256: Option<String>,
     /// How the build ended.
     pub result: BuildResult,
     /// Why it failed or was handed back (the server keeps 2,000 characters); `None`: a generic
@@ -180,6 +216,10 @@ pub enum FailureStage {
     /// The build's output was refused: not an RPM, or not built from this build's SRPM.
     #[serde(rename = "results")]
     Results,
+    /// The source could not be fetched or its SRPM made (the SRPM step of a git or URL
+    /// build): a refused or unreachable address, a missing spec, a cap passed.
+    #[serde(rename = "source")]
+    Source,
 }
 
 impl FailureStage {
@@ -195,6 +235,7 @@ impl FailureStage {
             FailureStage::Timeout => "timeout",
             FailureStage::Killed => "killed",
             FailureStage::Results => "results",
+            FailureStage::Source => "source",
         }
     }
 
@@ -210,6 +251,7 @@ impl FailureStage {
             FailureStage::Timeout,
             FailureStage::Killed,
             FailureStage::Results,
+            FailureStage::Source,
         ]
         .into_iter()
         .find(|x| x.as_str() == s)

@@ -10,9 +10,11 @@ use time::OffsetDateTime;
 
 pub mod agent;
 mod browse;
+mod sources;
 mod tasks;
 
 pub use browse::*;
+pub use sources::*;
 pub use tasks::*;
 
 /// Timestamps are RFC 3339 everywhere.

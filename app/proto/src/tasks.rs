@@ -155,11 +155,25 @@ pub struct SourcePackage {
     pub size: i64,
 }
 
-/// One SRPM built in one mock config.
+/// What a subtask does.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SubtaskKind {
+    /// Builds an SRPM in a mock config.
+    #[default]
+    Build,
+    /// Makes the SRPM from the build's source (git or URL); the builds are made from it.
+    Srpm,
+}
+
+/// One SRPM built in one mock config, or the step that makes the SRPM.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Subtask {
     /// The subtask's id.
     pub id: i32,
+    /// `build`, or `srpm` for the step that makes a source's SRPM.
+    #[serde(default)]
+    pub kind: SubtaskKind,
     /// The mock config it builds in (with the settings it had at submission).
     pub mock_config: String,
     /// The architecture it builds for (its mock config's).
@@ -215,6 +229,9 @@ pub struct Task {
     pub submitter: Option<String>,
     /// How far the publishing of its packages has got.
     pub publish_state: PublishState,
+    /// What it was built from when that is not an upload (git or a URL).
+    #[serde(default)]
+    pub source: Option<crate::Origin>,
     /// When it was submitted.
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,

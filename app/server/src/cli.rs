@@ -40,13 +40,32 @@ enum Command {
     /// Repos, through the HTTP API.
     #[command(subcommand)]
     Repo(RepoCommand),
-    /// Upload SRPMs and build them in OWNER/REPO (KILN_URL, KILN_TOKEN).
+    /// Upload SRPMs, or name a git or URL source, and build them in OWNER/REPO (KILN_URL,
+    /// KILN_TOKEN).
     Build {
         /// OWNER/REPO
         repo: String,
         /// SRPM files.
-        #[arg(required = true)]
+        #[arg(required_unless_present_any = ["git", "url"], conflicts_with_all = ["git", "url"])]
         srpms: Vec<PathBuf>,
+        /// Build from this git clone URL (an agent makes the SRPM).
+        #[arg(long, conflicts_with = "url")]
+        git: Option<String>,
+        /// The branch, tag or commit to build (default: the remote's default branch).
+        #[arg(long = "ref", requires = "git")]
+        reference: Option<String>,
+        /// The tree's directory holding the spec.
+        #[arg(long, requires = "git")]
+        subdir: Option<String>,
+        /// The spec's file name in that directory (default: the only *.spec there).
+        #[arg(long, requires = "git")]
+        spec: Option<String>,
+        /// Make the SRPM with the tree's .copr/Makefile (Copr's make_srpm).
+        #[arg(long, requires = "git")]
+        make_srpm: bool,
+        /// Build from this URL of a .src.rpm, or of a .spec whose SourceN URLs are fetched.
+        #[arg(long)]
+        url: Option<String>,
         /// Mock configs to build in (repeatable; default: all enabled).
         #[arg(long = "chroot")]
         chroots: Vec<String>,
@@ -179,6 +198,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Build {
             repo,
             srpms,
+            git,
+            reference,
+            subdir,
+            spec,
+            make_srpm,
+            url,
             chroots,
             scratch,
             nocheck,
@@ -189,7 +214,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 nocheck,
                 wait,
             };
-            crate::client::build(&repo, &srpms, &chroots, options).await
+            let source = match (git, url) {
+                (Some(url), _) => Some(kiln_proto::Source::Git {
+                    url,
+                    reference: reference.unwrap_or_default(),
+                    subdir: subdir.unwrap_or_default(),
+                    spec: spec.unwrap_or_default(),
+                    method: if make_srpm {
+                        kiln_proto::SrpmMethod::MakeSrpm
+                    } else {
+                        kiln_proto::SrpmMethod::Rpmbuild
+                    },
+                }),
+                (None, Some(url)) => Some(kiln_proto::Source::Url { url }),
+                (None, None) => None,
+            };
+            match source {
+                Some(source) => crate::client::build_source(&repo, source, &chroots, options).await,
+                None => crate::client::build(&repo, &srpms, &chroots, options).await,
+            }
         }
         Command::Watch { task } => crate::client::watch(task).await,
     }

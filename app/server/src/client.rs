@@ -138,23 +138,78 @@ pub async fn build(
         return Err(api_error(resp).await);
     }
     let task: Task = resp.json().await?;
+    follow(&http, &url, &token, task, wait).await
+}
+
+/// Builds from a git or URL source: an agent fetches it and makes the SRPM first.
+pub async fn build_source(
+    repo: &str,
+    source: kiln_proto::Source,
+    chroots: &[String],
+    options: BuildOptions,
+) -> anyhow::Result<()> {
+    let (http, url, token) = client()?;
+    let (owner, name) = repo.split_once('/').context("the repo is OWNER/REPO")?;
+    let body = kiln_proto::SourceBuild {
+        source,
+        chroots: chroots.to_vec(),
+        scratch: options.scratch,
+        nocheck: options.nocheck,
+        priority: None,
+    };
+    let resp = authed(
+        http.post(format!("{url}/api/v1/repos/{owner}/{name}/builds")),
+        &token,
+    )
+    .json(&body)
+    .send()
+    .await
+    .with_context(|| format!("reaching {url}"))?;
+    if !resp.status().is_success() {
+        return Err(api_error(resp).await);
+    }
+    let task: Task = resp.json().await?;
+    follow(&http, &url, &token, task, options.wait).await
+}
+
+/// A subtask's line: its mock config, package (or `SRPM step`) and state.
+fn subtask_line(s: &kiln_proto::Subtask) -> (String, String) {
+    let what = match s.kind {
+        kiln_proto::SubtaskKind::Srpm => "SRPM step".to_owned(),
+        kiln_proto::SubtaskKind::Build => s
+            .package
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_default(),
+    };
+    (s.mock_config.clone(), what)
+}
+
+/// Prints a submitted task, then (with `wait`) each subtask's changes until it ends; an error
+/// unless it succeeded.
+async fn follow(
+    http: &reqwest::Client,
+    url: &str,
+    token: &Option<String>,
+    task: Task,
+    wait: bool,
+) -> anyhow::Result<()> {
     println!(
         "task {} in {}: {} builds",
         task.id,
         task.repo,
         task.subtasks.len()
     );
+    if let Some(origin) = &task.source {
+        println!("  from {}", origin.source.display());
+    }
     for s in &task.subtasks {
-        let pkg = s
-            .package
-            .as_ref()
-            .map(|p| p.name.clone())
-            .unwrap_or_default();
+        let (config, what) = subtask_line(s);
         println!(
             "  {:>6}  {:<28} {:<24} {}",
             s.id,
-            s.mock_config,
-            pkg,
+            config,
+            what,
             s.state.as_str()
         );
     }
@@ -164,7 +219,7 @@ pub async fn build(
     let mut seen: HashMap<i32, TaskState> = task.subtasks.iter().map(|s| (s.id, s.state)).collect();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let resp = authed(http.get(format!("{url}/api/v1/tasks/{}", task.id)), &token)
+        let resp = authed(http.get(format!("{url}/api/v1/tasks/{}", task.id)), token)
             .send()
             .await?;
         if !resp.status().is_success() {
@@ -173,21 +228,20 @@ pub async fn build(
         let now: Task = resp.json().await?;
         for s in &now.subtasks {
             if seen.get(&s.id) != Some(&s.state) {
-                let pkg = s
-                    .package
-                    .as_ref()
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
+                let (config, what) = subtask_line(s);
                 let why = s
                     .reason
                     .as_deref()
                     .map(|r| format!(" ({r})"))
                     .unwrap_or_default();
-                println!("[{}] {pkg}: {}{why}", s.mock_config, s.state.as_str());
+                println!("[{config}] {what}: {}{why}", s.state.as_str());
                 seen.insert(s.id, s.state);
             }
         }
         if now.state.is_final() {
+            if let Some(commit) = now.source.as_ref().and_then(|o| o.commit.as_deref()) {
+                println!("built commit {commit}");
+            }
             println!("task {}: {}", now.id, now.state.as_str());
             if now.state != TaskState::Succeeded {
                 bail!("task {} {}", now.id, now.state.as_str());

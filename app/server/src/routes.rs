@@ -174,6 +174,7 @@ pub fn forms() -> Router<AppState> {
             "/r/{owner}/{repo}/upload",
             post(forms::upload).layer(DefaultBodyLimit::disable()),
         )
+        .route("/r/{owner}/{repo}/source", post(forms::build_source))
         .route("/tasks/{id}/cancel", post(forms::cancel_task))
         .route("/tasks/{id}/resubmit", post(forms::resubmit_task))
         .route("/account/notifications", post(forms::set_notifications))

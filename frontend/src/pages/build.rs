@@ -47,6 +47,11 @@ pub fn BuildPage() -> impl IntoView {
                                 <dt>"Submitted"</dt><dd><Time t=t.created_at/>{t.submitter.clone().map(|s| format!(" by {s}"))}</dd>
                                 <dt>"Took"</dt><dd>{duration(t.started_at, t.finished_at)}</dd>
                                 <dt>"Repository"</dt><dd data-publish=publish>{publish}</dd>
+                                {t.source.clone().map(|o| view! {
+                                    <dt>"Source"</dt><dd class="source"><code>{o.source.display()}</code>
+                                        {o.commit.map(|c| view! { <br/>"commit "<code class="commit">{c}</code> })}
+                                        {o.sha256.map(|h| view! { <br/><span class="muted">{format!("SHA-256 {h}")}</span> })}</dd>
+                                })}
                             </dl>
                             <div class="actions">
                                 {(can.cancel && live).then(|| view! {
@@ -85,7 +90,8 @@ pub fn BuildPage() -> impl IntoView {
                                                     {s.reason.clone().map(|why| view! { <p class="reason">{why}</p> })}
                                                     {s.nocheck.then(|| view! { <p class="muted">"%check skipped (--nocheck)"</p> })}
                                                     {(s.attempt > 1).then(|| view! { <p class="muted">{format!("attempt {}", s.attempt)}</p> })}</td>
-                                                <td>{s.package.as_ref().map(|p| format!("{}-{}-{}", p.name, p.version, p.release)).or(s.file_name.clone())}</td>
+                                                <td>{(s.kind == kiln_proto::SubtaskKind::Srpm).then(|| view! { <span class="tag">"SRPM step"</span>" " })}
+                                                    {s.package.as_ref().map(|p| format!("{}-{}-{}", p.name, p.version, p.release)).or(s.file_name.clone())}</td>
                                                 <td>{s.agent.clone().unwrap_or_else(|| "—".into())}
                                                     {s.backend.clone().map(|b| view! { <p class="muted backend">{b}</p> })}</td>
                                                 <td>{duration(s.started_at, s.finished_at)}</td>

@@ -22,6 +22,8 @@ pub fn UploadPage() -> impl IntoView {
                                 view! {
                                     <UploadForm owner=r.owner.clone() repo=r.name.clone() csrf=v.head.csrf.clone()
                                         configs=v.mock_configs.clone() max_size=v.max_size flash=v.head.flash.clone()/>
+                                    <SourceForm owner=r.owner.clone() repo=r.name.clone() csrf=v.head.csrf.clone()
+                                        configs=v.mock_configs.clone() flash=v.head.flash.clone()/>
                                 }.into_any()
                             } else {
                                 view! { <p class="error" role="alert">"Uploading needs the packager role in this repository."</p> }.into_any()
@@ -209,6 +211,77 @@ fn UploadForm(
             </div>
             <button type="submit" disabled=move || busy.get()>{move || if busy.get() { "Uploading…" } else { "Upload and build" }}</button>
         </form>
+    }
+}
+
+/// A build from a git repository or a URL: an agent fetches it and makes the SRPM first. A
+/// plain form post (works without JavaScript).
+#[component]
+fn SourceForm(
+    owner: String,
+    repo: String,
+    csrf: String,
+    configs: Vec<kiln_proto::MockConfig>,
+    flash: Flash,
+) -> impl IntoView {
+    let action = format!("/forms/r/{owner}/{repo}/source");
+    let f = |name: &str| flash.value("source", name, "");
+    let err = |name: &str| {
+        flash
+            .field("source", name)
+            .map(|e| view! { <p class="field-error" role="alert">{e}</p> })
+    };
+    let kind = flash.value("source", "type", "git");
+    let any_chosen = flash.form.as_deref() == Some("source");
+    view! {
+        <section aria-labelledby="from-source" id="source">
+            <h3 id="from-source">"Build from git or a URL"</h3>
+            <form method="post" action=action class="stack">
+                <input type="hidden" name="csrf_token" value=csrf/>
+                <fieldset>
+                    <legend>"Source"</legend>
+                    <div class="check">
+                        <input type="radio" id="src-git" name="type" value="git" checked=kind == "git"/>
+                        <label for="src-git">"Git repository"</label>
+                    </div>
+                    <div class="check">
+                        <input type="radio" id="src-url" name="type" value="url" checked=kind == "url"/>
+                        <label for="src-url">"URL of a .src.rpm or a .spec"</label>
+                    </div>
+                </fieldset>
+                <label for="src-url-field">"Clone URL or file URL"</label>
+                <input type="url" id="src-url-field" name="url" required value=f("url") placeholder="https://…"/>
+                {err("source.url")}
+                <label for="src-ref">"Git ref (branch, tag or commit; empty: the default branch)"</label>
+                <input type="text" id="src-ref" name="ref" value=f("ref")/>
+                {err("source.ref")}
+                <label for="src-subdir">"Directory of the spec in the tree"</label>
+                <input type="text" id="src-subdir" name="subdir" value=f("subdir")/>
+                {err("source.subdir")}
+                <label for="src-spec">"Spec file (empty: the only one there)"</label>
+                <input type="text" id="src-spec" name="spec" value=f("spec")/>
+                {err("source.spec")}
+                <fieldset>
+                    <legend>"Mock configs"</legend>
+                    {configs.into_iter().filter(|c| c.enabled).map(|c| {
+                        let id = format!("src-cfg-{}", c.name);
+                        let checked = if any_chosen { flash.checked("source", "chroot", &c.name, true) } else { true };
+                        view! {
+                            <div class="check">
+                                <input type="checkbox" id=id.clone() name="chroot" value=c.name.clone() checked=checked/>
+                                <label for=id>{format!("{} ({})", c.name, c.arch)}</label>
+                            </div>
+                        }
+                    }).collect_view()}
+                    {err("chroot")}
+                </fieldset>
+                <div class="check">
+                    <input type="checkbox" id="src-scratch" name="scratch" value="on" checked=flash.checked("source", "scratch", "on", false)/>
+                    <label for="src-scratch">"Scratch build (built, never published)"</label>
+                </div>
+                <button type="submit">"Fetch and build"</button>
+            </form>
+        </section>
     }
 }
 

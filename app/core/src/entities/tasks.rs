@@ -13,7 +13,7 @@ pub struct Model {
     pub id: i32,
     /// A subtask's parent task (`tasks.id`); NULL for a parent task.
     pub parent_id: Option<i32>,
-    /// `build` (the only kind).
+    /// `build`, or `srpm` for the step that makes a source's SRPM.
     pub kind: String,
     /// The repo built in (`repos.id`).
     pub repo_id: i32,
@@ -64,6 +64,9 @@ pub struct Model {
     pub backend: Option<String>,
     /// When the repo's retention policy removed this subtask's logs.
     pub logs_removed_at: Option<TimeDateTimeWithTimeZone>,
+    /// A parent task built from a source: `kiln_proto::Origin` (the source, and the commit or
+    /// SHA-256 its SRPM step fetched). NULL for uploads and subtasks.
+    pub origin: Option<Json>,
 }
 
 /// No relations are declared.

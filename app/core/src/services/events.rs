@@ -10,7 +10,8 @@
 //! Topics (fedora-messaging style):
 //! - `kiln.build.submit`, `kiln.build.start`, `kiln.build.end`, `kiln.build.publish`: `data` is
 //!   the build: `{"id", "state", "submitter", "scratch", "subtasks": [{"id", "mock_config",
-//!   "arch", "package", "state", "reason"}]}`;
+//!   "arch", "package", "state", "reason", "failure_stage"}]}`; a build from a source also has
+//!   `"source": {"source", "commit", "sha256"}` and its SRPM step `"kind": "srpm"`;
 //! - `kiln.repo.create`, `kiln.repo.update`, `kiln.repo.delete`, `kiln.member.update`,
 //!   `kiln.member.remove`: `data` is `{"actor", "target", "detail"}` as in the audit log;
 //! - `kiln.webhook.test`: sent by "send test".
@@ -122,21 +123,33 @@ pub async fn build_data(
         .one(db)
         .await?
         .map(|u| u.username);
-    Ok(serde_json::json!({
+    let mut data = serde_json::json!({
         "id": parent.id,
         "state": parent.state,
         "submitter": submitter,
         "scratch": parent.scratch,
-        "subtasks": subs.iter().map(|s| serde_json::json!({
-            "id": s.id,
-            "mock_config": s.mock_config_name,
-            "arch": s.arch,
-            "package": s.file_name,
-            "state": s.state,
-            "reason": s.reason,
-            "failure_stage": s.failure_stage,
-        })).collect::<Vec<_>>(),
-    }))
+        "subtasks": subs.iter().map(|s| {
+            let mut sub = serde_json::json!({
+                "id": s.id,
+                "mock_config": s.mock_config_name,
+                "arch": s.arch,
+                "package": s.file_name,
+                "state": s.state,
+                "reason": s.reason,
+                "failure_stage": s.failure_stage,
+            });
+            if s.kind != "build" {
+                sub["kind"] = s.kind.clone().into();
+            }
+            sub
+        }).collect::<Vec<_>>(),
+    });
+    // A build from git or a URL says what it was made from (and, once fetched, the commit or
+    // the download's SHA-256).
+    if let Some(origin) = &parent.origin {
+        data["source"] = origin.clone();
+    }
+    Ok(data)
 }
 
 /// Emits a build event for a parent task.

@@ -52,9 +52,15 @@ async fn validate_url(kiln: &Kiln, url: &str) -> CoreResult<()> {
     if !kiln.config.events.webhooks_to_private_addresses {
         let host = parsed.host_str().unwrap_or_default();
         let port = parsed.port_or_known_default().unwrap_or(80);
-        public_addresses(host, port)
-            .await
-            .map_err(|e| CoreError::validation("url", e))?;
+        public_addresses(host, port).await.map_err(|e| {
+            CoreError::validation(
+                "url",
+                format!(
+                    "{e}; a site admin can allow such webhooks with \
+                     events.webhooks_to_private_addresses"
+                ),
+            )
+        })?;
     }
     Ok(())
 }

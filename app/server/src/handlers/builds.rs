@@ -58,7 +58,8 @@ pub(crate) async fn small_text(
 }
 
 /// `POST /api/v1/repos/OWNER/REPO/builds`: `srpm` file parts, optional `chroot` parts (mock
-/// config names), `scratch`, `priority`.
+/// config names), `scratch`, `priority`; or, as JSON, a build from a source (`SourceBuild`:
+/// `{"source": {"type": "git"|"url", …}, "chroots": […], "scratch": false}`).
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,6 +69,17 @@ pub async fn submit(
     let kiln = &state.kiln;
     // Refuse before reading a byte of the upload.
     access::authorize_submission(kiln, &caller.principal, &p.owner, &p.repo).await?;
+    let json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        let crate::extract::Json(req) =
+            crate::extract::Json::<kiln_proto::SourceBuild>::from_request(request, &state).await?;
+        let task = tasks::submit_source(kiln, &caller.principal, &p.owner, &p.repo, req).await?;
+        return Ok((StatusCode::CREATED, Json(task)));
+    }
     let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
         ApiError(CoreError::validation(
             "body",

@@ -365,6 +365,26 @@ pub(super) async fn claim_from_queue(
 /// The job for subtask `t` on its `attempt`.
 pub(super) async fn job_of(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreResult<Job> {
     let snapshot = t.mock_config_snapshot.clone().unwrap_or_default();
+    if super::sources::is_srpm_step(t) {
+        let source: kiln_proto::Source = serde_json::from_value(snapshot["source"].clone())
+            .map_err(|_| CoreError::internal("an SRPM step without its source"))?;
+        return Ok(Job {
+            task_id: t.id,
+            parent_id: t.parent_id.unwrap_or(t.id),
+            attempt,
+            repo: snapshot["repo"].as_str().unwrap_or_default().to_owned(),
+            arch: t.arch.clone().unwrap_or_default(),
+            mock_config: t.mock_config_name.clone().unwrap_or_default(),
+            rendered_config: snapshot["rendered"].as_str().unwrap_or_default().to_owned(),
+            macros: serde_json::from_value(snapshot["macros"].clone()).unwrap_or_default(),
+            source: JobSource::Make {
+                source,
+                limits: super::super::outbound::fetch_limits(kiln),
+            },
+            nocheck: false,
+            timeout_seconds: kiln.config.builds.build_timeout_seconds,
+        });
+    }
     // Submissions record the repo and SRPM in the snapshot; older rows are looked up.
     let (repo_name, sha256, size) = match (
         snapshot["repo"].as_str(),

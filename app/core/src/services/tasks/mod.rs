@@ -11,6 +11,7 @@ mod dispatch;
 mod leases;
 mod query;
 mod reports;
+mod sources;
 mod state;
 mod submit;
 
@@ -20,6 +21,7 @@ pub use leases::{expire_leases, lease_keeper, renew};
 use query::*;
 pub use query::{get, list_for_repo, TaskFilter};
 pub use reports::{append_log, artifact, finish, held_by, log_chunks, source_of, store_artifact};
+pub use sources::{check_source, submit_source};
 pub use state::cancel;
 use state::*;
 pub use submit::{resubmit, submit, Submission};

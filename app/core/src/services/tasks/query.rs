@@ -116,6 +116,10 @@ pub(super) async fn wire_tasks(kiln: &Kiln, parents: Vec<tasks::Model>) -> CoreR
                 priority: p.priority,
                 submitter: user_names.get(&p.submitter_id).cloned(),
                 publish_state,
+                source: p
+                    .origin
+                    .clone()
+                    .and_then(|o| serde_json::from_value(o).ok()),
                 created_at: p.created_at,
                 started_at: p.started_at,
                 finished_at: p.finished_at,
@@ -123,6 +127,11 @@ pub(super) async fn wire_tasks(kiln: &Kiln, parents: Vec<tasks::Model>) -> CoreR
                     .into_iter()
                     .map(|s| Subtask {
                         id: s.id,
+                        kind: if super::sources::is_srpm_step(s) {
+                            kiln_proto::SubtaskKind::Srpm
+                        } else {
+                            kiln_proto::SubtaskKind::Build
+                        },
                         mock_config: s.mock_config_name.clone().unwrap_or_default(),
                         arch: s.arch.clone().unwrap_or_default(),
                         state: state_of(s),

@@ -166,6 +166,13 @@ pub async fn store_artifact(
         created_at: Set(crate::now()),
         ..Default::default()
     };
+    let srpm_step = super::sources::is_srpm_step(&t);
+    if srpm_step && name.ends_with(".rpm") && !name.ends_with(".src.rpm") {
+        return Err(CoreError::validation(
+            "file",
+            format!("{name}: the SRPM step uploads only the SRPM it made and its log"),
+        ));
+    }
     if name.ends_with(".rpm") {
         let path = staged.path.to_path_buf();
         let meta = tokio::task::spawn_blocking(move || rpm::PackageMetadata::open(path))
@@ -192,6 +199,19 @@ pub async fn store_artifact(
             meta.get_arch().unwrap_or("").to_owned()
         }));
         row.license = Set(meta.get_license().ok().map(str::to_owned));
+        if srpm_step && !meta.is_source_package() {
+            return Err(CoreError::validation(
+                "file",
+                format!("{name}: not a source RPM"),
+            ));
+        }
+    }
+    if name.ends_with(".rpm") && !srpm_step {
+        let path = staged.path.to_path_buf();
+        let meta = tokio::task::spawn_blocking(move || rpm::PackageMetadata::open(path))
+            .await
+            .map_err(|_| CoreError::internal("reading an RPM header"))?
+            .map_err(|e| CoreError::validation("file", format!("{name}: {e}")))?;
         // Only what this build made from its own SRPM gets the repo's key.
         let source = source_rows::Entity::find_by_id(t.source_id.unwrap_or_default())
             .one(&kiln.db)
@@ -221,7 +241,7 @@ pub async fn store_artifact(
     }
     // RPMs are signed with the repo key and described for the repo metadata now, once.
     let mut package = None;
-    if name.ends_with(".rpm") {
+    if name.ends_with(".rpm") && !srpm_step {
         let imported = super::super::publish::import_rpm(kiln, &t, &staged.path, &name).await?;
         row.sha256 = Set(imported.sha256);
         row.size = Set(imported.size as i64);
@@ -287,6 +307,16 @@ pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish)
         BuildResult::Failed => report.stage,
         _ => None,
     };
+    // A source's SRPM step that succeeded makes the builds first (outside the transaction:
+    // it stores the SRPM), so that the parent never looks finished with only the step done.
+    let mut srpm_refused = None;
+    if super::sources::is_srpm_step(&t) && report.result == BuildResult::Succeeded {
+        if let Err(why) =
+            super::sources::srpm_made(kiln, &t, report.commit, report.source_sha256).await?
+        {
+            srpm_refused = Some(why);
+        }
+    }
     let txn = kiln.begin().await?;
     // What built it and where it failed, before the state changes (the end event reads them).
     tasks::Entity::update_many()
@@ -306,6 +336,22 @@ pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish)
         .exec(&txn)
         .await?;
     match report.result {
+        BuildResult::Succeeded if super::sources::is_srpm_step(&t) => match srpm_refused {
+            None => {
+                transition(&txn, &t, TaskState::Running, TaskState::Succeeded, None).await?;
+            }
+            Some(why) => {
+                tasks::Entity::update_many()
+                    .col_expr(
+                        tasks::Column::FailureStage,
+                        Expr::value(FailureStage::Source.as_str()),
+                    )
+                    .filter(tasks::Column::Id.eq(id))
+                    .exec(&txn)
+                    .await?;
+                transition(&txn, &t, TaskState::Running, TaskState::Failed, Some(why)).await?;
+            }
+        },
         BuildResult::Succeeded => {
             let rpms = artifacts::Entity::find()
                 .filter(artifacts::Column::TaskId.eq(id))

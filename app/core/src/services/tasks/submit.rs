@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use kiln_proto::{Task, TaskState};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
+use super::super::access::RepoCtx;
 use super::super::mock_configs;
 use super::super::sources::{self, Staged};
 use crate::entities::{repos, tasks};
@@ -38,14 +39,7 @@ pub async fn submit(
     sub: Submission,
 ) -> CoreResult<Task> {
     let ctx = super::super::access::authorize_submission(kiln, principal, owner, repo).await?;
-    let priority = sub.priority.unwrap_or(0);
-    if priority != 0 {
-        authorize(principal, Action::SetBuildPriority, ctx.role)
-            .map_err(|_| CoreError::Forbidden("setting a priority needs the releng role".into()))?;
-        if !(-100..=100).contains(&priority) {
-            return Err(CoreError::validation("priority", "must be -100 to 100"));
-        }
-    }
+    let priority = check_priority(principal, &ctx, sub.priority)?;
     if sub.srpms.is_empty() {
         return Err(CoreError::validation("srpm", "attach at least one SRPM"));
     }
@@ -58,57 +52,7 @@ pub async fn submit(
             ),
         ));
     }
-    // The mock configs, with the snapshot each subtask keeps.
-    let configs = mock_configs::list(kiln, principal, owner, repo).await?;
-    let chosen: Vec<_> = if sub.mock_configs.is_empty() {
-        configs.into_iter().filter(|c| c.enabled).collect()
-    } else {
-        let mut out = Vec::new();
-        for name in &sub.mock_configs {
-            let c = configs.iter().find(|c| &c.name == name).ok_or_else(|| {
-                CoreError::validation(
-                    "chroot",
-                    format!("{} has no mock config {name}", ctx.full_name()),
-                )
-            })?;
-            if !c.enabled {
-                return Err(CoreError::validation(
-                    "chroot",
-                    format!("the mock config {name} is disabled"),
-                ));
-            }
-            if !out
-                .iter()
-                .any(|x: &kiln_proto::MockConfig| x.name == c.name)
-            {
-                out.push(c.clone());
-            }
-        }
-        out
-    };
-    if chosen.is_empty() {
-        return Err(CoreError::validation(
-            "chroot",
-            format!(
-                "{} has no enabled mock configs to build in",
-                ctx.full_name()
-            ),
-        ));
-    }
-    let mut snapshots = Vec::new();
-    for c in &chosen {
-        let rendered = mock_configs::rendered(kiln, principal, owner, repo, &c.name).await?;
-        let base = super::super::chroots::find(kiln, &c.base).await?;
-        // %dist, then what the distro's release package defines, then the config's own.
-        let mut macros = BTreeMap::from([("dist".to_owned(), base.dist_macro.clone())]);
-        macros.extend(crate::distro::distro_macros(
-            &base.distro,
-            &base.release,
-            &base.dist_macro,
-        ));
-        macros.extend(c.macros.clone());
-        snapshots.push((c.clone(), rendered, macros));
-    }
+    let snapshots = snapshots(kiln, principal, &ctx, &sub.mock_configs).await?;
     // Every file is checked before anything is stored.
     let mut infos = Vec::new();
     for s in &sub.srpms {
@@ -127,28 +71,16 @@ pub async fn submit(
         .await?;
     let mut any_pending = false;
     for (s, source) in sub.srpms.iter().zip(&stored) {
-        for (config, rendered, macros) in &snapshots {
-            let skip = sources::skip_reason(source, &config.arch);
-            any_pending |= skip.is_none();
-            new_subtask(
-                &parent,
-                Some(source.id),
-                Some(s.file_name.clone()),
-                Some(config.name.clone()),
-                Some(serde_json::json!({
-                    "config": config,
-                    "rendered": rendered,
-                    "macros": macros,
-                    "nocheck": sub.nocheck || config.nocheck,
-                    // What an agent's job needs, so a claim reads no other rows.
-                    "repo": ctx.full_name(),
-                    "srpm": {"sha256": source.sha256, "size": source.size},
-                })),
-                Some(config.arch.clone()),
-                skip,
-            )
-            .insert(&txn)
-            .await?;
+        for row in builds(
+            &parent,
+            source,
+            &s.file_name,
+            &snapshots,
+            sub.nocheck,
+            &ctx.full_name(),
+        ) {
+            any_pending |= row.state.as_ref() == TaskState::Pending.as_str();
+            row.insert(&txn).await?;
         }
     }
     update_parent(&txn, parent.id).await?;
@@ -159,6 +91,146 @@ pub async fn submit(
         kiln.events.work_available();
     }
     get_in(kiln, parent.id).await
+}
+
+/// The priority asked for, if the caller may set it: 0 for anyone, others for rel-eng, within
+/// -100 to 100.
+pub(super) fn check_priority(
+    principal: &Principal,
+    ctx: &RepoCtx,
+    priority: Option<i32>,
+) -> CoreResult<i32> {
+    let priority = priority.unwrap_or(0);
+    if priority != 0 {
+        authorize(principal, Action::SetBuildPriority, ctx.role)
+            .map_err(|_| CoreError::Forbidden("setting a priority needs the releng role".into()))?;
+        if !(-100..=100).contains(&priority) {
+            return Err(CoreError::validation("priority", "must be -100 to 100"));
+        }
+    }
+    Ok(priority)
+}
+
+/// A mock config as a submission takes it: its settings, the rendered config and the macros
+/// the rpmbuild backend defines.
+pub(super) struct Snapshot {
+    pub(super) config: kiln_proto::MockConfig,
+    pub(super) rendered: String,
+    pub(super) macros: BTreeMap<String, String>,
+}
+
+impl Snapshot {
+    /// What a subtask keeps of it.
+    pub(super) fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "config": self.config,
+            "rendered": self.rendered,
+            "macros": self.macros,
+        })
+    }
+
+    /// As [`Snapshot::json`] wrote it.
+    pub(super) fn from_json(v: &serde_json::Value) -> Option<Snapshot> {
+        Some(Snapshot {
+            config: serde_json::from_value(v["config"].clone()).ok()?,
+            rendered: v["rendered"].as_str()?.to_owned(),
+            macros: serde_json::from_value(v["macros"].clone()).ok()?,
+        })
+    }
+}
+
+/// The mock configs named (`chroot` errors for unknown or disabled ones), or every enabled one
+/// when none is, each with its snapshot.
+pub(super) async fn snapshots(
+    kiln: &Kiln,
+    principal: &Principal,
+    ctx: &RepoCtx,
+    names: &[String],
+) -> CoreResult<Vec<Snapshot>> {
+    let (owner, repo) = (ctx.owner.username.as_str(), ctx.repo.name.as_str());
+    let configs = mock_configs::list(kiln, principal, owner, repo).await?;
+    let chosen: Vec<_> = if names.is_empty() {
+        configs.into_iter().filter(|c| c.enabled).collect()
+    } else {
+        let mut out: Vec<kiln_proto::MockConfig> = Vec::new();
+        for name in names {
+            let c = configs.iter().find(|c| &c.name == name).ok_or_else(|| {
+                CoreError::validation(
+                    "chroot",
+                    format!("{} has no mock config {name}", ctx.full_name()),
+                )
+            })?;
+            if !c.enabled {
+                return Err(CoreError::validation(
+                    "chroot",
+                    format!("the mock config {name} is disabled"),
+                ));
+            }
+            if !out.iter().any(|x| x.name == c.name) {
+                out.push(c.clone());
+            }
+        }
+        out
+    };
+    if chosen.is_empty() {
+        return Err(CoreError::validation(
+            "chroot",
+            format!(
+                "{} has no enabled mock configs to build in",
+                ctx.full_name()
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    for c in chosen {
+        let rendered = mock_configs::rendered(kiln, principal, owner, repo, &c.name).await?;
+        let base = super::super::chroots::find(kiln, &c.base).await?;
+        // %dist, then what the distro's release package defines, then the config's own.
+        let mut macros = BTreeMap::from([("dist".to_owned(), base.dist_macro.clone())]);
+        macros.extend(crate::distro::distro_macros(
+            &base.distro,
+            &base.release,
+            &base.dist_macro,
+        ));
+        macros.extend(c.macros.clone());
+        out.push(Snapshot {
+            config: c,
+            rendered,
+            macros,
+        });
+    }
+    Ok(out)
+}
+
+/// The build subtasks of `parent` for one stored SRPM: one per snapshot, skipped where the
+/// SRPM excludes the config's arch.
+pub(super) fn builds(
+    parent: &tasks::Model,
+    source: &crate::entities::sources::Model,
+    file_name: &str,
+    snapshots: &[Snapshot],
+    nocheck: bool,
+    repo_full_name: &str,
+) -> Vec<tasks::ActiveModel> {
+    snapshots
+        .iter()
+        .map(|snap| {
+            let mut json = snap.json();
+            json["nocheck"] = (nocheck || snap.config.nocheck).into();
+            // What an agent's job needs, so a claim reads no other rows.
+            json["repo"] = repo_full_name.into();
+            json["srpm"] = serde_json::json!({"sha256": source.sha256, "size": source.size});
+            new_subtask(
+                parent,
+                Some(source.id),
+                Some(file_name.to_owned()),
+                Some(snap.config.name.clone()),
+                Some(json),
+                Some(snap.config.arch.clone()),
+                sources::skip_reason(source, &snap.config.arch),
+            )
+        })
+        .collect()
 }
 
 /// A new, pending parent task in `repo`.
@@ -188,7 +260,7 @@ pub(super) fn new_parent(
 /// A build subtask of `parent` (its repo, owner, submitter, scratch and priority): one SRPM
 /// (`source_id`, `file_name`) on one mock config, with the snapshot it builds with; skipped
 /// with the reason `skip`, else pending.
-fn new_subtask(
+pub(super) fn new_subtask(
     parent: &tasks::Model,
     source_id: Option<i32>,
     file_name: Option<String>,
@@ -245,12 +317,21 @@ pub async fn resubmit(
         .order_by_asc(tasks::Column::Id)
         .all(&kiln.db)
         .await?;
-    let chosen: Vec<&tasks::Model> = subs
-        .iter()
+    let (steps, builds): (Vec<&tasks::Model>, Vec<&tasks::Model>) =
+        subs.iter().partition(|s| super::sources::is_srpm_step(s));
+    let chosen: Vec<&tasks::Model> = builds
+        .into_iter()
         .filter(|s| !only_failed || matches!(state_of(s), TaskState::Failed | TaskState::Canceled))
         .filter(|s| state_of(s) != TaskState::Skipped)
         .collect();
-    if chosen.is_empty() {
+    // A source whose SRPM step failed: the step again, at the commit it fetched if it got
+    // that far. Otherwise the builds again from the SRPM it made (the same commit).
+    let step_again = chosen
+        .is_empty()
+        .then(|| steps.first().copied())
+        .flatten()
+        .filter(|s| matches!(state_of(s), TaskState::Failed | TaskState::Canceled));
+    if chosen.is_empty() && step_again.is_none() {
         return Err(CoreError::validation(
             "only_failed",
             "there is nothing to resubmit",
@@ -259,9 +340,22 @@ pub async fn resubmit(
     let submitter = principal.require_user()?.id;
     let now = crate::now();
     let txn = kiln.begin().await?;
-    let new_parent = new_parent(&ctx.repo, submitter, parent.scratch, parent.priority, now)
-        .insert(&txn)
-        .await?;
+    let mut fresh = new_parent(&ctx.repo, submitter, parent.scratch, parent.priority, now);
+    fresh.origin = Set(parent.origin.clone());
+    let new_parent = fresh.insert(&txn).await?;
+    if let Some(step) = step_again {
+        let mut again = new_subtask(
+            &new_parent,
+            None,
+            None,
+            step.mock_config_name.clone(),
+            super::sources::pinned_step(step, parent.origin.as_ref()),
+            step.arch.clone(),
+            None,
+        );
+        again.kind = Set(super::sources::SRPM.into());
+        again.insert(&txn).await?;
+    }
     for s in chosen {
         new_subtask(
             &new_parent,

@@ -216,3 +216,44 @@ pub async fn upload(
         }
     }
 }
+
+/// `POST /forms/r/OWNER/REPO/source`: a build from a git repository or a URL (the upload
+/// page's second form); on success, the build's page.
+pub async fn build_source(
+    State(state): State<AppState>,
+    OwnerRepoPath(p): OwnerRepoPath,
+    f: UiForm,
+) -> Response {
+    let back = format!("{}/upload", repo_path(&p));
+    let url = f.text("url");
+    let source = if f.text("type") == "url" {
+        kiln_proto::Source::Url { url }
+    } else {
+        kiln_proto::Source::Git {
+            url,
+            reference: f.text("ref"),
+            subdir: f.text("subdir"),
+            spec: f.text("spec"),
+            method: kiln_proto::SrpmMethod::Rpmbuild,
+        }
+    };
+    let req = kiln_proto::SourceBuild {
+        source,
+        chroots: f.all("chroot"),
+        scratch: f.checked("scratch"),
+        nocheck: false,
+        priority: None,
+    };
+    let r = tasks::submit_source(&state.kiln, f.principal(), &p.owner, &p.repo, req)
+        .await
+        .map(|t| {
+            (
+                format!("{}/builds/{}", repo_path(&p), t.id),
+                Flash::notice(format!(
+                    "Submitted build {}: an agent fetches the source first.",
+                    t.id
+                )),
+            )
+        });
+    f.respond(&state, "source", &back, r).await
+}

@@ -1,0 +1,98 @@
+//! Builds from sources that are not uploads (git repositories, URLs).
+
+use serde::{Deserialize, Serialize};
+
+/// Where a build's SRPM comes from when it is not uploaded: an agent fetches it and makes the
+/// SRPM in a step of its own (the `srpm` subtask) before the builds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    /// A `.src.rpm` to download as it is, or a `.spec` whose `SourceN`/`PatchN` URLs are
+    /// downloaded before the SRPM is made.
+    Url {
+        /// The `https://` URL (other schemes only where the site allows them).
+        url: String,
+    },
+    /// A git repository.
+    Git {
+        /// The clone URL (`https://` unless the site allows other schemes).
+        url: String,
+        /// A branch, tag or commit; empty: the remote's default branch. The task records the
+        /// commit it resolved to, and a resubmit builds that commit.
+        #[serde(rename = "ref", default)]
+        reference: String,
+        /// The directory of the tree that holds the spec (empty: the top).
+        #[serde(default)]
+        subdir: String,
+        /// The spec's path within `subdir`; empty: the only `*.spec` there.
+        #[serde(default)]
+        spec: String,
+        /// How the SRPM is made.
+        #[serde(default)]
+        method: SrpmMethod,
+    },
+}
+
+impl Source {
+    /// The URL it is fetched from.
+    pub fn url(&self) -> &str {
+        match self {
+            Source::Url { url } | Source::Git { url, .. } => url,
+        }
+    }
+
+    /// A short name for lists and logs (`git URL@REF`, or the URL).
+    pub fn display(&self) -> String {
+        match self {
+            Source::Url { url } => url.clone(),
+            Source::Git { url, reference, .. } if reference.is_empty() => format!("git {url}"),
+            Source::Git { url, reference, .. } => format!("git {url}@{reference}"),
+        }
+    }
+}
+
+/// How an SRPM is made from a git tree.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SrpmMethod {
+    /// `rpmbuild -bs` on the spec, with the sources in the tree and those its URLs name.
+    #[default]
+    Rpmbuild,
+    /// `make -f .copr/Makefile srpm` (Copr's `make_srpm`): user code with network access, so
+    /// only on the mock backend or where the site allows it.
+    MakeSrpm,
+}
+
+/// `POST /api/v1/repos/OWNER/REPO/builds` with a JSON body: a build from a source.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceBuild {
+    /// Where the SRPM comes from.
+    pub source: Source,
+    /// Mock config names to build in; empty: every enabled one.
+    #[serde(default)]
+    pub chroots: Vec<String>,
+    /// Build, never publish.
+    #[serde(default)]
+    pub scratch: bool,
+    /// Skip `%check`.
+    #[serde(default)]
+    pub nocheck: bool,
+    /// Queue priority, -100 to 100 (rel-eng only for other than 0).
+    #[serde(default)]
+    pub priority: Option<i32>,
+}
+
+/// What a build was made from, as its task records it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Origin {
+    /// The source as submitted.
+    pub source: Source,
+    /// For git: the commit the ref resolved to (40 hex digits); `None` until the SRPM step has
+    /// fetched it.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// For a URL: the SHA-256 of what was downloaded; `None` until the SRPM step has run.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}

@@ -1,0 +1,619 @@
+//! Builds from sources, through real `kiln-agent` processes and real servers: a `.src.rpm` and
+//! a `.spec` (its `Source0` fetched) from a local HTTP server, a git source in a subdir with a
+//! submodule pinned at an older commit from `git daemon`; the SRPM step is a subtask of its
+//! own, the parent records the commit or the download's SHA-256, and a resubmit builds the
+//! same commit. Refusals: schemes and addresses the site does not allow (400 before anything is
+//! queued), and, in the agent's step, two specs, a missing spec, a subdir outside the tree, and
+//! a spec whose `%(…)` code tries to reach the network or write outside the sandbox.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use kiln_tests::oidc::free_port;
+use kiln_tests::pipeline::{have_rpmbuild, srpm, wait_final, Agent};
+use kiln_tests::{TestApp, TestUser};
+use reqwest::{Method, StatusCode};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{json, Value};
+
+/// A child process killed when the test ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until something listens on `port`.
+async fn listening(port: u16) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// `python3 -m http.server` on `dir`; its base URL.
+async fn http_server(dir: &Path) -> (Server, String) {
+    let port = free_port();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    listening(port).await;
+    (Server(child), format!("http://127.0.0.1:{port}"))
+}
+
+/// `git daemon` serving the repositories under `base`; its base URL.
+async fn git_daemon(base: &Path) -> (Server, String) {
+    let port = free_port();
+    let child = Command::new("git")
+        .args([
+            "daemon",
+            "--export-all",
+            "--reuseaddr",
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--base-path={}", base.display()),
+        ])
+        .arg(base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("git daemon");
+    listening(port).await;
+    (Server(child), format!("git://127.0.0.1:{port}"))
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Kiln Tests")
+        .env("GIT_AUTHOR_EMAIL", "tests@example.org")
+        .env("GIT_COMMITTER_NAME", "Kiln Tests")
+        .env("GIT_COMMITTER_EMAIL", "tests@example.org")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A spec whose package carries `Source1` (a plain file of the tree) as a data file.
+fn spec(name: &str, version: &str, extra_header: &str) -> String {
+    format!(
+        "Name: {name}\nVersion: {version}\nRelease: 1\nSummary: from a source\nLicense: MIT\n\
+         BuildArch: noarch\nSource1: VERSION\n{extra_header}\n%description\nBuilt from a source.\n\
+         \n%install\nmkdir -p %{{buildroot}}/usr/share/{name}\n\
+         cp %{{SOURCE1}} %{{buildroot}}/usr/share/{name}/VERSION\n\n%files\n/usr/share/{name}/VERSION\n"
+    )
+}
+
+async fn app(private: bool) -> Option<(TestApp, TestUser)> {
+    if !have_rpmbuild() {
+        eprintln!("NOTICE: rpmbuild is not installed: no builds from sources to test");
+        return None;
+    }
+    let app = TestApp::with_config(|c| {
+        c.builds.lease_seconds = 5;
+        c.sources.allowed_schemes = vec!["https".into(), "http".into(), "git".into()];
+        c.sources.allow_private_networks = private;
+    })
+    .await?;
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    Some((app, alice))
+}
+
+async fn submit(app: &TestApp, alice: &TestUser, source: Value) -> (StatusCode, Value) {
+    app.call(
+        Method::POST,
+        "/api/v1/repos/alice/tools/builds",
+        Some(&alice.token),
+        Some(json!({ "source": source })),
+    )
+    .await
+}
+
+async fn build(app: &TestApp, alice: &TestUser, source: Value) -> Value {
+    let (s, task) = submit(app, alice, source).await;
+    assert_eq!(s, StatusCode::CREATED, "{task:#}");
+    wait_final(app, task["id"].as_i64().expect("id"), 180).await
+}
+
+fn subtasks<'a>(task: &'a Value, kind: &str) -> Vec<&'a Value> {
+    task["subtasks"]
+        .as_array()
+        .expect("subtasks")
+        .iter()
+        .filter(|s| s["kind"] == kind)
+        .collect()
+}
+
+/// The content of `path` inside the subtask's binary RPM.
+async fn file_in_rpm(app: &TestApp, subtask: &Value, path: &str) -> String {
+    let rpm = subtask["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .find(|a| a["kind"] == "rpm")
+        .expect("an RPM");
+    let bytes = app
+        .http
+        .get(app.url(rpm["url"].as_str().expect("url")))
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("x.rpm");
+    std::fs::write(&file, &bytes).expect("write");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "rpm2archive - < {} | tar -xzO .{path}",
+            file.display()
+        ))
+        .output()
+        .expect("rpm2cpio");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn sha256_of(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).expect("read")))
+}
+
+/// A `.src.rpm` URL is built as it is; a `.spec` URL has its `Source0` fetched first. Both go
+/// through an `srpm` subtask, and the parent records what was downloaded.
+#[tokio::test]
+async fn url_sources_build_through_the_srpm_step() {
+    let Some((app, alice)) = app(true).await else {
+        return;
+    };
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 2).await;
+    let site = tempfile::tempdir().expect("tmp");
+    let made = srpm("kiln-hello", site.path());
+    let (_http, base) = http_server(site.path()).await;
+    let file = made.file_name().and_then(|n| n.to_str()).expect("name");
+
+    let done = build(
+        &app,
+        &alice,
+        json!({"type": "url", "url": format!("{base}/{file}")}),
+    )
+    .await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let step = subtasks(&done, "srpm");
+    assert_eq!(step.len(), 1, "{done:#}");
+    assert_eq!(step[0]["state"], "succeeded");
+    let builds = subtasks(&done, "build");
+    assert!(!builds.is_empty(), "{done:#}");
+    assert!(builds
+        .iter()
+        .all(|b| b["state"] == "succeeded" && b["package"]["name"] == "kiln-hello"));
+    assert_eq!(done["source"]["source"]["type"], "url");
+    assert_eq!(done["source"]["sha256"], sha256_of(&made));
+    // The build's end event says what it was made from and shows the step.
+    let ends = kiln_core::entities::events::Entity::find()
+        .filter(kiln_core::entities::events::Column::Topic.eq("kiln.build.end"))
+        .all(&app.kiln_ref().db)
+        .await
+        .expect("events");
+    let end = ends
+        .iter()
+        .find(|e| e.body["data"]["id"] == done["id"])
+        .expect("the end event");
+    assert_eq!(
+        end.body["data"]["source"]["sha256"],
+        sha256_of(&made),
+        "{:#}",
+        end.body
+    );
+    assert!(
+        end.body["data"]["subtasks"]
+            .as_array()
+            .expect("subtasks")
+            .iter()
+            .any(|s| s["kind"] == "srpm"),
+        "{:#}",
+        end.body
+    );
+
+    // A spec whose Source0 is a URL: fetched by the agent, then rpmbuild -bs in the sandbox.
+    std::fs::write(site.path().join("VERSION.txt"), "from-the-web\n").expect("write");
+    std::fs::write(
+        site.path().join("kiln-web.spec"),
+        spec("kiln-web", "2.0", "").replace(
+            "Source1: VERSION\n",
+            &format!("Source1: {base}/VERSION.txt#/VERSION\n"),
+        ),
+    )
+    .expect("spec");
+    let done = build(
+        &app,
+        &alice,
+        json!({"type": "url", "url": format!("{base}/kiln-web.spec")}),
+    )
+    .await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let builds = subtasks(&done, "build");
+    assert_eq!(
+        file_in_rpm(&app, builds[0], "/usr/share/kiln-web/VERSION").await,
+        "from-the-web"
+    );
+    // The CLI: `kiln build OWNER/REPO --url URL --wait` follows the step and the builds.
+    let cli = tokio::process::Command::new(kiln_tests::workspace_binary("kiln"))
+        .args([
+            "build",
+            "alice/tools",
+            "--url",
+            &format!("{base}/{file}"),
+            "--wait",
+        ])
+        .env_clear()
+        .env("HOME", app.dir.path())
+        .env("KILN_URL", &app.base)
+        .env("KILN_TOKEN", &alice.token)
+        .output()
+        .await
+        .expect("kiln build");
+    let out = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(out.contains(&format!("from {base}/{file}")), "{out}");
+    assert!(out.contains("SRPM step: succeeded"), "{out}");
+    assert!(out.contains("kiln-hello: succeeded"), "{out}");
+
+    // The step's log says what it fetched.
+    let log = kiln_tests::pipeline::task_log(&app, &subtasks(&done, "srpm")[0]["id"]).await;
+    assert!(log.contains("=== Kiln SRPM step attempt 1"), "{log}");
+    assert!(
+        log.contains(&format!("Source1: downloading {base}/VERSION.txt")),
+        "{log}"
+    );
+}
+
+/// The default site allows only https to public addresses: other schemes, loopback, private
+/// and metadata addresses are refused with a 400 naming the field, and nothing is queued.
+#[tokio::test]
+async fn sources_the_site_does_not_allow_are_refused_before_anything_is_queued() {
+    let Some((app, alice)) = app(false).await else {
+        return;
+    };
+    for (source, field, why) in [
+        (
+            json!({"type": "url", "url": "ftp://example.org/x.src.rpm"}),
+            "source.url",
+            "scheme ftp: is not allowed",
+        ),
+        (
+            json!({"type": "url", "url": "file:///etc/passwd.src.rpm"}),
+            "source.url",
+            "scheme file: is not allowed",
+        ),
+        (
+            json!({"type": "url", "url": "https://127.0.0.1/x.src.rpm"}),
+            "source.url",
+            "not a public address",
+        ),
+        (
+            json!({"type": "url", "url": "https://localhost/x.src.rpm"}),
+            "source.url",
+            "not a public address",
+        ),
+        (
+            json!({"type": "url", "url": "http://169.254.169.254/latest.spec"}),
+            "source.url",
+            "not a public address",
+        ),
+        (
+            json!({"type": "git", "url": "git://10.0.0.1/x.git"}),
+            "source.url",
+            "not a public address",
+        ),
+        (
+            json!({"type": "git", "url": "https://u:p@192.0.2.1/x.git"}),
+            "source.url",
+            "credentials",
+        ),
+        (
+            json!({"type": "url", "url": "https://1.1.1.1/x.tar.gz"}),
+            "source.url",
+            "must name a .src.rpm or a .spec",
+        ),
+        (
+            json!({"type": "git", "url": "https://1.1.1.1/x.git", "ref": "--upload-pack=sh"}),
+            "source.ref",
+            "is not a git ref",
+        ),
+        (
+            json!({"type": "git", "url": "https://1.1.1.1/x.git", "subdir": "../etc"}),
+            "source.subdir",
+            "relative path",
+        ),
+        (
+            json!({"type": "git", "url": "https://1.1.1.1/x.git", "spec": "a/b.spec"}),
+            "source.spec",
+            "name of a .spec",
+        ),
+        (
+            json!({"type": "git", "url": "https://1.1.1.1/x.git", "method": "make_srpm"}),
+            "source.method",
+            "make_srpm is not enabled",
+        ),
+        (
+            json!({"type": "svn", "url": "https://1.1.1.1/x"}),
+            "body",
+            "",
+        ),
+    ] {
+        let (s, body) = submit(&app, &alice, source.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{source}: {body:#}");
+        let detail = body["errors"][0]["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(why), "{source}: {body:#}");
+        if field != "body" {
+            assert!(detail.starts_with(field), "{source}: {body:#}");
+        }
+    }
+    let (_, list) = app.get("/api/v1/repos/alice/tools/builds", None).await;
+    assert_eq!(list["total"], 0, "{list:#}");
+}
+
+/// A git source in a subdir whose spec takes a file from a submodule: the submodule is checked
+/// out at the commit the tree pins (not its branch's newest), the parent records the commit,
+/// and a resubmit builds that commit even after the branch moved on. The agent's step refuses
+/// two specs, a missing spec and a missing subdir, and a spec's `%(…)` runs without network and
+/// cannot write outside its workspace.
+#[tokio::test]
+async fn git_sources_build_the_pinned_tree() {
+    let Some((app, alice)) = app(true).await else {
+        return;
+    };
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 2).await;
+    let base = tempfile::tempdir().expect("tmp");
+    let work = tempfile::tempdir().expect("tmp");
+    // The submodule: VERSION 1 (pinned), then 2 on its branch.
+    let sub = work.path().join("vendor");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    git(&sub, &["init", "-q", "-b", "main"]);
+    std::fs::write(sub.join("VERSION"), "pinned-1\n").expect("write");
+    git(&sub, &["add", "."]);
+    git(&sub, &["commit", "-q", "-m", "one"]);
+    git(
+        base.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &sub.display().to_string(),
+            "vendor.git",
+        ],
+    );
+    // The package: pkg/kiln-git.spec, pkg/VERSION -> vendor/VERSION (a symlink into the
+    // submodule).
+    let (_daemon, url) = git_daemon(base.path()).await;
+    // A server the hostile spec tries to reach (it must not, from the sandbox).
+    let site = tempfile::tempdir().expect("tmp");
+    let (_http, http_base) = http_server(site.path()).await;
+    let top = work.path().join("top");
+    std::fs::create_dir_all(top.join("pkg")).expect("mkdir");
+    git(&top, &["init", "-q", "-b", "main"]);
+    std::fs::write(top.join("pkg/kiln-git.spec"), spec("kiln-git", "1.0", "")).expect("spec");
+    git(
+        &top,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &format!("{url}/vendor.git"),
+            "pkg/vendor",
+        ],
+    );
+    std::os::unix::fs::symlink("vendor/VERSION", top.join("pkg/VERSION")).expect("symlink");
+    // Two specs and a hostile one in other dirs.
+    std::fs::create_dir_all(top.join("two")).expect("mkdir");
+    std::fs::write(top.join("two/a.spec"), spec("a", "1", "")).expect("spec");
+    std::fs::write(top.join("two/b.spec"), spec("b", "1", "")).expect("spec");
+    std::fs::create_dir_all(top.join("hostile")).expect("mkdir");
+    let escape = base.path().join("escaped");
+    std::fs::write(top.join("hostile/VERSION"), "x\n").expect("write");
+    std::fs::write(
+        top.join("hostile/kiln-hostile-spec.spec"),
+        spec(
+            "kiln-hostile-spec",
+            &format!(
+                "%(python3 -c 'import urllib.request; urllib.request.urlopen(\"{http_base}/\", timeout=3)' >/dev/null 2>&1 && echo 9 || echo 1)"
+            ),
+            &format!("%global escaped %(touch {} 2>/dev/null; echo)\n", escape.display()),
+        ),
+    )
+    .expect("spec");
+    git(&top, &["add", "."]);
+    git(&top, &["commit", "-q", "-m", "package"]);
+    let pinned = git(&top, &["rev-parse", "HEAD"]);
+    git(
+        base.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &top.display().to_string(),
+            "top.git",
+        ],
+    );
+    // The submodule's branch moves on after the pin.
+    std::fs::write(sub.join("VERSION"), "newer-2\n").expect("write");
+    git(&sub, &["commit", "-q", "-am", "two"]);
+    git(
+        &sub,
+        &[
+            "push",
+            "-q",
+            &base.path().join("vendor.git").display().to_string(),
+            "main",
+        ],
+    );
+
+    let source =
+        json!({"type": "git", "url": format!("{url}/top.git"), "ref": "main", "subdir": "pkg"});
+    let done = build(&app, &alice, source).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(done["source"]["commit"], pinned, "{done:#}");
+    let b = &subtasks(&done, "build")[0];
+    assert_eq!(
+        file_in_rpm(&app, b, "/usr/share/kiln-git/VERSION").await,
+        "pinned-1"
+    );
+
+    // The branch moves on; a resubmit builds the recorded commit.
+    std::fs::write(top.join("pkg/kiln-git.spec"), spec("kiln-git", "3.0", "")).expect("spec");
+    git(&top, &["commit", "-q", "-am", "three"]);
+    git(
+        &top,
+        &[
+            "push",
+            "-q",
+            &base.path().join("top.git").display().to_string(),
+            "main",
+        ],
+    );
+    let (s, again) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/tasks/{}/resubmit", done["id"]),
+            Some(&alice.token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{again:#}");
+    let again = wait_final(&app, again["id"].as_i64().expect("id"), 180).await;
+    assert_eq!(again["state"], "succeeded", "{again:#}");
+    assert_eq!(again["source"]["commit"], pinned, "{again:#}");
+    assert_eq!(subtasks(&again, "build")[0]["package"]["version"], "1.0");
+
+    // The web UI without JavaScript: the upload page's git form. A bad subdir comes back with
+    // the message next to its field; a good one goes to the build's page, which shows the
+    // source and, once fetched, the commit.
+    let b = kiln_tests::browser();
+    let csrf = kiln_tests::sign_in(&app, &b, &alice).await;
+    let (s, html) = kiln_tests::page(&b, &app, "/r/alice/tools/upload").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("action=\"/forms/r/alice/tools/source\""),
+        "{html}"
+    );
+    let git_url = format!("{url}/top.git");
+    let form = |subdir: &'static str| {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("type", "git".to_owned()),
+            ("url", git_url.clone()),
+            ("ref", "main".to_owned()),
+            ("subdir", subdir.to_owned()),
+        ]
+    };
+    let resp = b
+        .post(app.url("/forms/r/alice/tools/source"))
+        .header("accept", "text/html")
+        .form(&form("../up"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let html = resp.text().await.expect("html");
+    assert!(
+        html.contains("must be a relative path inside the tree"),
+        "{html}"
+    );
+    assert!(html.contains(&git_url), "the typed URL is kept: {html}");
+    let resp = b
+        .post(app.url("/forms/r/alice/tools/source"))
+        .form(&form("pkg"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let to = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let id: i64 = to
+        .rsplit('/')
+        .next()
+        .and_then(|i| i.parse().ok())
+        .expect("build id");
+    let from_form = wait_final(&app, id, 180).await;
+    assert_eq!(from_form["state"], "succeeded", "{from_form:#}");
+    let (_, html) = kiln_tests::page(&b, &app, &to).await;
+    assert!(html.contains("SRPM step"), "{html}");
+    assert!(
+        html.contains(from_form["source"]["commit"].as_str().expect("commit")),
+        "{html}"
+    );
+
+    // Refusals in the step: failed srpm subtasks with the reason, no builds.
+    for (subdir, spec_name, why) in [
+        ("two", "", "2 spec files (a.spec, b.spec)"),
+        ("pkg", "missing.spec", "there is no missing.spec"),
+        ("nowhere", "", "no directory"),
+    ] {
+        let done = build(
+            &app,
+            &alice,
+            json!({"type": "git", "url": format!("{url}/top.git"), "subdir": subdir, "spec": spec_name}),
+        )
+        .await;
+        assert_eq!(done["state"], "failed", "{done:#}");
+        let step = subtasks(&done, "srpm");
+        assert_eq!(step[0]["failure_stage"], "source", "{done:#}");
+        assert!(
+            step[0]["reason"].as_str().unwrap_or_default().contains(why),
+            "{done:#}"
+        );
+        assert!(subtasks(&done, "build").is_empty());
+    }
+    // The hostile spec: no network (version 1, not 9) and nothing written outside.
+    let done = build(
+        &app,
+        &alice,
+        json!({"type": "git", "url": format!("{url}/top.git"), "subdir": "hostile"}),
+    )
+    .await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(
+        subtasks(&done, "build")[0]["package"]["version"],
+        "1",
+        "{done:#}"
+    );
+    assert!(!escape.exists(), "the spec wrote outside the sandbox");
+}
