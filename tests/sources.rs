@@ -617,3 +617,185 @@ async fn git_sources_build_the_pinned_tree() {
     );
     assert!(!escape.exists(), "the spec wrote outside the sandbox");
 }
+
+/// A package keeps its source: stored (201, then 200 when replaced), checked like a build's
+/// source, built now (its build points back to it), listed with its builds and its newest
+/// published version, by the API and the CLI; only packagers may change it.
+#[tokio::test]
+async fn packages_keep_their_source_and_build_it_now() {
+    let Some((app, alice)) = app(true).await else {
+        return;
+    };
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 2).await;
+    let site = tempfile::tempdir().expect("tmp");
+    let made = srpm("kiln-hello", site.path());
+    let (_http, base) = http_server(site.path()).await;
+    let file = made.file_name().and_then(|n| n.to_str()).expect("name");
+    let path = "/api/v1/repos/alice/tools/packages/kiln-hello";
+    let body = json!({"source": {"type": "url", "url": format!("{base}/{file}")}});
+
+    let (s, p) = app
+        .call(Method::PUT, path, Some(&alice.token), Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{p:#}");
+    assert_eq!(p["auto_rebuild"], false);
+    let mut again = body.clone();
+    again["auto_rebuild"] = true.into();
+    let (s, p) = app
+        .call(Method::PUT, path, Some(&alice.token), Some(again))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p:#}");
+    assert_eq!(p["auto_rebuild"], true);
+    assert_eq!(p["builds"], json!([]));
+
+    // Refusals: a bad name, a source the site does not allow, strangers and anonymous.
+    let (s, e) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/tools/packages/bad%20name",
+            Some(&alice.token),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e:#}");
+    let (s, e) = app
+        .call(
+            Method::PUT,
+            path,
+            Some(&alice.token),
+            Some(json!({"source": {"type": "url", "url": "ftp://example.org/x.src.rpm"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e:#}");
+    assert!(
+        e["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("source.url"),
+        "{e:#}"
+    );
+    let bob = app.user("bob", false).await;
+    let (s, _) = app
+        .call(Method::PUT, path, Some(&bob.token), Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app
+        .call(Method::POST, &format!("{path}/builds"), None, None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Build it now: the build records the package; once published, the package shows it.
+    let (s, task) = app
+        .call(
+            Method::POST,
+            &format!("{path}/builds"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{task:#}");
+    let id = task["id"].as_i64().expect("id");
+    let done = kiln_tests::pipeline::wait_for(&app, id, 180, |t| {
+        t["publish_state"] == "published" || t["state"] == "failed"
+    })
+    .await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let (_, p) = app.get(path, None).await;
+    assert_eq!(p["builds"], json!([id]), "{p:#}");
+    let published = p["published"].as_array().expect("published");
+    assert!(
+        published
+            .iter()
+            .any(|v| v["name"] == "kiln-hello" && v["version"] == "1.0" && v["build"] == id),
+        "{p:#}"
+    );
+    let (_, list) = app.get("/api/v1/repos/alice/tools/packages", None).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list:#}");
+
+    // The CLI lists it with its newest version.
+    let cli = tokio::process::Command::new(kiln_tests::workspace_binary("kiln"))
+        .args(["package", "list", "alice/tools"])
+        .env_clear()
+        .env("HOME", app.dir.path())
+        .env("KILN_URL", &app.base)
+        .env("KILN_TOKEN", &alice.token)
+        .output()
+        .await
+        .expect("kiln package list");
+    let out = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(
+        out.contains(&format!("kiln-hello  {base}/{file}  (rebuilt on push)")),
+        "{out}"
+    );
+    assert!(out.contains("kiln-hello-1.0-1"), "{out}");
+
+    // The web UI without JavaScript: the packages tab lists it; a packager stores another
+    // package (a bad URL comes back next to its field) and builds it now.
+    let b = kiln_tests::browser();
+    let csrf = kiln_tests::sign_in(&app, &b, &alice).await;
+    let (s, html) = kiln_tests::page(&b, &app, "/r/alice/tools/packages").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("id=\"package-kiln-hello\""), "{html}");
+    assert!(html.contains("kiln-hello-1.0-1"), "{html}");
+    let store = |url: String| {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("name", "kiln-hello-copy".to_owned()),
+            ("type", "url".to_owned()),
+            ("url", url),
+        ]
+    };
+    let resp = b
+        .post(app.url("/forms/r/alice/tools/packages"))
+        .header("accept", "text/html")
+        .form(&store("ftp://example.org/x.src.rpm".into()))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let html = resp.text().await.expect("html");
+    assert!(html.contains("is not allowed"), "{html}");
+    let resp = b
+        .post(app.url("/forms/r/alice/tools/packages"))
+        .form(&store(format!("{base}/{file}")))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let resp = b
+        .post(app.url("/forms/r/alice/tools/packages/kiln-hello-copy/build"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let to = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let built: i64 = to
+        .rsplit('/')
+        .next()
+        .and_then(|i| i.parse().ok())
+        .expect("build id");
+    assert_eq!(wait_final(&app, built, 180).await["state"], "succeeded");
+    let (_, copy) = app
+        .get("/api/v1/repos/alice/tools/packages/kiln-hello-copy", None)
+        .await;
+    assert_eq!(copy["builds"], json!([built]), "{copy:#}");
+
+    // Deleting the package keeps its builds.
+    let (s, _) = app
+        .call(Method::DELETE, path, Some(&alice.token), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app.get(path, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app.get(&format!("/api/v1/tasks/{id}"), None).await;
+    assert_eq!(s, StatusCode::OK);
+}

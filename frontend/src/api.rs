@@ -407,6 +407,23 @@ pub async fn upload_view(owner: String, repo: String) -> Result<UploadData, Serv
     })
 }
 
+/// The packages page: the repo's packages with their stored sources.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PackagesData {
+    pub head: RepoHead,
+    pub packages: Vec<kiln_proto::Package>,
+}
+
+#[server(prefix = "/ui", endpoint = "packages", input = GetUrl)]
+pub async fn packages_view(owner: String, repo: String) -> Result<PackagesData, ServerFnError> {
+    use kiln_core::services::packages;
+    let (kiln, head) = repo_head(&owner, &repo).await?;
+    let packages = packages::list(&kiln, &ssr::principal(), &owner, &repo)
+        .await
+        .map_err(ssr::error)?;
+    Ok(PackagesData { head, packages })
+}
+
 /// A mock config with its effective configuration text.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ConfigView {

@@ -168,6 +168,7 @@ pub fn RepoTabs(head: RepoHead, current: &'static str) -> impl IntoView {
             <ul>
                 {tab("overview", base.clone(), "Overview")}
                 {tab("builds", format!("{base}/builds"), "Builds")}
+                {tab("packages", format!("{base}/packages"), "Packages")}
                 {can.submit.then(|| tab("upload", format!("{base}/upload"), "Upload"))}
                 {(can.settings || can.members).then(|| tab("settings", format!("{base}/settings"), "Settings"))}
             </ul>

@@ -16,6 +16,7 @@ mod m0009_event_cursors;
 mod m0010_notify_builds;
 mod m0011_build_results;
 mod m0012_sources;
+mod m0013_repo_packages;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_notify_builds::Migration),
             Box::new(m0011_build_results::Migration),
             Box::new(m0012_sources::Migration),
+            Box::new(m0013_repo_packages::Migration),
         ]
     }
 }

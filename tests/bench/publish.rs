@@ -126,6 +126,7 @@ fn subtask(repo_id: i32, owner: i32, id: i32, parent: i32) -> tasks::Model {
         backend: None,
         logs_removed_at: None,
         origin: None,
+        package_id: None,
     }
 }
 

@@ -107,11 +107,14 @@ pub enum Action {
     AdministerRepo,
     /// A repo's webhooks and their delivery log: repo admins.
     ManageWebhooks,
+    /// Store, change and delete a repo's packages (their sources) and build them: packager,
+    /// releng or admin.
+    ManagePackages,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::ListRepos,
         Action::ViewRepo,
         Action::CreateRepo,
@@ -136,6 +139,7 @@ impl Action {
         Action::ManageOwnTokens,
         Action::AdministerRepo,
         Action::ManageWebhooks,
+        Action::ManagePackages,
     ];
 }
 
@@ -158,7 +162,7 @@ pub fn requirement(action: Action) -> Requirement {
     match action {
         ListRepos | ViewRepo | ViewMockConfigs | ListChroots => Requirement::Anyone,
         CreateRepo | ManageOwnTokens => Requirement::SignedIn,
-        SubmitBuild | CancelBuild | ResubmitBuild | DeleteBuild => {
+        SubmitBuild | CancelBuild | ResubmitBuild | DeleteBuild | ManagePackages => {
             Requirement::RepoRole(Role::Packager)
         }
         UpdateRepo | ManageMockConfigs | Createrepo | SetBuildPriority => {

@@ -14,8 +14,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 /// Whether `ip` is a public unicast address: not loopback, private (RFC 1918, unique-local),
-/// link-local (cloud metadata services), shared (100.64/10), reserved, documentation,
-/// benchmarking, multicast or unspecified.
+/// link-local (cloud metadata services), shared (100.64/10), reserved, benchmarking,
+/// multicast or unspecified. (The documentation ranges count as public: nothing answers
+/// there.)
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -30,21 +31,16 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || a >= 240
                 || (a == 100 && (64..128).contains(&b))
                 || (a == 192 && b == 0 && c == 0)
-                || (a == 192 && b == 0 && c == 2)
-                || (a == 198 && b == 51 && c == 100)
-                || (a == 203 && b == 0 && c == 113)
                 || (a == 198 && (b == 18 || b == 19)))
         }
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => is_public(IpAddr::V4(v4)),
             None => {
-                let documentation = v6.segments()[0] == 0x2001 && v6.segments()[1] == 0xdb8;
                 !(v6.is_unspecified()
                     || v6.is_loopback()
                     || v6.is_multicast()
                     || v6.is_unique_local()
-                    || v6.is_unicast_link_local()
-                    || documentation)
+                    || v6.is_unicast_link_local())
             }
         },
     }
@@ -338,14 +334,12 @@ mod tests {
             "0.0.0.0",
             "100.64.0.1",
             "192.0.0.8",
-            "192.0.2.1",
             "198.18.0.1",
             "224.0.0.1",
             "255.255.255.255",
             "fc00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
-            "2001:db8::1",
         ] {
             assert!(!is_public(ip.parse().expect("ip")), "{ip}");
         }

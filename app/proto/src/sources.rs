@@ -96,3 +96,37 @@ pub struct Origin {
     #[serde(default)]
     pub sha256: Option<String>,
 }
+
+/// `PUT /api/v1/repos/OWNER/REPO/packages/NAME`: a package's stored source.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackagePut {
+    /// Where its source lives.
+    pub source: Source,
+    /// Whether a forge push to the source rebuilds it (default off).
+    #[serde(default)]
+    pub auto_rebuild: bool,
+}
+
+/// A repo's package with its stored source, its builds and what of it is published.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Package {
+    /// The package's name, unique in its repo.
+    pub name: String,
+    /// `OWNER/REPO`.
+    pub repo: String,
+    /// Where its source lives.
+    pub source: Source,
+    /// Whether a forge push to the source rebuilds it.
+    pub auto_rebuild: bool,
+    /// When it was first stored.
+    #[serde(with = "crate::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    /// When its source or settings last changed.
+    #[serde(with = "crate::rfc3339")]
+    pub updated_at: time::OffsetDateTime,
+    /// Its builds' ids (parent tasks), newest first, at most 20.
+    pub builds: Vec<i32>,
+    /// The newest published build of each of its binary packages in each chroot.
+    pub published: Vec<crate::PackageVersion>,
+}

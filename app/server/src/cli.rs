@@ -48,24 +48,8 @@ enum Command {
         /// SRPM files.
         #[arg(required_unless_present_any = ["git", "url"], conflicts_with_all = ["git", "url"])]
         srpms: Vec<PathBuf>,
-        /// Build from this git clone URL (an agent makes the SRPM).
-        #[arg(long, conflicts_with = "url")]
-        git: Option<String>,
-        /// The branch, tag or commit to build (default: the remote's default branch).
-        #[arg(long = "ref", requires = "git")]
-        reference: Option<String>,
-        /// The tree's directory holding the spec.
-        #[arg(long, requires = "git")]
-        subdir: Option<String>,
-        /// The spec's file name in that directory (default: the only *.spec there).
-        #[arg(long, requires = "git")]
-        spec: Option<String>,
-        /// Make the SRPM with the tree's .copr/Makefile (Copr's make_srpm).
-        #[arg(long, requires = "git")]
-        make_srpm: bool,
-        /// Build from this URL of a .src.rpm, or of a .spec whose SourceN URLs are fetched.
-        #[arg(long)]
-        url: Option<String>,
+        #[command(flatten)]
+        source: SourceArgs,
         /// Mock configs to build in (repeatable; default: all enabled).
         #[arg(long = "chroot")]
         chroots: Vec<String>,
@@ -81,6 +65,92 @@ enum Command {
     },
     /// Follow a task's build log until it ends; exit non-zero unless it succeeded.
     Watch { task: i32 },
+    /// Packages with stored sources (KILN_URL, KILN_TOKEN).
+    #[command(subcommand)]
+    Package(PackageCommand),
+}
+
+/// A git or URL source, from the command line.
+#[derive(clap::Args)]
+struct SourceArgs {
+    /// Build from this git clone URL (an agent makes the SRPM).
+    #[arg(long, conflicts_with = "url")]
+    git: Option<String>,
+    /// The branch, tag or commit to build (default: the remote's default branch).
+    #[arg(long = "ref", requires = "git")]
+    reference: Option<String>,
+    /// The tree's directory holding the spec.
+    #[arg(long, requires = "git")]
+    subdir: Option<String>,
+    /// The spec's file name in that directory (default: the only *.spec there).
+    #[arg(long, requires = "git")]
+    spec: Option<String>,
+    /// Make the SRPM with the tree's .copr/Makefile (Copr's make_srpm).
+    #[arg(long, requires = "git")]
+    make_srpm: bool,
+    /// Build from this URL of a .src.rpm, or of a .spec whose SourceN URLs are fetched.
+    #[arg(long)]
+    url: Option<String>,
+}
+
+impl SourceArgs {
+    /// The source given, if one was.
+    fn source(self) -> Option<kiln_proto::Source> {
+        match (self.git, self.url) {
+            (Some(url), _) => Some(kiln_proto::Source::Git {
+                url,
+                reference: self.reference.unwrap_or_default(),
+                subdir: self.subdir.unwrap_or_default(),
+                spec: self.spec.unwrap_or_default(),
+                method: if self.make_srpm {
+                    kiln_proto::SrpmMethod::MakeSrpm
+                } else {
+                    kiln_proto::SrpmMethod::Rpmbuild
+                },
+            }),
+            (None, Some(url)) => Some(kiln_proto::Source::Url { url }),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `kiln package …`: packages with stored sources.
+#[derive(Subcommand)]
+enum PackageCommand {
+    /// Store (or replace) a package's source: --git URL [--ref R] [--subdir D] [--spec F], or
+    /// --url URL.
+    Set {
+        /// OWNER/REPO
+        repo: String,
+        /// The package's name.
+        name: String,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Rebuild it when its forge reports a push.
+        #[arg(long)]
+        auto_rebuild: bool,
+    },
+    /// Build a package now from its stored source.
+    Build {
+        /// OWNER/REPO
+        repo: String,
+        /// The package's name.
+        name: String,
+        /// Mock configs to build in (repeatable; default: all enabled).
+        #[arg(long = "chroot")]
+        chroots: Vec<String>,
+        /// Build, but never publish.
+        #[arg(long)]
+        scratch: bool,
+        /// Wait for the build, showing its progress; exit non-zero if it fails.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List a repo's packages: source, builds, newest published versions.
+    List {
+        /// OWNER/REPO
+        repo: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -198,12 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Build {
             repo,
             srpms,
-            git,
-            reference,
-            subdir,
-            spec,
-            make_srpm,
-            url,
+            source,
             chroots,
             scratch,
             nocheck,
@@ -214,26 +279,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 nocheck,
                 wait,
             };
-            let source = match (git, url) {
-                (Some(url), _) => Some(kiln_proto::Source::Git {
-                    url,
-                    reference: reference.unwrap_or_default(),
-                    subdir: subdir.unwrap_or_default(),
-                    spec: spec.unwrap_or_default(),
-                    method: if make_srpm {
-                        kiln_proto::SrpmMethod::MakeSrpm
-                    } else {
-                        kiln_proto::SrpmMethod::Rpmbuild
-                    },
-                }),
-                (None, Some(url)) => Some(kiln_proto::Source::Url { url }),
-                (None, None) => None,
-            };
-            match source {
+            match source.source() {
                 Some(source) => crate::client::build_source(&repo, source, &chroots, options).await,
                 None => crate::client::build(&repo, &srpms, &chroots, options).await,
             }
         }
+        Command::Package(cmd) => match cmd {
+            PackageCommand::Set {
+                repo,
+                name,
+                source,
+                auto_rebuild,
+            } => {
+                let source = source
+                    .source()
+                    .context("give the package's source: --git URL or --url URL")?;
+                crate::client::package_set(&repo, &name, source, auto_rebuild).await
+            }
+            PackageCommand::Build {
+                repo,
+                name,
+                chroots,
+                scratch,
+                wait,
+            } => crate::client::package_build(&repo, &name, &chroots, scratch, wait).await,
+            PackageCommand::List { repo } => crate::client::package_list(&repo).await,
+        },
         Command::Watch { task } => crate::client::watch(task).await,
     }
 }

@@ -172,6 +172,115 @@ pub async fn build_source(
     follow(&http, &url, &token, task, options.wait).await
 }
 
+/// `kiln package set`: stores a package's source.
+pub async fn package_set(
+    repo: &str,
+    name: &str,
+    source: kiln_proto::Source,
+    auto_rebuild: bool,
+) -> anyhow::Result<()> {
+    let (http, url, token) = client()?;
+    let (owner, repo_name) = repo.split_once('/').context("the repo is OWNER/REPO")?;
+    let resp = authed(
+        http.put(format!(
+            "{url}/api/v1/repos/{owner}/{repo_name}/packages/{name}"
+        )),
+        &token,
+    )
+    .json(&kiln_proto::PackagePut {
+        source,
+        auto_rebuild,
+    })
+    .send()
+    .await
+    .with_context(|| format!("reaching {url}"))?;
+    let created = resp.status() == reqwest::StatusCode::CREATED;
+    if !resp.status().is_success() {
+        return Err(api_error(resp).await);
+    }
+    let p: kiln_proto::Package = resp.json().await?;
+    println!(
+        "{} {} in {}: {}{}",
+        if created { "stored" } else { "updated" },
+        p.name,
+        p.repo,
+        p.source.display(),
+        if p.auto_rebuild {
+            " (rebuilt on push)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// `kiln package build`: builds a package now from its stored source.
+pub async fn package_build(
+    repo: &str,
+    name: &str,
+    chroots: &[String],
+    scratch: bool,
+    wait: bool,
+) -> anyhow::Result<()> {
+    let (http, url, token) = client()?;
+    let (owner, repo_name) = repo.split_once('/').context("the repo is OWNER/REPO")?;
+    let resp = authed(
+        http.post(format!(
+            "{url}/api/v1/repos/{owner}/{repo_name}/packages/{name}/builds"
+        )),
+        &token,
+    )
+    .json(&serde_json::json!({"chroots": chroots, "scratch": scratch}))
+    .send()
+    .await
+    .with_context(|| format!("reaching {url}"))?;
+    if !resp.status().is_success() {
+        return Err(api_error(resp).await);
+    }
+    let task: Task = resp.json().await?;
+    follow(&http, &url, &token, task, wait).await
+}
+
+/// `kiln package list`: a repo's packages, their sources and newest published versions.
+pub async fn package_list(repo: &str) -> anyhow::Result<()> {
+    let (http, url, token) = client()?;
+    let (owner, repo_name) = repo.split_once('/').context("the repo is OWNER/REPO")?;
+    let resp = authed(
+        http.get(format!("{url}/api/v1/repos/{owner}/{repo_name}/packages")),
+        &token,
+    )
+    .send()
+    .await
+    .with_context(|| format!("reaching {url}"))?;
+    if !resp.status().is_success() {
+        return Err(api_error(resp).await);
+    }
+    let list: Vec<kiln_proto::Package> = resp.json().await?;
+    for p in list {
+        println!(
+            "{}  {}{}",
+            p.name,
+            p.source.display(),
+            if p.auto_rebuild {
+                "  (rebuilt on push)"
+            } else {
+                ""
+            }
+        );
+        for v in &p.published {
+            println!(
+                "    {:<28} {}-{}.{}  (build {})",
+                v.chroot,
+                v.name,
+                v.evr(),
+                v.arch,
+                v.build
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A subtask's line: its mock config, package (or `SRPM step`) and state.
 fn subtask_line(s: &kiln_proto::Subtask) -> (String, String) {
     let what = match s.kind {

@@ -6,7 +6,7 @@ use axum::Router;
 
 use crate::handlers::{
     agent, audit, browse, builds, chroots, forms, health, login, me, members, mock_configs,
-    publish, repos, webhooks,
+    packages, publish, repos, webhooks,
 };
 use crate::AppState;
 
@@ -70,6 +70,17 @@ pub fn api() -> Router<AppState> {
         .route(
             "/repos/{owner}/{repo}/mock-configs/{name}/rendered",
             get(mock_configs::rendered),
+        )
+        .route("/repos/{owner}/{repo}/packages", get(packages::list))
+        .route(
+            "/repos/{owner}/{repo}/packages/{name}",
+            get(packages::get)
+                .put(packages::put)
+                .delete(packages::delete),
+        )
+        .route(
+            "/repos/{owner}/{repo}/packages/{name}/builds",
+            post(packages::build),
         )
         .route("/repos/{owner}/{repo}/audit", get(audit::list))
         .route(
@@ -175,6 +186,15 @@ pub fn forms() -> Router<AppState> {
             post(forms::upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/r/{owner}/{repo}/source", post(forms::build_source))
+        .route("/r/{owner}/{repo}/packages", post(forms::put_package))
+        .route(
+            "/r/{owner}/{repo}/packages/{name}/build",
+            post(forms::build_package),
+        )
+        .route(
+            "/r/{owner}/{repo}/packages/{name}/delete",
+            post(forms::delete_package),
+        )
         .route("/tasks/{id}/cancel", post(forms::cancel_task))
         .route("/tasks/{id}/resubmit", post(forms::resubmit_task))
         .route("/account/notifications", post(forms::set_notifications))

@@ -225,42 +225,18 @@ fn SourceForm(
     flash: Flash,
 ) -> impl IntoView {
     let action = format!("/forms/r/{owner}/{repo}/source");
-    let f = |name: &str| flash.value("source", name, "");
     let err = |name: &str| {
         flash
             .field("source", name)
             .map(|e| view! { <p class="field-error" role="alert">{e}</p> })
     };
-    let kind = flash.value("source", "type", "git");
     let any_chosen = flash.form.as_deref() == Some("source");
     view! {
         <section aria-labelledby="from-source" id="source">
             <h3 id="from-source">"Build from git or a URL"</h3>
             <form method="post" action=action class="stack">
                 <input type="hidden" name="csrf_token" value=csrf/>
-                <fieldset>
-                    <legend>"Source"</legend>
-                    <div class="check">
-                        <input type="radio" id="src-git" name="type" value="git" checked=kind == "git"/>
-                        <label for="src-git">"Git repository"</label>
-                    </div>
-                    <div class="check">
-                        <input type="radio" id="src-url" name="type" value="url" checked=kind == "url"/>
-                        <label for="src-url">"URL of a .src.rpm or a .spec"</label>
-                    </div>
-                </fieldset>
-                <label for="src-url-field">"Clone URL or file URL"</label>
-                <input type="url" id="src-url-field" name="url" required value=f("url") placeholder="https://…"/>
-                {err("source.url")}
-                <label for="src-ref">"Git ref (branch, tag or commit; empty: the default branch)"</label>
-                <input type="text" id="src-ref" name="ref" value=f("ref")/>
-                {err("source.ref")}
-                <label for="src-subdir">"Directory of the spec in the tree"</label>
-                <input type="text" id="src-subdir" name="subdir" value=f("subdir")/>
-                {err("source.subdir")}
-                <label for="src-spec">"Spec file (empty: the only one there)"</label>
-                <input type="text" id="src-spec" name="spec" value=f("spec")/>
-                {err("source.spec")}
+                <SourceFields form="source" prefix="src" flash=flash.clone()/>
                 <fieldset>
                     <legend>"Mock configs"</legend>
                     {configs.into_iter().filter(|c| c.enabled).map(|c| {
@@ -282,6 +258,49 @@ fn SourceForm(
                 <button type="submit">"Fetch and build"</button>
             </form>
         </section>
+    }
+}
+
+/// The fields of a git or URL source (`type`, `url`, `ref`, `subdir`, `spec`) with their
+/// errors and what was typed, for the form `form`; ids start with `prefix`.
+#[component]
+pub(crate) fn SourceFields(
+    form: &'static str,
+    prefix: &'static str,
+    flash: Flash,
+) -> impl IntoView {
+    let f = |name: &str| flash.value(form, name, "");
+    let err = |name: &str| {
+        flash
+            .field(form, name)
+            .map(|e| view! { <p class="field-error" role="alert">{e}</p> })
+    };
+    let kind = flash.value(form, "type", "git");
+    let id = |name: &str| format!("{prefix}-{name}");
+    view! {
+        <fieldset>
+            <legend>"Source"</legend>
+            <div class="check">
+                <input type="radio" id=id("git") name="type" value="git" checked=kind == "git"/>
+                <label for=id("git")>"Git repository"</label>
+            </div>
+            <div class="check">
+                <input type="radio" id=id("url") name="type" value="url" checked=kind == "url"/>
+                <label for=id("url")>"URL of a .src.rpm or a .spec"</label>
+            </div>
+        </fieldset>
+        <label for=id("url-field")>"Clone URL or file URL"</label>
+        <input type="url" id=id("url-field") name="url" required value=f("url") placeholder="https://…"/>
+        {err("source.url")}
+        <label for=id("ref")>"Git ref (branch, tag or commit; empty: the default branch)"</label>
+        <input type="text" id=id("ref") name="ref" value=f("ref")/>
+        {err("source.ref")}
+        <label for=id("subdir")>"Directory of the spec in the tree"</label>
+        <input type="text" id=id("subdir") name="subdir" value=f("subdir")/>
+        {err("source.subdir")}
+        <label for=id("spec")>"Spec file (empty: the only one there)"</label>
+        <input type="text" id=id("spec") name="spec" value=f("spec")/>
+        {err("source.spec")}
     }
 }
 

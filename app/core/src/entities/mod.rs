@@ -17,6 +17,7 @@ pub mod publishes;
 pub mod repo_chroots;
 pub mod repo_keys;
 pub mod repo_members;
+pub mod repo_packages;
 pub mod repos;
 pub mod sources;
 pub mod storage_cleanup;

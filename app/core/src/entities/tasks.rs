@@ -67,6 +67,8 @@ pub struct Model {
     /// A parent task built from a source: `kiln_proto::Origin` (the source, and the commit or
     /// SHA-256 its SRPM step fetched). NULL for uploads and subtasks.
     pub origin: Option<Json>,
+    /// The repo's package (`repo_packages.id`) a parent task was built from, if it was.
+    pub package_id: Option<i32>,
 }
 
 /// No relations are declared.

@@ -14,6 +14,7 @@ pub mod events;
 pub mod members;
 pub mod mock_configs;
 pub mod outbound;
+pub mod packages;
 pub mod provision;
 pub mod publish;
 pub mod repos;

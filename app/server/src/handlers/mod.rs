@@ -11,6 +11,7 @@ pub mod login;
 pub mod me;
 pub mod members;
 pub mod mock_configs;
+pub mod packages;
 pub mod publish;
 pub mod repos;
 pub mod webhooks;

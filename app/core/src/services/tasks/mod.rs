@@ -21,7 +21,7 @@ pub use leases::{expire_leases, lease_keeper, renew};
 use query::*;
 pub use query::{get, list_for_repo, TaskFilter};
 pub use reports::{append_log, artifact, finish, held_by, log_chunks, source_of, store_artifact};
-pub use sources::{check_source, submit_source};
+pub use sources::{check_source, submit_source, submit_source_of};
 pub use state::cancel;
 use state::*;
 pub use submit::{resubmit, submit, Submission};

@@ -99,6 +99,19 @@ pub async fn submit_source(
     repo: &str,
     req: SourceBuild,
 ) -> CoreResult<Task> {
+    submit_source_of(kiln, principal, owner, repo, req, None).await
+}
+
+/// As [`submit_source`], for the repo's stored package `package_id` when there is one (its
+/// builds point back to it).
+pub async fn submit_source_of(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+    req: SourceBuild,
+    package_id: Option<i32>,
+) -> CoreResult<Task> {
     let ctx = super::super::access::authorize_submission(kiln, principal, owner, repo).await?;
     let priority = check_priority(principal, &ctx, req.priority)?;
     let snaps = snapshots(kiln, principal, &ctx, &req.chroots).await?;
@@ -120,6 +133,7 @@ pub async fn submit_source(
     let txn = kiln.begin().await?;
     let mut parent = new_parent(&ctx.repo, submitter, req.scratch, priority, now);
     parent.origin = Set(Some(serde_json::to_value(&origin).unwrap_or_default()));
+    parent.package_id = Set(package_id);
     let parent = parent.insert(&txn).await?;
     let mut srpm = new_subtask(
         &parent,

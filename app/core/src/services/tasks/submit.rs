@@ -342,6 +342,7 @@ pub async fn resubmit(
     let txn = kiln.begin().await?;
     let mut fresh = new_parent(&ctx.repo, submitter, parent.scratch, parent.priority, now);
     fresh.origin = Set(parent.origin.clone());
+    fresh.package_id = Set(parent.package_id);
     let new_parent = fresh.insert(&txn).await?;
     if let Some(step) = step_again {
         let mut again = new_subtask(

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use kiln_core::services::tasks::Submission;
-use kiln_core::services::{access, publish, tasks};
+use kiln_core::services::{access, packages, publish, tasks};
 use kiln_core::{CoreError, CoreResult};
 use kiln_frontend::forms::Flash;
 use tower_sessions::Session;
@@ -225,20 +225,8 @@ pub async fn build_source(
     f: UiForm,
 ) -> Response {
     let back = format!("{}/upload", repo_path(&p));
-    let url = f.text("url");
-    let source = if f.text("type") == "url" {
-        kiln_proto::Source::Url { url }
-    } else {
-        kiln_proto::Source::Git {
-            url,
-            reference: f.text("ref"),
-            subdir: f.text("subdir"),
-            spec: f.text("spec"),
-            method: kiln_proto::SrpmMethod::Rpmbuild,
-        }
-    };
     let req = kiln_proto::SourceBuild {
-        source,
+        source: source_of(&f),
         chroots: f.all("chroot"),
         scratch: f.checked("scratch"),
         nocheck: false,
@@ -256,4 +244,95 @@ pub async fn build_source(
             )
         });
     f.respond(&state, "source", &back, r).await
+}
+
+/// The source a form describes: `type` (`git` or `url`), `url`, and for git `ref`, `subdir`
+/// and `spec`.
+fn source_of(f: &UiForm) -> kiln_proto::Source {
+    let url = f.text("url");
+    if f.text("type") == "url" {
+        kiln_proto::Source::Url { url }
+    } else {
+        kiln_proto::Source::Git {
+            url,
+            reference: f.text("ref"),
+            subdir: f.text("subdir"),
+            spec: f.text("spec"),
+            method: kiln_proto::SrpmMethod::Rpmbuild,
+        }
+    }
+}
+
+/// `POST /forms/r/OWNER/REPO/packages`: stores a package's source; back to the packages page.
+pub async fn put_package(
+    State(state): State<AppState>,
+    OwnerRepoPath(p): OwnerRepoPath,
+    f: UiForm,
+) -> Response {
+    let back = format!("{}/packages", repo_path(&p));
+    let name = f.text("name");
+    let input = kiln_proto::PackagePut {
+        source: source_of(&f),
+        auto_rebuild: f.checked("auto_rebuild"),
+    };
+    let r = packages::put(&state.kiln, f.principal(), &p.owner, &p.repo, &name, input)
+        .await
+        .map(|(created, pkg)| {
+            (
+                format!("{back}#package-{}", pkg.name),
+                Flash::notice(format!(
+                    "{} {}.",
+                    if created { "Stored" } else { "Updated" },
+                    pkg.name
+                )),
+            )
+        });
+    f.respond(&state, "package", &back, r).await
+}
+
+/// `POST /forms/r/OWNER/REPO/packages/NAME/build`: builds a package now; to the build's page.
+pub async fn build_package(
+    State(state): State<AppState>,
+    Path((owner, repo, name)): Path<(String, String, String)>,
+    f: UiForm,
+) -> Response {
+    let back = format!("/r/{owner}/{repo}/packages");
+    let r = packages::build(
+        &state.kiln,
+        f.principal(),
+        &owner,
+        &repo,
+        &name,
+        vec![],
+        false,
+    )
+    .await
+    .map(|t| {
+        (
+            format!("/r/{owner}/{repo}/builds/{}", t.id),
+            Flash::notice(format!(
+                "Building {name}: an agent fetches its source first."
+            )),
+        )
+    });
+    f.respond(&state, "package", &back, r).await
+}
+
+/// `POST /forms/r/OWNER/REPO/packages/NAME/delete`: forgets a package's source (its builds
+/// stay).
+pub async fn delete_package(
+    State(state): State<AppState>,
+    Path((owner, repo, name)): Path<(String, String, String)>,
+    f: UiForm,
+) -> Response {
+    let back = format!("/r/{owner}/{repo}/packages");
+    let r = packages::delete(&state.kiln, f.principal(), &owner, &repo, &name)
+        .await
+        .map(|_| {
+            (
+                back.clone(),
+                Flash::notice(format!("Deleted {name}; its builds stay.")),
+            )
+        });
+    f.respond(&state, "package", &back, r).await
 }
