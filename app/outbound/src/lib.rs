@@ -328,6 +328,103 @@ mod tests {
             .all(|a| a.port() == 9418 && a.ip().is_loopback()));
     }
 
+    /// A one-shot HTTP server answering every request with `response`; its base URL.
+    async fn answer(response: Vec<u8>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock.write_all(&response).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    /// Every redirect is checked like the first URL: one to a loopback address or to a
+    /// scheme the site does not allow is refused, and nothing is left on disk.
+    #[tokio::test]
+    async fn redirects_are_checked_and_refused_downloads_leave_nothing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let dest = dir.path().join("x.src.rpm");
+        let strict = policy(&["http", "https"], false);
+        for (location, why) in [
+            (
+                "http://127.0.0.1:9/x.src.rpm",
+                "127.0.0.1 is not a public address",
+            ),
+            ("http://[::1]/x.src.rpm", "::1 is not a public address"),
+            ("ftp://example.org/x.src.rpm", "scheme ftp: is not allowed"),
+        ] {
+            let base = answer(
+                format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")
+                    .into_bytes(),
+            )
+            .await;
+            // The first hop (a loopback test server) is taken as given: callers check it.
+            let e = download(
+                &strict.client(Duration::from_secs(5)),
+                &format!("{base}/x"),
+                1 << 20,
+                &dest,
+            )
+            .await
+            .expect_err(location);
+            assert!(e.contains(why), "{location}: {e}");
+            assert!(!dest.exists());
+        }
+        // A body past the cap: refused, the partial file removed.
+        let lax = policy(&["http"], true);
+        let mut big = b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 4096));
+        let base = answer(big).await;
+        let e = download(
+            &lax.client(Duration::from_secs(5)),
+            &format!("{base}/big"),
+            1000,
+            &dest,
+        )
+        .await
+        .expect_err("too big");
+        assert!(e.contains("larger than the limit of 1000 bytes"), "{e}");
+        assert!(!dest.exists());
+        // Without a length header, the cap is counted while reading.
+        let mut chunked = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+        chunked.extend(std::iter::repeat_n(b'y', 4096));
+        let base = answer(chunked).await;
+        let e = download(
+            &lax.client(Duration::from_secs(5)),
+            &format!("{base}/stream"),
+            1000,
+            &dest,
+        )
+        .await
+        .expect_err("too big");
+        assert!(e.contains("larger than the limit"), "{e}");
+        assert!(!dest.exists());
+        // Within the cap: written, with its SHA-256.
+        let base = answer(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_vec()).await;
+        let got = download(
+            &lax.client(Duration::from_secs(5)),
+            &format!("{base}/ok"),
+            1000,
+            &dest,
+        )
+        .await
+        .expect("download");
+        assert_eq!(got.size, 5);
+        assert_eq!(
+            got.sha256,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(std::fs::read(&dest).expect("read"), b"hello");
+    }
+
     #[test]
     fn special_ranges_are_not_public() {
         for ip in [
