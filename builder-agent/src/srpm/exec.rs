@@ -45,8 +45,9 @@ pub fn sandbox(w: &Path, use_bwrap: bool) -> Vec<String> {
     .to_vec()
 }
 
-/// Runs `argv`, its output (stdout and stderr) into the log; fails with the end of it when it
-/// exits non-zero, takes longer than `limit`, or (with `cap`) its directory grows past the cap.
+/// Runs `argv`, its output (stdout and stderr) streamed into the log as it comes; fails with
+/// the end of it when it exits non-zero, takes longer than `limit`, or (with `cap`) its
+/// directory grows past the cap.
 pub(super) async fn run(
     log: &mut Log<'_>,
     argv: &[&str],
@@ -55,24 +56,11 @@ pub(super) async fn run(
     limit: Duration,
     cap: Option<(PathBuf, u64)>,
 ) -> Result<(), Failed> {
-    let text = exec(argv, env, cwd, limit, cap).await?;
-    if !text.0.is_empty() {
-        log.say(&text.0).await;
-    }
-    if text.1 {
+    let (tail, ok) = exec(log, argv, env, cwd, limit, cap).await?;
+    if ok {
         Ok(())
     } else {
-        let tail: String = text
-            .0
-            .lines()
-            .rev()
-            .take(5)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join(" / ");
-        Err(Failed(format!("{} failed: {tail}", argv[0])))
+        Err(Failed(format!("{} failed: {}", argv[0], tail.join(" / "))))
     }
 }
 
@@ -105,14 +93,19 @@ pub(super) async fn output(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs `argv` with stdout and stderr together; (the output, whether it succeeded).
+/// Lines of output sent to the server at once, at most.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Runs `argv` with stdout and stderr together, streaming its lines into `log` (in batches, at
+/// least every 200 ms); (its last five lines, whether it succeeded).
 async fn exec(
+    log: &mut Log<'_>,
     argv: &[&str],
     env: &[(String, String)],
     cwd: &Path,
     limit: Duration,
     cap: Option<(PathBuf, u64)>,
-) -> Result<(String, bool), Failed> {
+) -> Result<(Vec<String>, bool), Failed> {
     let (reader, writer) = std::io::pipe()?;
     let mut cmd = tokio::process::Command::new(argv[0]);
     cmd.args(&argv[1..])
@@ -126,31 +119,62 @@ async fn exec(
     let spawned = cmd.spawn();
     drop(cmd);
     let mut child = spawned.map_err(|e| Failed(format!("starting {}: {e}", argv[0])))?;
-    let collector = std::thread::spawn(move || {
-        use std::io::Read;
-        let mut text = String::new();
-        let _ = std::io::BufReader::new(reader)
-            .take(1024 * 1024)
-            .read_to_string(&mut text);
-        text
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1024);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut reader = std::io::BufReader::new(reader);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf)
+                        .trim_end_matches(['\n', '\r'])
+                        .to_owned();
+                    if tx.blocking_send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
     });
+    let mut batch = String::new();
+    let mut tail: std::collections::VecDeque<String> = Default::default();
+    let mut take = |line: String, batch: &mut String| {
+        batch.push_str(&line);
+        batch.push('\n');
+        if tail.len() == 5 {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    };
     let deadline = tokio::time::Instant::now() + limit;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut stopped = None;
     let status = loop {
         tokio::select! {
             s = child.wait() => break Some(s?),
-            _ = tokio::time::sleep_until(deadline) => {
-                stopped = Some(format!("{} took longer than {} s and was stopped", argv[0], limit.as_secs()));
-                break None;
+            Some(line) = rx.recv() => {
+                take(line, &mut batch);
+                if batch.len() > BATCH_BYTES {
+                    log.say(&std::mem::take(&mut batch)).await;
+                }
             }
-            _ = tokio::time::sleep(Duration::from_millis(250)), if cap.is_some() => {
+            _ = tick.tick() => {
+                if !batch.is_empty() {
+                    log.say(&std::mem::take(&mut batch)).await;
+                }
                 if let Some((dir, max)) = &cap {
-                    let used = disk_usage(dir);
-                    if used > *max {
+                    if disk_usage(dir) > *max {
                         stopped = Some(format!("the clone passed the limit of {max} bytes"));
                         break None;
                     }
                 }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                stopped = Some(format!("{} took longer than {} s and was stopped", argv[0], limit.as_secs()));
+                break None;
             }
         }
     };
@@ -163,12 +187,20 @@ async fn exec(
         }
         let _ = child.kill().await;
     }
-    let text = tokio::task::spawn_blocking(move || collector.join().unwrap_or_default())
-        .await
-        .unwrap_or_default();
+    // What is still in the pipe (it closes when the last process of the command exits; do not
+    // wait for ever on one that left a child behind).
+    let rest = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = rx.recv().await {
+            take(line, &mut batch);
+        }
+    });
+    let _ = rest.await;
+    if !batch.is_empty() {
+        log.say(&batch).await;
+    }
     match (stopped, status) {
         (Some(why), _) => Err(Failed(why)),
-        (None, Some(s)) => Ok((text, s.success())),
+        (None, Some(s)) => Ok((tail.into_iter().collect(), s.success())),
         (None, None) => Err(Failed(format!("{} stopped", argv[0]))),
     }
 }
