@@ -165,6 +165,32 @@ pub fn command_line(
     }
 }
 
+/// The lines of a command's output pipe, read on a thread of their own (the read blocks) until
+/// the last writer closes it.
+pub fn lines(reader: std::io::PipeReader) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel::<String>(1024);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut reader = std::io::BufReader::new(reader);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf)
+                        .trim_end_matches(['\n', '\r'])
+                        .to_owned();
+                    if tx.blocking_send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
 /// The file the agent writes the build's output to.
 fn output_log(opts: &Options) -> &'static str {
     log_of(opts.backend)
@@ -313,26 +339,7 @@ async fn build(
     drop(cmd);
     let mut child = spawned.with_context(|| format!("starting {}", argv[0]))?;
 
-    let (tx, mut rx) = mpsc::channel::<String>(1024);
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut reader = std::io::BufReader::new(reader);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf)
-                        .trim_end_matches(['\n', '\r'])
-                        .to_owned();
-                    if tx.blocking_send(line).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    let mut rx = lines(reader);
     let log_path = w.join(output_log(opts));
     let task_id = job.task_id;
     let shipper_client = client.clone();

@@ -119,26 +119,7 @@ async fn exec(
     let spawned = cmd.spawn();
     drop(cmd);
     let mut child = spawned.map_err(|e| Failed(format!("starting {}: {e}", argv[0])))?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1024);
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut reader = std::io::BufReader::new(reader);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf)
-                        .trim_end_matches(['\n', '\r'])
-                        .to_owned();
-                    if tx.blocking_send(line).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    let mut rx = crate::build::lines(reader);
     let mut batch = String::new();
     let mut tail: std::collections::VecDeque<String> = Default::default();
     let mut take = |line: String, batch: &mut String| {

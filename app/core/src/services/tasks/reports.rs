@@ -307,15 +307,13 @@ pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish)
         BuildResult::Failed => report.stage,
         _ => None,
     };
-    // A source's SRPM step that succeeded makes the builds first (outside the transaction:
-    // it stores the SRPM), so that the parent never looks finished with only the step done.
-    let mut srpm_refused = None;
+    // A source's SRPM step that succeeded: its SRPM is stored first (outside the
+    // transaction); its builds are inserted with the step's end, before the parent's state is
+    // derived, so the parent never looks finished with only the step done.
+    let mut made = None;
     if super::sources::is_srpm_step(&t) && report.result == BuildResult::Succeeded {
-        if let Err(why) =
-            super::sources::srpm_made(kiln, &t, report.commit, report.source_sha256).await?
-        {
-            srpm_refused = Some(why);
-        }
+        made =
+            Some(super::sources::srpm_made(kiln, &t, report.commit, report.source_sha256).await?);
     }
     let txn = kiln.begin().await?;
     // What built it and where it failed, before the state changes (the end event reads them).
@@ -336,11 +334,17 @@ pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish)
         .exec(&txn)
         .await?;
     match report.result {
-        BuildResult::Succeeded if super::sources::is_srpm_step(&t) => match srpm_refused {
-            None => {
-                transition(&txn, &t, TaskState::Running, TaskState::Succeeded, None).await?;
+        BuildResult::Succeeded if super::sources::is_srpm_step(&t) => match made {
+            Some(Ok(made)) => {
+                made.apply(&txn).await?;
+                if !transition(&txn, &t, TaskState::Running, TaskState::Succeeded, None).await? {
+                    // No longer running (canceled, lease lost): no builds; the transaction is
+                    // dropped unwritten.
+                    return Ok(());
+                }
             }
-            Some(why) => {
+            None => return Err(CoreError::internal("an SRPM step without its result")),
+            Some(Err(why)) => {
                 tasks::Entity::update_many()
                     .col_expr(
                         tasks::Column::FailureStage,

@@ -154,15 +154,47 @@ pub async fn submit_source_of(
     get_in(kiln, parent.id).await
 }
 
-/// The SRPM step `t` succeeded: its SRPM is checked and stored as an upload is, the parent
-/// records the commit or SHA-256, and the build subtasks are made. `Err` with the reason when
-/// the SRPM is missing or refused (the step then fails with it).
+/// What an SRPM step that succeeded leads to: the parent's origin with the commit or SHA-256,
+/// the stored SRPM, and the build subtasks. Written by [`Made::apply`] in the transaction that
+/// ends the step, so a step canceled meanwhile makes no builds.
+pub(super) struct Made {
+    parent_id: i32,
+    step_id: i32,
+    origin: Option<serde_json::Value>,
+    source_id: i32,
+    builds: Vec<tasks::ActiveModel>,
+}
+
+impl Made {
+    /// Records the origin and the SRPM and inserts the builds.
+    pub(super) async fn apply(self, txn: &crate::WriteTxn) -> CoreResult<()> {
+        use sea_orm::sea_query::Expr;
+        tasks::Entity::update_many()
+            .col_expr(tasks::Column::Origin, Expr::value(self.origin))
+            .filter(tasks::Column::Id.eq(self.parent_id))
+            .exec(txn)
+            .await?;
+        tasks::Entity::update_many()
+            .col_expr(tasks::Column::SourceId, Expr::value(self.source_id))
+            .filter(tasks::Column::Id.eq(self.step_id))
+            .exec(txn)
+            .await?;
+        for row in self.builds {
+            row.insert(txn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The SRPM step `t` succeeded: its SRPM is checked and stored as an upload is, and what the
+/// step leads to is made ready ([`Made`]). `Err` with the reason when the SRPM is missing or
+/// refused (the step then fails with it).
 pub(super) async fn srpm_made(
     kiln: &Kiln,
     t: &tasks::Model,
     commit: Option<String>,
     sha256: Option<String>,
-) -> CoreResult<Result<(), String>> {
+) -> CoreResult<Result<Made, String>> {
     let Some(artifact) = artifacts::Entity::find()
         .filter(artifacts::Column::TaskId.eq(t.id))
         .filter(artifacts::Column::Kind.eq("srpm"))
@@ -219,37 +251,21 @@ pub(super) async fn srpm_made(
         o.commit = commit.filter(|c| c.len() == 40 && c.chars().all(|x| x.is_ascii_hexdigit()));
         o.sha256 = sha256.filter(|s| s.len() == 64 && s.chars().all(|x| x.is_ascii_hexdigit()));
     }
-    let txn = kiln.begin().await?;
-    tasks::Entity::update_many()
-        .col_expr(
-            tasks::Column::Origin,
-            sea_orm::sea_query::Expr::value(
-                origin.map(|o| serde_json::to_value(o).unwrap_or_default()),
-            ),
-        )
-        .filter(tasks::Column::Id.eq(parent_id))
-        .exec(&txn)
-        .await?;
-    tasks::Entity::update_many()
-        .col_expr(
-            tasks::Column::SourceId,
-            sea_orm::sea_query::Expr::value(source.id),
-        )
-        .filter(tasks::Column::Id.eq(t.id))
-        .exec(&txn)
-        .await?;
-    for row in builds(
+    let builds = builds(
         &parent,
         &source,
         &artifact.file_name,
         &snaps,
         nocheck,
         &repo,
-    ) {
-        row.insert(&txn).await?;
-    }
-    txn.commit().await?;
-    Ok(Ok(()))
+    );
+    Ok(Ok(Made {
+        parent_id,
+        step_id: t.id,
+        origin: origin.map(|o| serde_json::to_value(o).unwrap_or_default()),
+        source_id: source.id,
+        builds,
+    }))
 }
 
 /// Whether a subtask is a source's SRPM step.
