@@ -35,8 +35,8 @@ impl PackageVersion {
     }
 }
 
-/// The state of a task (CONTRACT: `pending`, `running`, `succeeded`, `failed`, `canceled`,
-/// `skipped`).
+/// The state of a task (the README's HTTP API): `pending`, `running`, `succeeded`, `failed`,
+/// `canceled` or `skipped`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskState {
