@@ -106,7 +106,7 @@ async fn the_product_works_in_chromium() {
     );
     assert!(stdout.contains("e2e ok"), "{stdout}");
     assert!(
-        stdout.contains("accessibility dark: 13 pages"),
+        stdout.contains("accessibility dark: 14 pages"),
         "the accessibility audit ran: {stdout}"
     );
     for name in [

@@ -7,125 +7,14 @@
 //! a spec whose `%(…)` code tries to reach the network or write outside the sandbox.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use kiln_tests::oidc::free_port;
-use kiln_tests::pipeline::{have_rpmbuild, srpm, wait_final, Agent};
+use kiln_tests::pipeline::{srpm, wait_final, Agent};
+use kiln_tests::sources::{app, git, git_daemon, http_server, spec};
 use kiln_tests::{TestApp, TestUser};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
-
-/// A child process killed when the test ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits until something listens on `port`.
-async fn listening(port: u16) {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing listens on {port}");
-}
-
-/// `python3 -m http.server` on `dir`; its base URL.
-async fn http_server(dir: &Path) -> (Server, String) {
-    let port = free_port();
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            "--bind",
-            "127.0.0.1",
-            &port.to_string(),
-        ])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3");
-    listening(port).await;
-    (Server(child), format!("http://127.0.0.1:{port}"))
-}
-
-/// `git daemon` serving the repositories under `base`; its base URL.
-async fn git_daemon(base: &Path) -> (Server, String) {
-    let port = free_port();
-    let child = Command::new("git")
-        .args([
-            "daemon",
-            "--export-all",
-            "--reuseaddr",
-            "--listen=127.0.0.1",
-            &format!("--port={port}"),
-            &format!("--base-path={}", base.display()),
-        ])
-        .arg(base)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("git daemon");
-    listening(port).await;
-    (Server(child), format!("git://127.0.0.1:{port}"))
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Kiln Tests")
-        .env("GIT_AUTHOR_EMAIL", "tests@example.org")
-        .env("GIT_COMMITTER_NAME", "Kiln Tests")
-        .env("GIT_COMMITTER_EMAIL", "tests@example.org")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A spec whose package carries `Source1` (a plain file of the tree) as a data file.
-fn spec(name: &str, version: &str, extra_header: &str) -> String {
-    format!(
-        "Name: {name}\nVersion: {version}\nRelease: 1\nSummary: from a source\nLicense: MIT\n\
-         BuildArch: noarch\nSource1: VERSION\n{extra_header}\n%description\nBuilt from a source.\n\
-         \n%install\nmkdir -p %{{buildroot}}/usr/share/{name}\n\
-         cp %{{SOURCE1}} %{{buildroot}}/usr/share/{name}/VERSION\n\n%files\n/usr/share/{name}/VERSION\n"
-    )
-}
-
-async fn app(private: bool) -> Option<(TestApp, TestUser)> {
-    if !have_rpmbuild() {
-        eprintln!("NOTICE: rpmbuild is not installed: no builds from sources to test");
-        return None;
-    }
-    let app = TestApp::with_config(|c| {
-        c.builds.lease_seconds = 5;
-        c.sources.allowed_schemes = vec!["https".into(), "http".into(), "git".into()];
-        c.sources.allow_private_networks = private;
-    })
-    .await?;
-    let alice = app.user("alice", false).await;
-    app.repo(&alice, "tools", &[]).await;
-    Some((app, alice))
-}
 
 async fn submit(app: &TestApp, alice: &TestUser, source: Value) -> (StatusCode, Value) {
     app.call(
@@ -367,7 +256,7 @@ async fn sources_the_site_does_not_allow_are_refused_before_anything_is_queued()
         (
             json!({"type": "git", "url": "https://1.1.1.1/x.git", "method": "make_srpm"}),
             "source.method",
-            "make_srpm is not enabled",
+            "needs a builder agent with the mock backend",
         ),
         (
             json!({"type": "svn", "url": "https://1.1.1.1/x"}),
@@ -798,4 +687,223 @@ async fn packages_keep_their_source_and_build_it_now() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = app.get(&format!("/api/v1/tasks/{id}"), None).await;
     assert_eq!(s, StatusCode::OK);
+}
+
+/// A git tree whose `.copr/Makefile` writes the spec and makes the SRPM (Copr's make_srpm),
+/// in `pkg/`; the bare repo under `base` and its URL.
+fn makefile_tree(base: &Path, work: &Path) {
+    let top = work.join("made");
+    std::fs::create_dir_all(top.join(".copr")).expect("mkdir");
+    std::fs::create_dir_all(top.join("pkg")).expect("mkdir");
+    std::fs::write(
+        top.join("pkg/kiln-made.spec.in"),
+        spec("kiln-made", "@VERSION@", ""),
+    )
+    .expect("spec");
+    std::fs::write(top.join("pkg/VERSION"), "made by make\n").expect("write");
+    std::fs::write(
+        top.join(".copr/Makefile"),
+        "srpm:\n\tsed 's/@VERSION@/3.1/' kiln-made.spec.in > kiln-made.spec\n\
+         \trpmbuild -bs kiln-made.spec --define \"_sourcedir $$PWD\" --define \"_srcrpmdir $(outdir)\" \
+         --define \"_topdir /tmp/top\"\n",
+    )
+    .expect("makefile");
+    git(&top, &["init", "-q", "-b", "main"]);
+    git(&top, &["add", "."]);
+    git(&top, &["commit", "-q", "-m", "made"]);
+    git(
+        base,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &top.display().to_string(),
+            "made.git",
+        ],
+    );
+}
+
+/// `make_srpm` runs the tree's `.copr/Makefile` in a mock chroot (the named fake mock here),
+/// or on the host in bubblewrap where the site allows it; with neither, it is refused at
+/// submission, and an rpmbuild agent given one anyway fails the step with the reason.
+#[tokio::test]
+async fn make_srpm_runs_the_trees_makefile_in_a_chroot() {
+    let Some((app, alice)) = app(true).await else {
+        return;
+    };
+    let base = tempfile::tempdir().expect("tmp");
+    let work = tempfile::tempdir().expect("tmp");
+    makefile_tree(base.path(), work.path());
+    let (_daemon, url) = git_daemon(base.path()).await;
+    let source = json!({"type": "git", "url": format!("{url}/made.git"), "subdir": "pkg", "method": "make_srpm"});
+    // Only an rpmbuild agent: refused before anything is queued.
+    let _plain = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    let (s, e) = submit(&app, &alice, source.clone()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e:#}");
+    assert_eq!(e["errors"][0]["field"], "source.method", "{e:#}");
+    // With a mock agent: the step runs in its chroot. (The rpmbuild agent is drained so the
+    // mock agent takes it.)
+    let (st, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/agents/builder-1/state",
+            Some(&app.user("root", true).await.token),
+            Some(json!({"state": "draining"})),
+        )
+        .await;
+    assert!(st.is_success(), "{st}");
+    let fake = kiln_tests::repo_root().join("tests/fixtures/fake-mock");
+    let _mocker = Agent::start_with(&app, "mocker", &["x86_64"], 1, "mock", Some(&fake)).await;
+    let done = build(&app, &alice, source.clone()).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let rpm = subtasks(&done, "build")[0];
+    assert_eq!(
+        file_in_rpm(&app, rpm, "/usr/share/kiln-made/VERSION").await,
+        "made by make"
+    );
+    assert_eq!(rpm["package"]["version"], "3.1", "{done:#}");
+    let step = subtasks(&done, "srpm")[0];
+    let log = app
+        .http
+        .get(app.url(&format!("/api/v1/tasks/{}/log", step["id"])))
+        .send()
+        .await
+        .expect("log")
+        .text()
+        .await
+        .expect("log");
+    assert!(log.contains("make_srpm in a mock chroot"), "{log}");
+
+    // On the host where the site allows it (an rpmbuild agent only).
+    let Some((host_app, owner)) = host_app().await else {
+        return;
+    };
+    let _agent = Agent::start(&host_app, "builder-h", &["x86_64"], 1).await;
+    let done = build(&host_app, &owner, source).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+}
+
+async fn host_app() -> Option<(TestApp, TestUser)> {
+    let app = TestApp::with_config(|c| {
+        c.builds.lease_seconds = 5;
+        c.sources.allowed_schemes = vec!["git".into()];
+        c.sources.allow_private_networks = true;
+        c.sources.make_srpm_on_host = true;
+    })
+    .await?;
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    Some((app, alice))
+}
+
+/// What is in `dir`, recursively (files and directories), for "nothing left behind".
+fn leftovers(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            out.push(e.path().display().to_string());
+            if e.path().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// A download past `max_download_mib` and a clone past `max_clone_mib` fail the SRPM step with
+/// the reason; no build is made, and neither the agent's workspace nor the server's staging
+/// directory keeps anything.
+#[tokio::test]
+async fn fetches_past_their_caps_fail_and_leave_nothing_behind() {
+    if !kiln_tests::pipeline::have_rpmbuild() {
+        return;
+    }
+    let Some(app) = TestApp::with_config(|c| {
+        c.builds.lease_seconds = 5;
+        c.sources.allowed_schemes = vec!["http".into(), "git".into()];
+        c.sources.allow_private_networks = true;
+        c.sources.max_download_mib = 1;
+        c.sources.max_clone_mib = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    // 2 MiB that do not compress: past both caps.
+    let big = {
+        use std::io::Read;
+        let mut v = Vec::new();
+        std::fs::File::open("/dev/urandom")
+            .expect("urandom")
+            .take(2 << 20)
+            .read_to_end(&mut v)
+            .expect("read");
+        v
+    };
+    let site = tempfile::tempdir().expect("tmp");
+    std::fs::write(site.path().join("big.tar.gz"), &big).expect("write");
+    let (_http, http_base) = http_server(site.path()).await;
+    std::fs::write(
+        site.path().join("kiln-big.spec"),
+        spec(
+            "kiln-big",
+            "1.0",
+            &format!("Source0: {http_base}/big.tar.gz"),
+        ),
+    )
+    .expect("spec");
+    let base = tempfile::tempdir().expect("tmp");
+    let work = tempfile::tempdir().expect("tmp");
+    let top = work.path().join("big");
+    std::fs::create_dir_all(&top).expect("mkdir");
+    std::fs::write(top.join("kiln-big.spec"), spec("kiln-big", "1.0", "")).expect("spec");
+    std::fs::write(top.join("VERSION"), "1\n").expect("write");
+    std::fs::write(top.join("blob"), &big).expect("write");
+    git(&top, &["init", "-q", "-b", "main"]);
+    git(&top, &["add", "."]);
+    git(&top, &["commit", "-q", "-m", "big"]);
+    git(
+        base.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &top.display().to_string(),
+            "big.git",
+        ],
+    );
+    let (_daemon, url) = git_daemon(base.path()).await;
+    for (source, why) in [
+        (
+            json!({"type": "url", "url": format!("{http_base}/kiln-big.spec")}),
+            "larger than the limit of 1048576 bytes",
+        ),
+        (
+            json!({"type": "git", "url": format!("{url}/big.git")}),
+            "the clone passed the limit of 1048576 bytes",
+        ),
+    ] {
+        let done = build(&app, &alice, source.clone()).await;
+        assert_eq!(done["state"], "failed", "{source}: {done:#}");
+        let step = subtasks(&done, "srpm")[0];
+        assert_eq!(step["failure_stage"], "source", "{done:#}");
+        assert!(
+            step["reason"].as_str().unwrap_or_default().contains(why),
+            "{source}: {done:#}"
+        );
+        assert!(subtasks(&done, "build").is_empty(), "{done:#}");
+    }
+    let workspace = leftovers(&app.dir.path().join("agent-builder-1"));
+    assert!(
+        workspace
+            .iter()
+            .all(|p| !p.contains("/src") && !p.ends_with(".src.rpm")),
+        "the agent's workspace keeps nothing of the refused steps: {workspace:?}"
+    );
+    let staged = leftovers(&app.kiln.config.data_dir.join("tmp"));
+    assert!(staged.is_empty(), "{staged:?}");
 }

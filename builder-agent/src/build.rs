@@ -217,9 +217,7 @@ pub async fn run(
         tracing::warn!(task = job.task_id, error = %e, "sending the log header failed");
     }
     let outcome = match &job.source {
-        JobSource::Make { source, limits } => {
-            crate::srpm::step(client, &job, &w, &header, opts.use_bwrap, source, limits).await
-        }
+        JobSource::Make { .. } => crate::srpm::step(client, &job, &w, &header, opts).await,
         JobSource::Srpm { .. } => build(client, opts, &job, &w, header, &mut stop).await,
     };
     let report = match outcome {

@@ -97,6 +97,7 @@ pub mod ssr {
             createrepo: a(Action::Createrepo),
             members: a(Action::ManageMembers),
             webhooks: a(Action::ManageWebhooks),
+            source_secrets: a(Action::ManageSourceSecrets),
             rotate_key: a(Action::RotateKey),
             delete_repo: a(Action::DeleteRepo),
         }
@@ -116,6 +117,7 @@ pub struct Can {
     pub createrepo: bool,
     pub members: bool,
     pub webhooks: bool,
+    pub source_secrets: bool,
     pub rotate_key: bool,
     pub delete_repo: bool,
 }
@@ -443,6 +445,8 @@ pub struct SettingsData {
     pub bases: Vec<Chroot>,
     /// Empty unless the caller manages webhooks.
     pub webhooks: Vec<WebhookView>,
+    /// The forge hook and its latest deliveries, for rel-eng.
+    pub forge: Option<(kiln_proto::ForgeHook, Vec<kiln_proto::ForgeDelivery>)>,
 }
 
 /// A webhook with its latest deliveries.
@@ -512,6 +516,18 @@ pub async fn settings_view(
             });
         }
     }
+    let forge = if head.can.source_secrets {
+        use kiln_core::services::forge;
+        let hook = forge::hook(&kiln, &p, &owner, &repo)
+            .await
+            .map_err(ssr::error)?;
+        let log = forge::deliveries(&kiln, &p, &owner, &repo)
+            .await
+            .map_err(ssr::error)?;
+        Some((hook, log))
+    } else {
+        None
+    };
     Ok(SettingsData {
         head,
         configs,
@@ -519,6 +535,7 @@ pub async fn settings_view(
         found,
         bases,
         webhooks,
+        forge,
     })
 }
 

@@ -17,6 +17,7 @@ mod m0010_notify_builds;
 mod m0011_build_results;
 mod m0012_sources;
 mod m0013_repo_packages;
+mod m0014_forge;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_build_results::Migration),
             Box::new(m0012_sources::Migration),
             Box::new(m0013_repo_packages::Migration),
+            Box::new(m0014_forge::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 mod pipeline;
 mod publish;
+mod sources;
 mod ui;
 
 use kiln_tests::{DbKind, TestApp};
@@ -36,6 +37,8 @@ enum Bench {
     Visibility(publish::VisibilityArgs),
     /// Server render time of a repo's pages with 100 builds, and the wasm bundle's size.
     Ui(ui::UiArgs),
+    /// A git source to its first RPM build starting, beyond the clone and `rpmbuild -bs`.
+    Source(sources::SourceArgs),
 }
 
 #[derive(Parser)]
@@ -197,6 +200,11 @@ async fn main() {
         Bench::Ui(a) => {
             for kind in kinds(&a.db) {
                 ui::ui(kind, &a).await;
+            }
+        }
+        Bench::Source(a) => {
+            for kind in kinds(&a.db) {
+                sources::sources(kind, &a).await;
             }
         }
     }

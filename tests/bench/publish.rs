@@ -103,6 +103,7 @@ fn subtask(repo_id: i32, owner: i32, id: i32, parent: i32) -> tasks::Model {
         id,
         parent_id: Some(parent),
         kind: "build".into(),
+        needs_backend: None,
         repo_id,
         owner_id: owner,
         submitter_id: owner,

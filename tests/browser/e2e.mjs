@@ -245,7 +245,7 @@ try {
     await expect(ids.includes('image-alt') && ids.includes('label'), `axe on a bad page found ${ids}`);
   }
   const pages = ['/', '/login', '/account', '/new', '/r/alice/web', '/r/alice/web/builds', buildPath,
-    '/r/alice/web/upload', '/r/alice/web/settings', '/admin'];
+    '/r/alice/web/upload', '/r/alice/web/settings', '/r/alice/web/packages', '/admin'];
   for (const scheme of ['light', 'dark']) {
     const a11y = await newPage({ colorScheme: scheme });
     await localSignIn(a11y, 'root');
@@ -277,7 +277,7 @@ try {
   // 10. Without JavaScript every page is whole.
   step('no javascript');
   const nojs = await newPage({ javaScriptEnabled: false });
-  for (const [path, marker] of [['/', 'alice/web'], ['/r/alice/web', 'kiln-slow'], ['/r/alice/web/builds', 'succeeded']]) {
+  for (const [path, marker] of [['/', 'alice/web'], ['/r/alice/web', 'kiln-slow'], ['/r/alice/web/builds', 'succeeded'], ['/r/alice/web/packages', 'No packages keep']]) {
     await nojs.goto(`${base}${path}`);
     await expect((await nojs.content()).includes(marker), `${path} without JavaScript lacks ${marker}`);
   }
@@ -286,7 +286,7 @@ try {
   step('narrow screen');
   const phone = await newPage({ viewport: { width: 375, height: 800 } });
   await localSignIn(phone, 'alice');
-  for (const path of ['/', '/r/alice/web', '/r/alice/web/builds', buildPath, '/r/alice/web/settings', '/r/alice/web/upload', '/account', '/repos/alice/web/fedora-44-x86_64/']) {
+  for (const path of ['/', '/r/alice/web', '/r/alice/web/builds', buildPath, '/r/alice/web/settings', '/r/alice/web/packages', '/r/alice/web/upload', '/account', '/repos/alice/web/fedora-44-x86_64/']) {
     await phone.goto(`${base}${path}`);
     const width = await phone.evaluate(() => document.documentElement.scrollWidth);
     if (width > 375) {

@@ -6,6 +6,7 @@ pub mod dnf;
 pub mod oidc;
 pub mod pipeline;
 pub mod s3;
+pub mod sources;
 
 use std::path::PathBuf;
 

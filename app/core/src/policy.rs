@@ -110,11 +110,17 @@ pub enum Action {
     /// Store, change and delete a repo's packages (their sources) and build them: packager,
     /// releng or admin.
     ManagePackages,
+    /// Set or rotate a repo's forge hook secret, read the hook's delivery log, and store the
+    /// repo's git credentials: releng or admin.
+    ManageSourceSecrets,
+    /// Deliver a forge push to a repo's hook: anyone who can sign it with the repo's forge
+    /// secret (checked by the hook, not by a session).
+    ReceiveForgeHook,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 27] = [
         Action::ListRepos,
         Action::ViewRepo,
         Action::CreateRepo,
@@ -140,6 +146,8 @@ impl Action {
         Action::AdministerRepo,
         Action::ManageWebhooks,
         Action::ManagePackages,
+        Action::ManageSourceSecrets,
+        Action::ReceiveForgeHook,
     ];
 }
 
@@ -160,12 +168,14 @@ pub enum Requirement {
 pub fn requirement(action: Action) -> Requirement {
     use Action::*;
     match action {
-        ListRepos | ViewRepo | ViewMockConfigs | ListChroots => Requirement::Anyone,
+        ListRepos | ViewRepo | ViewMockConfigs | ListChroots | ReceiveForgeHook => {
+            Requirement::Anyone
+        }
         CreateRepo | ManageOwnTokens => Requirement::SignedIn,
         SubmitBuild | CancelBuild | ResubmitBuild | DeleteBuild | ManagePackages => {
             Requirement::RepoRole(Role::Packager)
         }
-        UpdateRepo | ManageMockConfigs | Createrepo | SetBuildPriority => {
+        UpdateRepo | ManageMockConfigs | Createrepo | SetBuildPriority | ManageSourceSecrets => {
             Requirement::RepoRole(Role::Releng)
         }
         DeleteRepo | ListMembers | ManageMembers | ViewAudit | RotateKey | ManageWebhooks => {

@@ -130,7 +130,29 @@ pub enum JobSource {
         source: crate::Source,
         /// What the fetches may reach and read.
         limits: FetchLimits,
+        /// The repo's credential for the git host of `source`, for the fetch only (never the
+        /// sandbox, a log or a URL).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<GitAuth>,
     },
+}
+
+/// A user name and password (or access token) sent to a git host as HTTP Basic credentials.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GitAuth {
+    /// The user name.
+    pub username: String,
+    /// The password or token.
+    pub password: String,
+}
+
+impl std::fmt::Debug for GitAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitAuth")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
+    }
 }
 
 impl JobSource {

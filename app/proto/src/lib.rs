@@ -262,6 +262,10 @@ pub struct Repo {
     /// Why the site admins stopped this repo's builds (absent: builds are accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builds_disabled: Option<String>,
+    /// The mock config in which SRPMs are made from sources (absent: the first mock config the
+    /// build is for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srpm_config: Option<String>,
 }
 
 /// `PUT /api/v1/repos/OWNER/REPO/builds-disabled` (site admins).
@@ -368,6 +372,10 @@ pub struct RepoPatch {
     /// Remove build logs this many days after the build ends; `0` keeps them (the default).
     #[serde(default)]
     pub keep_logs_days: Option<u32>,
+    /// The mock config in which SRPMs are made from sources: one of the repo's own; `""`
+    /// goes back to the default (the first mock config each build is for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srpm_config: Option<String>,
 }
 
 /// The answer to `POST /api/v1/repos/OWNER/REPO/key/rotate`.

@@ -130,3 +130,86 @@ pub struct Package {
     /// The newest published build of each of its binary packages in each chroot.
     pub published: Vec<crate::PackageVersion>,
 }
+
+/// `GET /api/v1/repos/OWNER/REPO/forge`: where forges send pushes, and whether the repo has
+/// a secret to check them with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ForgeHook {
+    /// The URL to give the forge: `PUBLIC_URL/hooks/forge/OWNER/REPO`.
+    pub url: String,
+    /// When the current secret was set; `None`: no secret, every delivery is refused.
+    #[serde(default, with = "crate::rfc3339::option")]
+    pub secret_set_at: Option<time::OffsetDateTime>,
+    /// The repo's git credentials (never their secrets).
+    pub git_credentials: Vec<GitCredential>,
+}
+
+/// `POST /api/v1/repos/OWNER/REPO/forge/secret`: a new forge secret, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ForgeSecret {
+    /// The hook URL to give the forge.
+    pub url: String,
+    /// The secret: GitHub's, Gitea's and Forgejo's webhook "secret", GitLab's "secret token".
+    pub secret: String,
+}
+
+/// One build a forge delivery started.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ForgeBuild {
+    /// The package rebuilt.
+    pub package: String,
+    /// Its build (parent task).
+    pub task: i32,
+}
+
+/// A delivery the forge hook accepted, and what came of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ForgeDelivery {
+    /// The log row's id.
+    pub id: i32,
+    /// The forge's delivery id (`sha256:…` of the body when it sent none).
+    pub delivery: String,
+    /// `github`, `gitea`, `forgejo` or `gitlab`.
+    pub forge: String,
+    /// `push`, `tag`, `ping`, or the forge's name of an event Kiln does not act on.
+    pub event: String,
+    /// The pushed ref; empty for a ping.
+    pub git_ref: String,
+    /// The commit the ref points at after the push.
+    pub commit: String,
+    /// The clone URL the payload names.
+    pub clone_url: String,
+    /// The packages built, or why none.
+    pub outcome: String,
+    /// The builds it started.
+    pub builds: Vec<ForgeBuild>,
+    /// When it arrived.
+    #[serde(with = "crate::rfc3339")]
+    pub received_at: time::OffsetDateTime,
+    /// Set when this answers a delivery id already received: nothing was built this time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+/// A repo's credential for private git repos on one host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GitCredential {
+    /// The host it is sent to (`git.example.org`, `git.example.org:8443`).
+    pub host: String,
+    /// The user name sent with it.
+    pub username: String,
+    /// When it was stored.
+    #[serde(with = "crate::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+}
+
+/// `PUT /api/v1/repos/OWNER/REPO/git-credentials/HOST`: stores (or replaces) the credential
+/// sent to HOST when an agent fetches a git source of this repo over HTTPS.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GitCredentialPut {
+    /// The user name (forges that take a token accept any, e.g. `oauth2` or `x-access-token`).
+    pub username: String,
+    /// The password or access token; stored sealed, never shown again.
+    pub password: String,
+}

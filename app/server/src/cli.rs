@@ -68,6 +68,42 @@ enum Command {
     /// Packages with stored sources (KILN_URL, KILN_TOKEN).
     #[command(subcommand)]
     Package(PackageCommand),
+    /// A repo's forge push hook and git credentials (KILN_URL, KILN_TOKEN; rel-eng).
+    #[command(subcommand)]
+    Forge(ForgeCommand),
+}
+
+/// `kiln forge …`.
+#[derive(Subcommand)]
+enum ForgeCommand {
+    /// The hook's URL, whether a secret is set, the git credentials, the latest deliveries.
+    Show {
+        /// OWNER/REPO
+        repo: String,
+    },
+    /// Set a new hook secret (the old one stops working) and print it, once.
+    RotateSecret {
+        /// OWNER/REPO
+        repo: String,
+    },
+    /// Store the credential sent to HOST when agents fetch this repo's private git sources
+    /// over HTTPS; the password or token is read from standard input.
+    SetCredential {
+        /// OWNER/REPO
+        repo: String,
+        /// The git host (`git.example.org`, or `host:port`).
+        host: String,
+        /// The user name to send (forges that take a token accept e.g. `oauth2`).
+        #[arg(long)]
+        username: String,
+    },
+    /// Remove the credential for HOST.
+    DeleteCredential {
+        /// OWNER/REPO
+        repo: String,
+        /// The git host.
+        host: String,
+    },
 }
 
 /// A git or URL source, from the command line.
@@ -306,6 +342,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             PackageCommand::List { repo } => crate::client::package_list(&repo).await,
         },
         Command::Watch { task } => crate::client::watch(task).await,
+        Command::Forge(cmd) => match cmd {
+            ForgeCommand::Show { repo } => crate::client_forge::show(&repo).await,
+            ForgeCommand::RotateSecret { repo } => crate::client_forge::rotate_secret(&repo).await,
+            ForgeCommand::SetCredential {
+                repo,
+                host,
+                username,
+            } => crate::client_forge::credential_set(&repo, &host, &username).await,
+            ForgeCommand::DeleteCredential { repo, host } => {
+                crate::client_forge::credential_delete(&repo, &host).await
+            }
+        },
     }
 }
 

@@ -15,12 +15,15 @@ use anyhow::{bail, Context};
 use futures::StreamExt;
 use kiln_proto::{Task, TaskState};
 
-fn client() -> anyhow::Result<(reqwest::Client, String, Option<String>)> {
+pub(crate) fn client() -> anyhow::Result<(reqwest::Client, String, Option<String>)> {
     let cfg = client_config()?;
     Ok((reqwest::Client::new(), cfg.url, cfg.token))
 }
 
-fn authed(r: reqwest::RequestBuilder, token: &Option<String>) -> reqwest::RequestBuilder {
+pub(crate) fn authed(
+    r: reqwest::RequestBuilder,
+    token: &Option<String>,
+) -> reqwest::RequestBuilder {
     match token {
         Some(t) => r.bearer_auth(t),
         None => r,

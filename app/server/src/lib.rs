@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cli;
 mod client;
+mod client_forge;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -111,6 +112,7 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
             auth::resolve_caller,
         ))
         .layer(sessions)
+        .merge(routes::hooks())
         .merge(routes::ops(state.kiln.config.metrics_listen.is_none()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

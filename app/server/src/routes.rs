@@ -5,7 +5,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::handlers::{
-    agent, audit, browse, builds, chroots, forms, health, login, me, members, mock_configs,
+    agent, audit, browse, builds, chroots, forge, forms, health, login, me, members, mock_configs,
     packages, publish, repos, webhooks,
 };
 use crate::AppState;
@@ -81,6 +81,19 @@ pub fn api() -> Router<AppState> {
         .route(
             "/repos/{owner}/{repo}/packages/{name}/builds",
             post(packages::build),
+        )
+        .route("/repos/{owner}/{repo}/forge", get(forge::hook))
+        .route(
+            "/repos/{owner}/{repo}/forge/secret",
+            post(forge::rotate_secret).delete(forge::delete_secret),
+        )
+        .route(
+            "/repos/{owner}/{repo}/forge/deliveries",
+            get(forge::deliveries),
+        )
+        .route(
+            "/repos/{owner}/{repo}/git-credentials/{host}",
+            axum::routing::put(forge::put_credential).delete(forge::delete_credential),
         )
         .route("/repos/{owner}/{repo}/audit", get(audit::list))
         .route(
@@ -195,6 +208,18 @@ pub fn forms() -> Router<AppState> {
             "/r/{owner}/{repo}/packages/{name}/delete",
             post(forms::delete_package),
         )
+        .route(
+            "/r/{owner}/{repo}/forge/secret",
+            post(forms::rotate_forge_secret),
+        )
+        .route(
+            "/r/{owner}/{repo}/git-credentials",
+            post(forms::put_git_credential),
+        )
+        .route(
+            "/r/{owner}/{repo}/git-credentials/{host}/delete",
+            post(forms::delete_git_credential),
+        )
         .route("/tasks/{id}/cancel", post(forms::cancel_task))
         .route("/tasks/{id}/resubmit", post(forms::resubmit_task))
         .route("/account/notifications", post(forms::set_notifications))
@@ -227,6 +252,15 @@ pub fn repos() -> Router<AppState> {
         )
         .route("/api_3/project/list", get(publish::copr_projects))
         .route("/api_3/project/search", get(publish::copr_projects))
+}
+
+/// Forge push hooks: signed by the repo's forge secret, outside sessions and CSRF (no
+/// cookie carries authority here). Forges send up to 25 MiB.
+pub fn hooks() -> Router<AppState> {
+    Router::new().route(
+        "/hooks/forge/{owner}/{repo}",
+        post(forge::receive).layer(DefaultBodyLimit::max(25 << 20)),
+    )
 }
 
 /// Health and, unless a metrics listener is configured, metrics.

@@ -179,6 +179,14 @@ async fn exec(
     if !batch.is_empty() {
         log.say(&batch).await;
     }
+    // A command quicker than one tick is measured once it has ended.
+    if stopped.is_none() {
+        if let Some((dir, max)) = &cap {
+            if disk_usage(dir) > *max {
+                stopped = Some(format!("the clone passed the limit of {max} bytes"));
+            }
+        }
+    }
     match (stopped, status) {
         (Some(why), _) => Err(Failed(why)),
         (None, Some(s)) => Ok((tail.into_iter().collect(), s.success())),

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use kiln_outbound::Policy;
-use kiln_proto::agent::FetchLimits;
+use kiln_proto::agent::{FetchLimits, GitAuth};
 
 use super::exec::{output, run};
 use super::{Failed, Log};
@@ -39,6 +39,7 @@ pub(super) async fn clone(
     limits: &FetchLimits,
     url: &str,
     reference: &str,
+    auth: Option<&GitAuth>,
     tree: &Path,
 ) -> Result<String, Failed> {
     if reference.starts_with('-')
@@ -53,7 +54,8 @@ pub(super) async fn clone(
     let home = tree.with_file_name("git-home");
     tokio::fs::create_dir_all(&home).await?;
     tokio::fs::create_dir_all(tree).await?;
-    let env = git_env(policy, &home);
+    let mut env = git_env(policy, &home);
+    env.extend(auth_env(url, auth));
     let git = |args: Vec<String>| {
         let mut argv = vec!["git".to_owned()];
         argv.extend(pins.iter().cloned());
@@ -105,11 +107,16 @@ pub(super) async fn clone(
     let cap = Some((tree.to_path_buf(), limits.max_clone_bytes));
     let shallow = fetch(true);
     let shallow: Vec<&str> = shallow.iter().map(String::as_str).collect();
-    if let Err(e) = run(log, &shallow, &env, tree, step, cap.clone()).await {
-        // A commit id the server will not serve shallowly: the whole history, then the commit.
-        if !(reference.len() >= 7 && reference.chars().all(|c| c.is_ascii_hexdigit())) {
-            return Err(e);
-        }
+    let is_commit = reference.len() >= 7 && reference.chars().all(|c| c.is_ascii_hexdigit());
+    if run(log, &shallow, &env, tree, step, cap.clone())
+        .await
+        .is_err()
+    {
+        // A commit id the server will not serve shallowly, or a server without shallow
+        // fetches (git's "dumb" HTTP): the whole history of the ref, or of every ref for a
+        // commit id.
+        log.say("=== the shallow fetch failed; fetching the history ===")
+            .await;
         let mut all = git(vec![
             "-C".into(),
             t.clone(),
@@ -117,24 +124,21 @@ pub(super) async fn clone(
             "-q".into(),
             "origin".into(),
         ]);
-        let all: Vec<&str> = {
-            all.shrink_to_fit();
-            all.iter().map(String::as_str).collect()
-        };
+        if !is_commit {
+            all.push(wanted.to_owned());
+        }
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
         run(log, &all, &env, tree, step, cap.clone()).await?;
     }
-    let target = if reference.len() >= 7 && reference.chars().all(|c| c.is_ascii_hexdigit()) {
-        reference
-    } else {
-        "FETCH_HEAD"
-    };
+    let target = if is_commit { reference } else { "FETCH_HEAD" };
     run(
         log,
         &["git", "-C", &t, "checkout", "-q", "--detach", target],
         &env,
         tree,
         step,
-        None,
+        // A small pack may unpack to a huge tree: the cap counts the checkout too.
+        cap.clone(),
     )
     .await?;
     let commit = output(&["git", "-C", &t, "rev-parse", "HEAD"], &env, tree, step)
@@ -201,6 +205,36 @@ pub(super) async fn clone(
         run(log, &argv, &env, tree, step, cap).await?;
     }
     Ok(commit)
+}
+
+/// The repo's credential for the clone's host as git configuration in the environment
+/// (`http.<scheme>://<host>/.extraHeader`): sent to that host only, never in a URL, an
+/// argument or the tree's `.git/config`, and never to a submodule elsewhere.
+fn auth_env(url: &str, auth: Option<&GitAuth>) -> Vec<(String, String)> {
+    use base64::Engine;
+    let (Some(auth), Ok(u)) = (auth, url::Url::parse(url)) else {
+        return Vec::new();
+    };
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return Vec::new();
+    }
+    let host = match u.port() {
+        Some(p) => format!("{}:{p}", u.host_str().unwrap_or_default()),
+        None => u.host_str().unwrap_or_default().to_owned(),
+    };
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", auth.username, auth.password));
+    vec![
+        ("GIT_CONFIG_COUNT".into(), "1".into()),
+        (
+            "GIT_CONFIG_KEY_0".into(),
+            format!("http.{}://{host}/.extraHeader", u.scheme()),
+        ),
+        (
+            "GIT_CONFIG_VALUE_0".into(),
+            format!("Authorization: Basic {basic}"),
+        ),
+    ]
 }
 
 /// `-c http.curloptResolve=HOST:PORT:ADDR` for an http(s) URL, so that git connects to the

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kiln_outbound::Policy;
-use kiln_proto::agent::{BuildResult, FailureStage, FetchLimits, Finish, Job};
+use kiln_proto::agent::{BuildResult, FailureStage, FetchLimits, Finish, GitAuth, Job, JobSource};
 use kiln_proto::{Source, SrpmMethod};
 use tokio::io::AsyncWriteExt;
 
@@ -16,6 +16,7 @@ use crate::Client;
 
 mod exec;
 mod git;
+mod make;
 
 pub use exec::sandbox;
 use exec::{output, run};
@@ -63,17 +64,24 @@ pub async fn step(
     job: &Job,
     w: &Path,
     header: &str,
-    use_bwrap: bool,
-    source: &Source,
-    limits: &FetchLimits,
+    opts: &crate::build::Options,
 ) -> anyhow::Result<Finish> {
+    let JobSource::Make {
+        source,
+        limits,
+        auth,
+    } = &job.source
+    else {
+        anyhow::bail!("an uploaded SRPM has no SRPM step");
+    };
+    let auth = auth.as_ref();
     let mut log = Log {
         client,
         task: job.task_id,
         file: tokio::fs::File::create(w.join("build.log")).await?,
     };
     let _ = log.file.write_all(header.as_bytes()).await;
-    let made = make(&mut log, w, use_bwrap, source, limits).await;
+    let made = make(&mut log, opts, job, w, source, limits, auth).await;
     let failed = |reason: String| Finish {
         result: BuildResult::Failed,
         reason: Some(reason),
@@ -124,11 +132,14 @@ fn file_name(p: &Path) -> String {
 
 async fn make(
     log: &mut Log<'_>,
+    opts: &crate::build::Options,
+    job: &Job,
     w: &Path,
-    use_bwrap: bool,
     source: &Source,
     limits: &FetchLimits,
+    auth: Option<&GitAuth>,
 ) -> Result<Made, Failed> {
+    let use_bwrap = opts.use_bwrap;
     let policy = Policy {
         allowed_schemes: limits.allowed_schemes.clone(),
         allow_private_networks: limits.allow_private_networks,
@@ -186,16 +197,15 @@ async fn make(
             spec,
             method,
         } => {
-            if *method == SrpmMethod::MakeSrpm {
-                return Err(Failed(
-                    "make_srpm is not supported by this agent yet; use method rpmbuild".into(),
-                ));
-            }
             let tree = w.join("src");
-            let commit = git::clone(log, &policy, limits, url, reference, &tree).await?;
+            let commit = git::clone(log, &policy, limits, url, reference, auth, &tree).await?;
             let dir = inside(&tree, subdir)?;
-            let spec = find_spec(&dir, spec)?;
-            let srpm = spec_to_srpm(log, w, use_bwrap, &dir, &spec, &policy, limits).await?;
+            let srpm = if *method == SrpmMethod::MakeSrpm {
+                make::make_srpm(log, opts, job, w, &tree, subdir, spec, limits).await?
+            } else {
+                let spec = find_spec(&dir, spec)?;
+                spec_to_srpm(log, w, use_bwrap, &dir, &spec, &policy, limits).await?
+            };
             Ok(Made {
                 srpm,
                 commit: Some(commit),

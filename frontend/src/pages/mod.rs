@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod build;
 mod builds;
+mod forge;
 mod home;
 mod login;
 mod new_repo;

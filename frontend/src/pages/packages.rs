@@ -70,6 +70,9 @@ pub fn PackagesPage() -> impl IntoView {
                                 }.into_any()
                             }}
                             {can.then(|| view! { <PackageForm action=base.clone() csrf=csrf.clone() flash=flash.clone()/> })}
+                            {v.head.can.source_secrets.then(|| view! {
+                                <p class="note">"Packages marked “rebuilt on push” are rebuilt by the forge hook: its URL, secret, deliveries and the git credentials are in the "<a href=format!("/r/{}/{}/settings#forge", r.owner, r.name)>"settings"</a>"."</p>
+                            })}
                         }.into_any()
                     }
                     Err(e) => view! { <LoadError error=e/> }.into_any(),

@@ -6,6 +6,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::{settings_view, ConfigView, WebhookView};
 use crate::components::{repo_params, Csrf, FieldError, LoadError, RepoTabs, Time};
 use crate::forms::{format_macros, format_sources, Flash};
+use crate::pages::forge::ForgeSection;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -46,6 +47,16 @@ pub fn SettingsPage() -> impl IntoView {
                                         <input id="keep-logs" name="keep_logs_days" type="number" min="0" max="36500" aria-describedby="keep-logs-error"
                                             value=f.value("general", "keep_logs_days", &r.keep_logs_days.unwrap_or(0).to_string())/>
                                         <FieldError id="keep-logs-error".into() message=f.field("general", "keep_logs_days")/>
+                                        <label for="srpm-config">"Make SRPMs from git and URL sources in"</label>
+                                        <select id="srpm-config" name="srpm_config" aria-describedby="srpm-config-error">
+                                            <option value="" selected=r.srpm_config.is_none()>"the first mock config of each build"</option>
+                                            {v.configs.iter().map(|c| {
+                                                let name = c.config.name.clone();
+                                                let selected = r.srpm_config.as_deref() == Some(name.as_str());
+                                                view! { <option value=name.clone() selected=selected>{name.clone()}</option> }
+                                            }).collect_view()}
+                                        </select>
+                                        <FieldError id="srpm-config-error".into() message=f.field("general", "srpm_config")/>
                                         <button type="submit">"Save"</button>
                                     </form>
                                 </section>
@@ -159,6 +170,11 @@ pub fn SettingsPage() -> impl IntoView {
                                         <button type="submit">"Add webhook"</button>
                                     </form>
                                 </section>
+                            })}
+                            {v.forge.clone().map(|(hook, log)| {
+                                let forms = format!("/forms/r/{}/{}", r.owner, r.name);
+                                let builds = format!("/r/{}/{}/builds", r.owner, r.name);
+                                view! { <ForgeSection hook=hook log=log forms=forms builds=builds csrf=csrf.clone() flash=f.clone()/> }
                             })}
                             {can.delete_repo.then(|| view! {
                                 <section aria-labelledby="danger" class="danger-zone">

@@ -27,6 +27,9 @@ pub struct Model {
     pub release_serial: i32,
     /// Set by a site admin: why builds are refused (unset: accepted).
     pub builds_disabled: Option<String>,
+    /// The mock config whose agents make SRPMs from sources (unset: the first of the build's
+    /// own configs).
+    pub srpm_config: Option<String>,
 }
 
 /// The repo's relations.

@@ -15,6 +15,9 @@ pub struct Model {
     pub parent_id: Option<i32>,
     /// `build`, or `srpm` for the step that makes a source's SRPM.
     pub kind: String,
+    /// The agent backend it needs (`mock` for a `make_srpm` step the host may not run);
+    /// `None`: any agent.
+    pub needs_backend: Option<String>,
     /// The repo built in (`repos.id`).
     pub repo_id: i32,
     /// The repo's owner, for fair dispatch between owners.

@@ -42,6 +42,7 @@ impl RepoCtx {
             keep_logs_days: self.repo.keep_logs_days.map(|n| n as u32),
             my_role: self.role,
             builds_disabled: self.repo.builds_disabled.clone(),
+            srpm_config: self.repo.srpm_config.clone(),
         }
     }
 }

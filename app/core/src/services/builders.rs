@@ -187,7 +187,7 @@ pub async fn queued_by_arch(kiln: &Kiln) -> CoreResult<HashMap<String, u32>> {
         .select_only()
         .column(tasks::Column::Arch)
         .column_as(tasks::Column::Id.count(), "n")
-        .filter(super::tasks::claimable(None, &[]))
+        .filter(super::tasks::claimable(None, &[], None))
         .group_by(tasks::Column::Arch)
         .into_tuple()
         .all(&kiln.db)

@@ -320,6 +320,17 @@ pub async fn delete(
     mock_configs::Entity::delete_by_id(row.id)
         .exec(&txn)
         .await?;
+    if ctx.repo.srpm_config.as_deref() == Some(name) {
+        // SRPMs are made in the builds' own first config again.
+        crate::entities::repos::Entity::update_many()
+            .col_expr(
+                crate::entities::repos::Column::SrpmConfig,
+                sea_orm::sea_query::Expr::value(Option::<String>::None),
+            )
+            .filter(crate::entities::repos::Column::Id.eq(ctx.repo.id))
+            .exec(&txn)
+            .await?;
+    }
     audit::record(
         &txn,
         Some(ctx.repo.id),

@@ -282,6 +282,25 @@ pub async fn update(
         }
         active.keep_logs_days = Set((d > 0).then_some(d as i32));
     }
+    if let Some(name) = &patch.srpm_config {
+        if name.is_empty() {
+            active.srpm_config = Set(None);
+        } else {
+            let exists = crate::entities::mock_configs::Entity::find()
+                .filter(crate::entities::mock_configs::Column::RepoId.eq(ctx.repo.id))
+                .filter(crate::entities::mock_configs::Column::Name.eq(name.as_str()))
+                .one(&txn)
+                .await?
+                .is_some();
+            if !exists {
+                return Err(CoreError::validation(
+                    "srpm_config",
+                    format!("{} has no mock config {name:?}", ctx.full_name()),
+                ));
+            }
+            active.srpm_config = Set(Some(name.clone()));
+        }
+    }
     active.updated_at = Set(crate::now());
     let repo = active.update(&txn).await?;
     audit::record(
@@ -318,6 +337,7 @@ pub async fn delete(kiln: &Kiln, principal: &Principal, owner: &str, name: &str)
         .exec(&txn)
         .await?;
     crate::services::publish::delete_repo_rows(&txn, ctx.repo.id).await?;
+    crate::services::forge::delete_repo_rows(&txn, ctx.repo.id).await?;
     repos::Entity::delete_by_id(ctx.repo.id).exec(&txn).await?;
     storage_cleanup::ActiveModel {
         prefix: Set(storage_prefix(ctx.repo.id)),

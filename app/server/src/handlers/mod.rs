@@ -5,6 +5,7 @@ pub mod audit;
 pub mod browse;
 pub mod builds;
 pub mod chroots;
+pub mod forge;
 pub mod forms;
 pub mod health;
 pub mod login;

@@ -69,7 +69,7 @@ pub async fn claim_as(
         let heads = if fast {
             top_queues(kiln).await?
         } else {
-            all_queues(kiln, &arches).await?
+            all_queues(kiln, &arches, &agent.backend).await?
         };
         if heads.is_empty() {
             return Ok(None);
@@ -262,10 +262,15 @@ pub(super) async fn top_queues(kiln: &Kiln) -> CoreResult<Vec<(i32, i32, i32)>> 
 }
 
 /// The one rule for "may this subtask be claimed": a pending build subtask (one with a
-/// parent), for one of `arches` (any arch when `None`), not of a repo in `held_repos`. Every
+/// parent), for one of `arches` (any arch when `None`), not of a repo in `held_repos`, and
+/// (for an agent of `backend`) not needing another backend. Every
 /// reader of the queue uses it: the claim itself, the queue listing, the provisioner's queue
 /// depth; `top_queues` only proposes candidates, which the claim checks with it.
-pub fn claimable(arches: Option<&[String]>, held_repos: &[i32]) -> sea_orm::Condition {
+pub fn claimable(
+    arches: Option<&[String]>,
+    held_repos: &[i32],
+    backend: Option<&str>,
+) -> sea_orm::Condition {
     sea_orm::Condition::all()
         .add(tasks::Column::State.eq(TaskState::Pending.as_str()))
         .add(tasks::Column::ParentId.is_not_null())
@@ -273,16 +278,25 @@ pub fn claimable(arches: Option<&[String]>, held_repos: &[i32]) -> sea_orm::Cond
         .add_option(
             (!held_repos.is_empty()).then(|| tasks::Column::RepoId.is_not_in(held_repos.to_vec())),
         )
+        .add_option(backend.map(|b| {
+            sea_orm::Condition::any()
+                .add(tasks::Column::NeedsBackend.is_null())
+                .add(tasks::Column::NeedsBackend.eq(b))
+        }))
 }
 
 /// Every (owner, priority) queue with work for these arches, with its oldest subtask.
-pub(super) async fn all_queues(kiln: &Kiln, arches: &[String]) -> CoreResult<Vec<(i32, i32, i32)>> {
+pub(super) async fn all_queues(
+    kiln: &Kiln,
+    arches: &[String],
+    backend: &str,
+) -> CoreResult<Vec<(i32, i32, i32)>> {
     Ok(tasks::Entity::find()
         .select_only()
         .column(tasks::Column::OwnerId)
         .column(tasks::Column::Priority)
         .column_as(tasks::Column::Id.min(), "head")
-        .filter(claimable(Some(arches), &[]))
+        .filter(claimable(Some(arches), &[], Some(backend)))
         .group_by(tasks::Column::OwnerId)
         .group_by(tasks::Column::Priority)
         .into_tuple()
@@ -339,7 +353,7 @@ pub(super) async fn claim_from_queue(
             // Within the agent's capacity.
             .filter(Expr::expr(running_here.clone()).lt(agent.capacity))
     };
-    let queue = claimable(Some(arches), blocked_repos)
+    let queue = claimable(Some(arches), blocked_repos, Some(&agent.backend))
         .add(tasks::Column::OwnerId.eq(owner))
         .add(tasks::Column::Priority.eq(priority));
     let mut next = Query::select();
@@ -368,6 +382,17 @@ pub(super) async fn job_of(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreR
     if super::sources::is_srpm_step(t) {
         let source: kiln_proto::Source = serde_json::from_value(snapshot["source"].clone())
             .map_err(|_| CoreError::internal("an SRPM step without its source"))?;
+        let auth = match &source {
+            kiln_proto::Source::Git { url, .. } => {
+                super::super::source_secrets::credential_for(kiln, t.repo_id, url)
+                    .await?
+                    .map(|(username, password)| kiln_proto::agent::GitAuth {
+                        username,
+                        password: password.expose().to_owned(),
+                    })
+            }
+            kiln_proto::Source::Url { .. } => None,
+        };
         return Ok(Job {
             task_id: t.id,
             parent_id: t.parent_id.unwrap_or(t.id),
@@ -380,6 +405,7 @@ pub(super) async fn job_of(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreR
             source: JobSource::Make {
                 source,
                 limits: super::super::outbound::fetch_limits(kiln),
+                auth,
             },
             nocheck: false,
             timeout_seconds: kiln.config.builds.build_timeout_seconds,

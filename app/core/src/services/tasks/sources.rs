@@ -7,7 +7,9 @@ use kiln_proto::{Origin, Source, SourceBuild, SrpmMethod, Task};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use super::super::outbound::source_policy;
-use super::submit::{builds, check_priority, new_parent, new_subtask, snapshots, Snapshot};
+use super::submit::{
+    builds, check_priority, new_parent, new_subtask, snapshot_of, snapshots, Snapshot,
+};
 use super::*;
 use crate::entities::{artifacts, tasks};
 use crate::error::{CoreError, CoreResult};
@@ -79,15 +81,47 @@ pub async fn check_source(kiln: &Kiln, source: &Source) -> CoreResult<()> {
                     format!("{spec:?} must be the name of a .spec file in subdir"),
                 ));
             }
-            if *method == SrpmMethod::MakeSrpm && !kiln.config.sources.make_srpm_on_host {
+            if *method == SrpmMethod::MakeSrpm
+                && !kiln.config.sources.make_srpm_on_host
+                && !has_mock_agent(kiln).await?
+            {
                 return Err(field(
                     "source.method",
-                    "make_srpm is not enabled on this site (sources.make_srpm_on_host)".into(),
+                    "make_srpm runs the tree's code with network access: it needs a builder \
+                     agent with the mock backend (none is registered here) or the site setting \
+                     sources.make_srpm_on_host"
+                        .into(),
                 ));
             }
         }
     }
     Ok(())
+}
+
+/// The backend an SRPM step of `source` needs: `mock` for `make_srpm` unless the site lets
+/// it run on the host.
+pub(super) fn needs_backend(kiln: &Kiln, source: &Source) -> Option<String> {
+    let make = matches!(
+        source,
+        Source::Git {
+            method: SrpmMethod::MakeSrpm,
+            ..
+        }
+    );
+    (make && !kiln.config.sources.make_srpm_on_host).then(|| "mock".to_owned())
+}
+
+/// Whether an online agent has the mock backend (make_srpm runs in
+/// its chroot).
+async fn has_mock_agent(kiln: &Kiln) -> CoreResult<bool> {
+    use crate::entities::agents;
+    use sea_orm::PaginatorTrait;
+    Ok(agents::Entity::find()
+        .filter(agents::Column::Backend.eq("mock"))
+        .filter(agents::Column::State.eq("online"))
+        .count(&kiln.db)
+        .await?
+        > 0)
 }
 
 /// Queues a build from a source: the parent task with its SRPM step, which an agent runs
@@ -118,8 +152,32 @@ pub async fn submit_source_of(
     check_source(kiln, &req.source).await?;
     let submitter = principal.require_user()?.id;
     let now = crate::now();
-    // The SRPM is made in the first chosen config (its macros, its arch).
-    let first = &snaps[0];
+    // The SRPM is made in the repo's SRPM-build config, else the first chosen one (its
+    // macros, its arch).
+    let named = match &ctx.repo.srpm_config {
+        Some(name) => match snaps.iter().position(|s| &s.config.name == name) {
+            Some(_) => None,
+            None => {
+                let (o, r) = (ctx.owner.username.as_str(), ctx.repo.name.as_str());
+                match super::super::mock_configs::list(kiln, principal, o, r)
+                    .await?
+                    .into_iter()
+                    .find(|c| &c.name == name)
+                {
+                    Some(c) => Some(snapshot_of(kiln, principal, &ctx, c).await?),
+                    None => None,
+                }
+            }
+        },
+        None => None,
+    };
+    let first = named
+        .as_ref()
+        .or_else(|| {
+            let name = ctx.repo.srpm_config.as_ref()?;
+            snaps.iter().find(|s| &s.config.name == name)
+        })
+        .unwrap_or(&snaps[0]);
     let mut step = first.json();
     step["repo"] = ctx.full_name().into();
     step["source"] = serde_json::to_value(&req.source).unwrap_or_default();
@@ -145,6 +203,7 @@ pub async fn submit_source_of(
         None,
     );
     srpm.kind = Set(SRPM.into());
+    srpm.needs_backend = Set(needs_backend(kiln, &req.source));
     srpm.insert(&txn).await?;
     update_parent(&txn, parent.id).await?;
     super::super::events::emit_build(&txn, &parent, "kiln.build.submit").await?;

@@ -183,23 +183,34 @@ pub(super) async fn snapshots(
     }
     let mut out = Vec::new();
     for c in chosen {
-        let rendered = mock_configs::rendered(kiln, principal, owner, repo, &c.name).await?;
-        let base = super::super::chroots::find(kiln, &c.base).await?;
-        // %dist, then what the distro's release package defines, then the config's own.
-        let mut macros = BTreeMap::from([("dist".to_owned(), base.dist_macro.clone())]);
-        macros.extend(crate::distro::distro_macros(
-            &base.distro,
-            &base.release,
-            &base.dist_macro,
-        ));
-        macros.extend(c.macros.clone());
-        out.push(Snapshot {
-            config: c,
-            rendered,
-            macros,
-        });
+        out.push(snapshot_of(kiln, principal, ctx, c).await?);
     }
     Ok(out)
+}
+
+/// The snapshot of the repo's mock config `c`.
+pub(super) async fn snapshot_of(
+    kiln: &Kiln,
+    principal: &Principal,
+    ctx: &RepoCtx,
+    c: kiln_proto::MockConfig,
+) -> CoreResult<Snapshot> {
+    let (owner, repo) = (ctx.owner.username.as_str(), ctx.repo.name.as_str());
+    let rendered = mock_configs::rendered(kiln, principal, owner, repo, &c.name).await?;
+    let base = super::super::chroots::find(kiln, &c.base).await?;
+    // %dist, then what the distro's release package defines, then the config's own.
+    let mut macros = BTreeMap::from([("dist".to_owned(), base.dist_macro.clone())]);
+    macros.extend(crate::distro::distro_macros(
+        &base.distro,
+        &base.release,
+        &base.dist_macro,
+    ));
+    macros.extend(c.macros.clone());
+    Ok(Snapshot {
+        config: c,
+        rendered,
+        macros,
+    })
 }
 
 /// The build subtasks of `parent` for one stored SRPM: one per snapshot, skipped where the
@@ -355,6 +366,7 @@ pub async fn resubmit(
             None,
         );
         again.kind = Set(super::sources::SRPM.into());
+        again.needs_backend = Set(step.needs_backend.clone());
         again.insert(&txn).await?;
     }
     for s in chosen {

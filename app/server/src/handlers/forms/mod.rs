@@ -20,11 +20,13 @@ use crate::AppState;
 mod account;
 mod admin;
 mod builds;
+mod forge;
 mod repo;
 
 pub use account::*;
 pub use admin::*;
 pub use builds::*;
+pub use forge::*;
 pub use repo::*;
 
 const MAX_FORM_BYTES: usize = 1024 * 1024;

@@ -35,6 +35,7 @@ pub async fn update_repo(State(state): State<AppState>, f: SettingsForm) -> Resp
             description: Some(f.form.text("description")),
             keep_builds: Some(f.form.number("keep_builds")?),
             keep_logs_days: Some(f.form.number("keep_logs_days")?),
+            srpm_config: Some(f.form.text("srpm_config")),
         };
         repos::update(&state.kiln, f.principal(), f.owner(), f.repo(), patch).await?;
         Ok(Done::notice("Settings saved."))
