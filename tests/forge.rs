@@ -635,4 +635,51 @@ async fn private_git_sources_are_fetched_with_the_repos_credential() {
     );
     assert!(ok, "{out}");
     assert_eq!(submit().await["state"], "failed");
+
+    // The settings page without JavaScript: a bad host comes back with its field named and
+    // the password not echoed; a good one is listed (never its secret) and removed by form.
+    let b = kiln_tests::browser();
+    let csrf = kiln_tests::sign_in(&app, &b, &alice).await;
+    let post = |host: &str| {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("host", host.to_owned()),
+            ("username", "bot".to_owned()),
+            ("password", token.to_owned()),
+        ]
+    };
+    let resp = b
+        .post(app.url("/forms/r/alice/tools/git-credentials"))
+        .header("accept", "text/html")
+        .form(&post("not a host"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let html = resp.text().await.expect("html");
+    assert!(html.contains("is not a host name"), "{html}");
+    assert!(!html.contains(token), "the password is not sent back");
+    let resp = b
+        .post(app.url("/forms/r/alice/tools/git-credentials"))
+        .form(&post(&host))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, html) = kiln_tests::page(&b, &app, "/r/alice/tools/settings").await;
+    assert!(html.contains(&format!("<code>{host}</code>")), "{html}");
+    assert!(!html.contains(token), "{html}");
+    let resp = b
+        .post(app.url(&format!(
+            "/forms/r/alice/tools/git-credentials/{host}/delete"
+        )))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, hook) = app
+        .get("/api/v1/repos/alice/tools/forge", Some(&alice.token))
+        .await;
+    assert_eq!(hook["git_credentials"], json!([]), "{hook:#}");
 }

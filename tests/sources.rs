@@ -631,6 +631,18 @@ async fn packages_keep_their_source_and_build_it_now() {
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("id=\"package-kiln-hello\""), "{html}");
     assert!(html.contains("kiln-hello-1.0-1"), "{html}");
+    // Its own page: the source, what is published, its builds with their state.
+    let (s, html) = kiln_tests::page(&b, &app, "/r/alice/tools/packages/kiln-hello").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(&format!("{base}/{file}")), "{html}");
+    assert!(html.contains("kiln-hello-1.0-1"), "{html}");
+    assert!(
+        html.contains(&format!("/r/alice/tools/builds/{id}")),
+        "{html}"
+    );
+    assert!(html.contains("Build kiln-hello now"), "{html}");
+    let (s, _) = kiln_tests::page(&b, &app, "/r/alice/tools/packages/no-such").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let store = |url: String| {
         vec![
             ("csrf_token", csrf.clone()),
@@ -906,4 +918,56 @@ async fn fetches_past_their_caps_fail_and_leave_nothing_behind() {
     );
     let staged = leftovers(&app.kiln.config.data_dir.join("tmp"));
     assert!(staged.is_empty(), "{staged:?}");
+}
+
+/// The repo's SRPM-build mock config makes the SRPM of every source build (not one of the
+/// builds' own configs); it must be one of the repo's, and deleting it goes back to the
+/// default (the first config of each build).
+#[tokio::test]
+async fn the_repos_srpm_config_makes_the_srpm() {
+    let Some((app, alice)) = app(true).await else {
+        return;
+    };
+    let (s, c) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/mock-configs",
+            Some(&alice.token),
+            Some(json!({"name": "srpm-maker", "base": "fedora-44-x86_64", "enabled": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c:#}");
+    let patch = |v: &str| {
+        app.call(
+            Method::PATCH,
+            "/api/v1/repos/alice/tools",
+            Some(&alice.token),
+            Some(json!({ "srpm_config": v })),
+        )
+    };
+    let (s, e) = patch("nope").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e:#}");
+    assert_eq!(e["errors"][0]["field"], "srpm_config", "{e:#}");
+    let (s, r) = patch("srpm-maker").await;
+    assert_eq!(s, StatusCode::OK, "{r:#}");
+    assert_eq!(r["srpm_config"], "srpm-maker");
+    let source = json!({"type": "git", "url": "git://203.0.113.10/x.git"});
+    let step_config = |task: &Value| subtasks(task, "srpm")[0]["mock_config"].clone();
+    let (s, task) = submit(&app, &alice, source.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{task:#}");
+    assert_eq!(step_config(&task), "srpm-maker", "{task:#}");
+    // Deleting the config goes back to the builds' own first config.
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/repos/alice/tools/mock-configs/srpm-maker",
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, r) = app.get("/api/v1/repos/alice/tools", None).await;
+    assert!(r.get("srpm_config").is_none(), "{r:#}");
+    let (_, task) = submit(&app, &alice, source).await;
+    assert_eq!(step_config(&task), "fedora-44-x86_64", "{task:#}");
 }

@@ -426,6 +426,37 @@ pub async fn packages_view(owner: String, repo: String) -> Result<PackagesData, 
     Ok(PackagesData { head, packages })
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PackageData {
+    pub head: RepoHead,
+    pub package: kiln_proto::Package,
+    /// Its newest builds (at most 20), newest first.
+    pub builds: Vec<kiln_proto::Task>,
+}
+
+#[server(prefix = "/ui", endpoint = "package", input = GetUrl)]
+pub async fn package_view(
+    owner: String,
+    repo: String,
+    name: String,
+) -> Result<PackageData, ServerFnError> {
+    use kiln_core::services::{packages, tasks};
+    let (kiln, head) = repo_head(&owner, &repo).await?;
+    let p = ssr::principal();
+    let package = packages::get(&kiln, &p, &owner, &repo, &name)
+        .await
+        .map_err(ssr::error)?;
+    let mut builds = Vec::with_capacity(package.builds.len());
+    for id in &package.builds {
+        builds.push(tasks::get(&kiln, &p, *id).await.map_err(ssr::error)?);
+    }
+    Ok(PackageData {
+        head,
+        package,
+        builds,
+    })
+}
+
 /// A mock config with its effective configuration text.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ConfigView {

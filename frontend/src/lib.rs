@@ -57,6 +57,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/r/:owner/:repo/builds/:id") view=pages::BuildPage ssr=SsrMode::Async/>
                     <Route path=path!("/r/:owner/:repo/upload") view=pages::UploadPage ssr=SsrMode::Async/>
                     <Route path=path!("/r/:owner/:repo/packages") view=pages::PackagesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/r/:owner/:repo/packages/:name") view=pages::PackagePage ssr=SsrMode::Async/>
                     <Route path=path!("/r/:owner/:repo/settings") view=pages::SettingsPage ssr=SsrMode::Async/>
                 </Routes>
             </main>

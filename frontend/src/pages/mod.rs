@@ -22,7 +22,7 @@ pub use home::HomePage;
 pub use login::LoginPage;
 pub use new_repo::NewRepoPage;
 pub use not_found::NotFound;
-pub use packages::PackagesPage;
+pub use packages::{PackagePage, PackagesPage};
 pub use repo::RepoPage;
 pub use settings::SettingsPage;
 pub use upload::UploadPage;

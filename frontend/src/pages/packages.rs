@@ -5,8 +5,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::packages_view;
-use crate::components::{repo_params, Csrf, LoadError, RepoTabs};
+use crate::api::{package_view, packages_view};
+use crate::components::{repo_params, BuildTable, Csrf, LoadError, RepoTabs, Time};
 use crate::forms::Flash;
 use crate::pages::upload::SourceFields;
 
@@ -37,7 +37,7 @@ pub fn PackagesPage() -> impl IntoView {
                                                 let act = format!("{base}/{}", p.name);
                                                 view! {
                                                     <tr id=format!("package-{}", p.name)>
-                                                        <th scope="row">{p.name.clone()}
+                                                        <th scope="row"><a href=format!("/r/{}/{}/packages/{}", r.owner, r.name, p.name)>{p.name.clone()}</a>
                                                             {p.auto_rebuild.then(|| view! { <p class="muted">"rebuilt on push"</p> })}</th>
                                                         <td><code>{p.source.display()}</code></td>
                                                         <td><ul class="plain">
@@ -107,5 +107,73 @@ fn PackageForm(action: String, csrf: String, flash: Flash) -> impl IntoView {
                 <button type="submit">"Store"</button>
             </form>
         </section>
+    }
+}
+
+/// `/r/OWNER/REPO/packages/NAME`: one package: its source, what of it is published, its
+/// builds with their state, and (for packagers) "build it now" and "delete".
+#[component]
+pub fn PackagePage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let key = move || {
+        params.with(|p| {
+            (
+                p.get("owner").unwrap_or_default(),
+                p.get("repo").unwrap_or_default(),
+                p.get("name").unwrap_or_default(),
+            )
+        })
+    };
+    let data = Resource::new(key, |(o, r, n)| package_view(o, r, n));
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(v) => {
+                        let r = v.head.repo.clone();
+                        let p = v.package.clone();
+                        let act = format!("/forms/r/{}/{}/packages/{}", r.owner, r.name, p.name);
+                        let csrf = v.head.csrf.clone();
+                        view! {
+                            <Title text=format!("{} · {}", p.name, r.full_name)/>
+                            <RepoTabs head=v.head.clone() current="packages"/>
+                            <h2>{p.name.clone()}</h2>
+                            <dl class="facts">
+                                <dt>"Source"</dt><dd><code>{p.source.display()}</code></dd>
+                                <dt>"On push"</dt><dd>{if p.auto_rebuild { "rebuilt when its forge reports a push" } else { "not rebuilt" }}</dd>
+                                <dt>"Stored"</dt><dd><Time t=p.created_at/>", changed "<Time t=p.updated_at/></dd>
+                            </dl>
+                            <h3>"Published"</h3>
+                            {if p.published.is_empty() {
+                                view! { <p class="muted">"Nothing of it is published yet."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <ul class="plain">
+                                        {p.published.iter().map(|v| view! {
+                                            <li>{format!("{} {}-{}.{}", v.chroot, v.name, v.evr(), v.arch)}</li>
+                                        }).collect_view()}
+                                    </ul>
+                                }.into_any()
+                            }}
+                            <h3>"Builds"</h3>
+                            <BuildTable builds=v.builds.clone() owner=r.owner.clone() repo=r.name.clone()/>
+                            {v.head.can.submit.then(|| view! {
+                                <div class="actions">
+                                    <form method="post" action=format!("{act}/build") class="inline">
+                                        <Csrf token=csrf.clone()/>
+                                        <button type="submit">{format!("Build {} now", p.name)}</button>
+                                    </form>
+                                    <form method="post" action=format!("{act}/delete") class="inline">
+                                        <Csrf token=csrf.clone()/>
+                                        <button type="submit" class="danger">{format!("Delete {}", p.name)}</button>
+                                    </form>
+                                </div>
+                            })}
+                        }.into_any()
+                    }
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
 }
