@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use kiln_tests::dnf::{have_dnf, text, Root};
 use kiln_tests::oidc::free_port;
 use kiln_tests::pipeline::{wait_final, wait_for, Agent};
-use kiln_tests::sources::{app, git, git_daemon, listening, spec, Server};
+use kiln_tests::sources::{app, git, git_daemon, listening, package_repo, spec, Server};
 use kiln_tests::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -491,26 +491,13 @@ async fn private_git_sources_are_fetched_with_the_repos_credential() {
     let _agent = Agent::start(&app, "builder-1", &["x86_64"], 2).await;
     let base = tempfile::tempdir().expect("tmp");
     let work = tempfile::tempdir().expect("tmp");
-    let top = work.path().join("priv");
-    std::fs::create_dir_all(&top).expect("mkdir");
-    std::fs::write(
-        top.join("kiln-private.spec"),
-        spec("kiln-private", "1.0", ""),
-    )
-    .expect("spec");
-    std::fs::write(top.join("VERSION"), "private\n").expect("write");
-    git(&top, &["init", "-q", "-b", "main"]);
-    git(&top, &["add", "."]);
-    git(&top, &["commit", "-q", "-m", "private"]);
-    git(
+    package_repo(
         base.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            &top.display().to_string(),
-            "priv.git",
-        ],
+        work.path(),
+        "priv",
+        "kiln-private",
+        "private\n",
+        &[],
     );
     git(&base.path().join("priv.git"), &["update-server-info"]);
     let token = "tok-Zq81-never-shown";

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use kiln_tests::pipeline::{srpm, wait_final, Agent};
-use kiln_tests::sources::{app, git, git_daemon, http_server, spec};
+use kiln_tests::sources::{app, git, git_daemon, http_server, package_repo, spec};
 use kiln_tests::{TestApp, TestUser};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -870,23 +870,13 @@ async fn fetches_past_their_caps_fail_and_leave_nothing_behind() {
     .expect("spec");
     let base = tempfile::tempdir().expect("tmp");
     let work = tempfile::tempdir().expect("tmp");
-    let top = work.path().join("big");
-    std::fs::create_dir_all(&top).expect("mkdir");
-    std::fs::write(top.join("kiln-big.spec"), spec("kiln-big", "1.0", "")).expect("spec");
-    std::fs::write(top.join("VERSION"), "1\n").expect("write");
-    std::fs::write(top.join("blob"), &big).expect("write");
-    git(&top, &["init", "-q", "-b", "main"]);
-    git(&top, &["add", "."]);
-    git(&top, &["commit", "-q", "-m", "big"]);
-    git(
+    package_repo(
         base.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            &top.display().to_string(),
-            "big.git",
-        ],
+        work.path(),
+        "big",
+        "kiln-big",
+        "1\n",
+        &[("blob", &big)],
     );
     let (_daemon, url) = git_daemon(base.path()).await;
     for (source, why) in [

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use kiln_tests::pipeline::{wait_for, Agent};
-use kiln_tests::sources::{git, git_daemon, spec};
+use kiln_tests::sources::{git_daemon, package_repo};
 use kiln_tests::{DbKind, TestApp};
 use serde_json::json;
 
@@ -84,26 +84,14 @@ pub async fn sources(kind: DbKind, a: &SourceArgs) {
     app.repo(&alice, "tools", &[]).await;
     let _agent = Agent::start(&app, "builder-1", &["x86_64"], 2).await;
     let base = tempfile::tempdir().expect("tmp");
-    let top = base.path().join("top");
-    std::fs::create_dir_all(&top).expect("dir");
-    std::fs::write(
-        top.join("kiln-bench-git.spec"),
-        spec("kiln-bench-git", "1.0", ""),
-    )
-    .expect("spec");
-    std::fs::write(top.join("VERSION"), "1\n").expect("write");
-    git(&top, &["init", "-q", "-b", "main"]);
-    git(&top, &["add", "."]);
-    git(&top, &["commit", "-q", "-m", "bench"]);
-    git(
+    let work = tempfile::tempdir().expect("tmp");
+    package_repo(
         base.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            &top.display().to_string(),
-            "bench.git",
-        ],
+        work.path(),
+        "bench",
+        "kiln-bench-git",
+        "1\n",
+        &[],
     );
     let (_daemon, daemon) = git_daemon(base.path()).await;
     let url = format!("{daemon}/bench.git");

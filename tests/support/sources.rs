@@ -120,3 +120,32 @@ pub async fn app(private: bool) -> Option<(TestApp, TestUser)> {
     app.repo(&alice, "tools", &[]).await;
     Some((app, alice))
 }
+
+/// A one-package git repository: `NAME.spec` (see [`spec`]) with `VERSION` holding `version`
+/// and `extra` files, committed on `main` in a work tree under `work` and cloned bare to
+/// `base/REPO.git` (what the git daemon serves). The work tree's path.
+pub fn package_repo(
+    base: &Path,
+    work: &Path,
+    repo: &str,
+    name: &str,
+    version: &str,
+    extra: &[(&str, &[u8])],
+) -> std::path::PathBuf {
+    let top = work.join(repo);
+    std::fs::create_dir_all(&top).expect("mkdir");
+    std::fs::write(top.join(format!("{name}.spec")), spec(name, "1.0", "")).expect("spec");
+    std::fs::write(top.join("VERSION"), version).expect("write");
+    for (file, content) in extra {
+        std::fs::write(top.join(file), content).expect("write");
+    }
+    git(&top, &["init", "-q", "-b", "main"]);
+    git(&top, &["add", "."]);
+    git(&top, &["commit", "-q", "-m", repo]);
+    let bare = format!("{repo}.git");
+    git(
+        base,
+        &["clone", "-q", "--bare", &top.display().to_string(), &bare],
+    );
+    top
+}

@@ -51,16 +51,7 @@ pub fn PackagesPage() -> impl IntoView {
                                                             }).collect_view()}
                                                         </ul></td>
                                                         {can.then(|| view! {
-                                                            <td>
-                                                                <form method="post" action=format!("{act}/build") class="inline">
-                                                                    <Csrf token=csrf.clone()/>
-                                                                    <button type="submit">{format!("Build {} now", p.name)}</button>
-                                                                </form>
-                                                                <form method="post" action=format!("{act}/delete") class="inline">
-                                                                    <Csrf token=csrf.clone()/>
-                                                                    <button type="submit" class="danger">{format!("Delete {}", p.name)}</button>
-                                                                </form>
-                                                            </td>
+                                                            <td><PackageActions action=act.clone() name=p.name.clone() csrf=csrf.clone()/></td>
                                                         })}
                                                     </tr>
                                                 }
@@ -158,16 +149,7 @@ pub fn PackagePage() -> impl IntoView {
                             <h3>"Builds"</h3>
                             <BuildTable builds=v.builds.clone() owner=r.owner.clone() repo=r.name.clone()/>
                             {v.head.can.submit.then(|| view! {
-                                <div class="actions">
-                                    <form method="post" action=format!("{act}/build") class="inline">
-                                        <Csrf token=csrf.clone()/>
-                                        <button type="submit">{format!("Build {} now", p.name)}</button>
-                                    </form>
-                                    <form method="post" action=format!("{act}/delete") class="inline">
-                                        <Csrf token=csrf.clone()/>
-                                        <button type="submit" class="danger">{format!("Delete {}", p.name)}</button>
-                                    </form>
-                                </div>
+                                <div class="actions"><PackageActions action=act.clone() name=p.name.clone() csrf=csrf.clone()/></div>
                             })}
                         }.into_any()
                     }
@@ -175,5 +157,20 @@ pub fn PackagePage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// "Build NAME now" and "Delete NAME", as plain forms posting to `action`/build and /delete.
+#[component]
+fn PackageActions(action: String, name: String, csrf: String) -> impl IntoView {
+    view! {
+        <form method="post" action=format!("{action}/build") class="inline">
+            <Csrf token=csrf.clone()/>
+            <button type="submit">{format!("Build {name} now")}</button>
+        </form>
+        <form method="post" action=format!("{action}/delete") class="inline">
+            <Csrf token=csrf/>
+            <button type="submit" class="danger">{format!("Delete {name}")}</button>
+        </form>
     }
 }
