@@ -269,6 +269,25 @@ async fn forge_pushes_rebuild_what_they_changed() {
     let (s, d) = deliver(&app, &github(&secret, "ping", "d-ping", &ping), &ping).await;
     assert_eq!(s, StatusCode::OK, "{d:#}");
     assert_eq!(d["event"], "ping");
+    // GitHub's other content type: the JSON in a form's payload field, the body signed.
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &ping.to_string())
+        .finish();
+    let resp = app
+        .http
+        .post(app.url(HOOK))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-GitHub-Event", "ping")
+        .header("X-GitHub-Delivery", "d-ping-form")
+        .header(
+            "X-Hub-Signature-256",
+            format!("sha256={}", hmac_hex(&secret, form.as_bytes())),
+        )
+        .body(form)
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(resp.status(), StatusCode::OK);
     let (s, d) = deliver(&app, &github(&secret, "push", "d-1", &payload), &payload).await;
     assert_eq!(s, StatusCode::OK, "{d:#}");
     assert_eq!(d["forge"], "github");
@@ -385,7 +404,14 @@ async fn forge_pushes_rebuild_what_they_changed() {
         .collect();
     assert_eq!(
         ids,
-        ["gl-1", "forgejo-1", "gitea-1", "d-1", "d-ping"],
+        [
+            "gl-1",
+            "forgejo-1",
+            "gitea-1",
+            "d-1",
+            "d-ping-form",
+            "d-ping"
+        ],
         "{log:#}"
     );
     let (ok, out) = kiln_cli(&app, &alice.token, &["forge", "show", "alice/tools"]);

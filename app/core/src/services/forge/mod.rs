@@ -196,8 +196,7 @@ pub async fn receive(
             "the delivery id is over 200 characters or has control characters",
         ));
     }
-    let json: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| CoreError::validation("body", format!("is not JSON: {e}")))?;
+    let json = payload::body_json(headers, body).map_err(|e| CoreError::validation("body", e))?;
     let event = classify(forge, &name, &json)?;
     let (kind, git_ref, commit, clone_url) = match &event {
         Event::Ping => (

@@ -121,6 +121,23 @@ pub fn delivery_id(forge: Forge, headers: &Headers) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The payload as JSON: the body itself, or (GitHub's and Gitea's
+/// `application/x-www-form-urlencoded` content type) its `payload` field. The signature covers
+/// the body as sent either way.
+pub fn body_json(headers: &Headers, body: &[u8]) -> Result<Value, String> {
+    let form = headers
+        .get("content-type")
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        let payload = url::form_urlencoded::parse(body)
+            .find(|(k, _)| k == "payload")
+            .map(|(_, v)| v.into_owned())
+            .ok_or("a form-encoded delivery has no payload field")?;
+        return serde_json::from_str(&payload).map_err(|e| format!("payload is not JSON: {e}"));
+    }
+    serde_json::from_slice(body).map_err(|e| format!("is not JSON: {e}"))
+}
+
 /// A push, as Kiln needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Push {
@@ -326,6 +343,23 @@ mod tests {
             "s3cret"
         )
         .is_err());
+    }
+
+    #[test]
+    fn payloads_come_as_json_or_as_a_form_field() {
+        let json = headers(&[("Content-Type", "application/json")]);
+        assert_eq!(
+            body_json(&json, br#"{"ref":"x"}"#),
+            Ok(serde_json::json!({"ref": "x"}))
+        );
+        let form = headers(&[("Content-Type", "application/x-www-form-urlencoded")]);
+        let body = b"payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D";
+        assert_eq!(
+            body_json(&form, body),
+            Ok(serde_json::json!({"ref": "refs/heads/main"}))
+        );
+        assert!(body_json(&form, b"other=1").is_err());
+        assert!(body_json(&json, b"not json").is_err());
     }
 
     #[test]
