@@ -162,6 +162,7 @@ pub fn RepoTabs(head: RepoHead, current: &'static str) -> impl IntoView {
     view! {
         <div class="repo-head">
             <h1><a href=format!("/?q={}", r.owner) class="owner">{r.owner.clone()}</a>" / "{r.name.clone()}</h1>
+            {(r.visibility == kiln_proto::Visibility::Private).then(|| view! { <span class="tag">"private"</span> })}
             {r.my_role.map(|role| view! { <span class="role">{format!("your role: {}", role.as_str())}</span> })}
         </div>
         <nav class="tabs" aria-label="Repository">

@@ -18,6 +18,7 @@ mod m0011_build_results;
 mod m0012_sources;
 mod m0013_repo_packages;
 mod m0014_forge;
+mod m0015_visibility;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_sources::Migration),
             Box::new(m0013_repo_packages::Migration),
             Box::new(m0014_forge::Migration),
+            Box::new(m0015_visibility::Migration),
         ]
     }
 }

@@ -290,6 +290,14 @@ fn cases() -> Vec<Case> {
             S::CREATED,
         ),
         c(
+            "make a repo private",
+            M::PATCH,
+            "/api/v1/repos/{repo}",
+            Some(json!({"visibility": "private"})),
+            ADMIN_UP,
+            S::OK,
+        ),
+        c(
             "list packages",
             M::GET,
             "/api/v1/repos/{repo}/packages",

@@ -445,3 +445,155 @@ async fn repo_commands_of_the_client() {
         "alice/cli-made\tfrom the CLI\n"
     );
 }
+
+/// A private repo does not exist for anyone who is not a member or a site admin: its API
+/// paths, its web page and its published files answer exactly as for a repo never created, and
+/// lists leave it out. Members see it; only its admins switch it, and the switch takes effect
+/// at the next request.
+#[tokio::test]
+async fn private_repos_do_not_exist_for_strangers() {
+    let app = app!();
+    let alice = app.user("alice", false).await;
+    let bob = app.user("bob", false).await;
+    let pat = app.user("pat", false).await;
+    let root = app.user("root", true).await;
+    let (s, r) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos",
+            Some(&alice.token),
+            Some(json!({"name": "secret", "visibility": "private"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r:#}");
+    assert_eq!(r["visibility"], "private");
+    let (s, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/repos/alice/secret/members/pat",
+            Some(&alice.token),
+            Some(json!({"role": "packager"})),
+        )
+        .await;
+    assert!(s.is_success());
+    let paths = [
+        "/api/v1/repos/alice/secret",
+        "/api/v1/repos/alice/secret/builds",
+        "/api/v1/repos/alice/secret/mock-configs",
+        "/api/v1/repos/alice/secret/packages",
+        "/repos/alice/secret/",
+        "/repos/alice/secret/alice-secret.repo",
+        "/repos/alice/secret/pubkey.gpg",
+    ];
+    let strangers: [Option<&str>; 2] = [None, Some(&bob.token)];
+    for token in strangers {
+        for path in paths {
+            let (s, body) = app.get(path, token).await;
+            let missing = path.replace("secret", "never-made");
+            let (s2, body2) = app.get(&missing, token).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{path} for {token:?}: {body}");
+            assert_eq!(s2, StatusCode::NOT_FOUND, "{missing}");
+            assert_eq!(
+                body.to_string().replace("secret", "X"),
+                body2.to_string().replace("never-made", "X"),
+                "{path}: the same answer as for a repo never created"
+            );
+        }
+        let (_, list) = app.get("/api/v1/repos", token).await;
+        assert!(!list.to_string().contains("alice/secret"), "{list:#}");
+        let (_, list) = app.get("/api/v1/repos?q=secret", token).await;
+        assert_eq!(list["total"], 0, "{list:#}");
+    }
+    // Writing is refused the same way: nothing tells a stranger it exists.
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/secret",
+            Some(&bob.token),
+            Some(json!({"description": "x"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let b = kiln_tests::browser();
+    kiln_tests::sign_in(&app, &b, &bob).await;
+    let (s, _) = kiln_tests::page(&b, &app, "/r/alice/secret").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Members and site admins see it, in lists too.
+    for who in [&alice, &pat, &root] {
+        let (s, _) = app
+            .get("/api/v1/repos/alice/secret", Some(&who.token))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{}", who.username);
+        let (_, list) = app.get("/api/v1/repos", Some(&who.token)).await;
+        assert!(
+            list.to_string().contains("alice/secret"),
+            "{}",
+            who.username
+        );
+    }
+    // Only admins switch it.
+    let (s, e) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/secret",
+            Some(&pat.token),
+            Some(json!({"visibility": "public"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{e:#}");
+    let set = |v: &'static str| {
+        app.call(
+            Method::PATCH,
+            "/api/v1/repos/alice/secret",
+            Some(&alice.token),
+            Some(json!({ "visibility": v })),
+        )
+    };
+    let (s, r) = set("public").await;
+    assert_eq!(s, StatusCode::OK, "{r:#}");
+    assert_eq!(r["visibility"], "public");
+    let (s, _) = app.get("/api/v1/repos/alice/secret", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = set("private").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app.get("/api/v1/repos/alice/secret", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, e) = set("secretive").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e:#}");
+
+    // The web UI without JavaScript: a private repo made from the new-repo form, marked
+    // private, and switched to public from its settings.
+    let b = kiln_tests::browser();
+    let csrf = kiln_tests::sign_in(&app, &b, &alice).await;
+    let resp = b
+        .post(app.url("/forms/repos"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "hidden"),
+            ("visibility", "private"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (s, html) = kiln_tests::page(&b, &app, "/r/alice/hidden").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains(r#"<span class="tag">private</span>"#),
+        "{html}"
+    );
+    let (s, _) = app.get("/api/v1/repos/alice/hidden", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, html) = kiln_tests::page(&b, &app, "/r/alice/hidden/settings").await;
+    assert!(html.contains("Make it public"), "{html}");
+    let resp = b
+        .post(app.url("/forms/r/alice/hidden/visibility"))
+        .form(&[("csrf_token", csrf.as_str()), ("visibility", "public")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (s, r) = app.get("/api/v1/repos/alice/hidden", None).await;
+    assert_eq!(s, StatusCode::OK, "{r:#}");
+    assert_eq!(r["visibility"], "public");
+}

@@ -214,6 +214,7 @@ impl TestApp {
                 name: name.into(),
                 description: format!("{name} for tests"),
                 chroots: vec!["fedora-44-x86_64".into()],
+                visibility: None,
             },
         )
         .await

@@ -116,11 +116,13 @@ pub enum Action {
     /// Deliver a forge push to a repo's hook: anyone who can sign it with the repo's forge
     /// secret (checked by the hook, not by a session).
     ReceiveForgeHook,
+    /// Make a repo private or public: repo admins.
+    SetVisibility,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 28] = [
         Action::ListRepos,
         Action::ViewRepo,
         Action::CreateRepo,
@@ -148,6 +150,7 @@ impl Action {
         Action::ManagePackages,
         Action::ManageSourceSecrets,
         Action::ReceiveForgeHook,
+        Action::SetVisibility,
     ];
 }
 
@@ -178,9 +181,8 @@ pub fn requirement(action: Action) -> Requirement {
         UpdateRepo | ManageMockConfigs | Createrepo | SetBuildPriority | ManageSourceSecrets => {
             Requirement::RepoRole(Role::Releng)
         }
-        DeleteRepo | ListMembers | ManageMembers | ViewAudit | RotateKey | ManageWebhooks => {
-            Requirement::RepoRole(Role::Admin)
-        }
+        DeleteRepo | ListMembers | ManageMembers | ViewAudit | RotateKey | ManageWebhooks
+        | SetVisibility => Requirement::RepoRole(Role::Admin),
         ManageChroots | ManageAgents | ViewSiteAudit | AdministerRepo => Requirement::SiteAdmin,
     }
 }

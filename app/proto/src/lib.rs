@@ -266,6 +266,10 @@ pub struct Repo {
     /// build is for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srpm_config: Option<String>,
+    /// `public` or `private` (repo admins change it; a private repo is a 404 for everyone
+    /// else).
+    #[serde(default)]
+    pub visibility: Visibility,
 }
 
 /// `PUT /api/v1/repos/OWNER/REPO/builds-disabled` (site admins).
@@ -357,6 +361,39 @@ pub struct RepoCreate {
     /// Base chroots to create a mock config for, each named after its chroot.
     #[serde(default)]
     pub chroots: Vec<String>,
+    /// `public` (the default) or `private`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+}
+
+/// Who can see a repo.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Anyone: the repo, its builds and its published packages.
+    #[default]
+    Public,
+    /// Only its members and the site admins; everyone else gets 404, as for a repo that does
+    /// not exist.
+    Private,
+}
+
+impl Visibility {
+    /// `public` or `private`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        }
+    }
+    /// The stored value; anything but `private` is public.
+    pub fn parse(s: &str) -> Visibility {
+        if s == "private" {
+            Visibility::Private
+        } else {
+            Visibility::Public
+        }
+    }
 }
 
 /// `PATCH /api/v1/repos/OWNER/REPO` (rel-eng): a partial update; `None` leaves a setting as it is.
@@ -376,6 +413,9 @@ pub struct RepoPatch {
     /// goes back to the default (the first mock config each build is for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srpm_config: Option<String>,
+    /// `public` or `private` (repo admins only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
 }
 
 /// The answer to `POST /api/v1/repos/OWNER/REPO/key/rotate`.

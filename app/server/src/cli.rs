@@ -228,6 +228,9 @@ enum RepoCommand {
         /// Base chroots to add mock configs for (repeatable).
         #[arg(long = "chroot")]
         chroots: Vec<String>,
+        /// Only members (and site admins) can see it.
+        #[arg(long)]
+        private: bool,
     },
     /// List repos.
     List {
@@ -540,12 +543,14 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<()> {
             name,
             description,
             chroots,
+            private,
         } => {
             let resp = auth(http.post(format!("{}/api/v1/repos", cfg.url)))
                 .json(&RepoCreate {
                     name,
                     description,
                     chroots,
+                    visibility: private.then_some(kiln_proto::Visibility::Private),
                 })
                 .send()
                 .await

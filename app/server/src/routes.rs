@@ -162,6 +162,7 @@ pub fn forms() -> Router<AppState> {
         .route("/repos", post(forms::create_repo))
         .route("/r/{owner}/{repo}/settings", post(forms::update_repo))
         .route("/r/{owner}/{repo}/delete", post(forms::delete_repo))
+        .route("/r/{owner}/{repo}/visibility", post(forms::set_visibility))
         .route("/r/{owner}/{repo}/members", post(forms::put_member))
         .route(
             "/r/{owner}/{repo}/members/{username}/remove",

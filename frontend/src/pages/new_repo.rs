@@ -46,6 +46,17 @@ pub fn NewRepoPage() -> impl IntoView {
                                         }).collect_view()}
                                     </fieldset>
                                     <FieldError id="repo-chroots-error".into() message=f.field("new-repo", "chroots")/>
+                                    <fieldset>
+                                        <legend>"Visibility"</legend>
+                                        <div class="check">
+                                            <input type="radio" id="repo-public" name="visibility" value="public" checked=f.value("new-repo", "visibility", "public") != "private"/>
+                                            <label for="repo-public">"Public: anyone can see it and install from it"</label>
+                                        </div>
+                                        <div class="check">
+                                            <input type="radio" id="repo-private" name="visibility" value="private" checked=f.value("new-repo", "visibility", "public") == "private"/>
+                                            <label for="repo-private">"Private: only its members (a 404 for everyone else)"</label>
+                                        </div>
+                                    </fieldset>
                                     <button type="submit">"Create repository"</button>
                                 </form>
                             }.into_any()

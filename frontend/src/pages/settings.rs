@@ -61,6 +61,27 @@ pub fn SettingsPage() -> impl IntoView {
                                     </form>
                                 </section>
                             })}
+                            {can.delete_repo.then(|| {
+                                let private = r.visibility == kiln_proto::Visibility::Private;
+                                view! {
+                                    <section aria-labelledby="visibility">
+                                        <h2 id="visibility">"Visibility"</h2>
+                                        {if private {
+                                            view! {
+                                                <p>"This repository is private: only its members and the site admins can see it."</p>
+                                                <p class="warning">"Making it public shows everything in it to anyone: its builds and logs, its packages and their metadata, at once."</p>
+                                            }.into_any()
+                                        } else {
+                                            view! { <p>"This repository is public. Made private, it answers 404 to everyone but its members and the site admins."</p> }.into_any()
+                                        }}
+                                        <form method="post" action=format!("{base}/visibility") class="inline">
+                                            <Csrf token=csrf.clone()/>
+                                            <input type="hidden" name="visibility" value=if private { "public" } else { "private" }/>
+                                            <button type="submit" class=if private { "danger" } else { "secondary" }>{if private { "Make it public" } else { "Make it private" }}</button>
+                                        </form>
+                                    </section>
+                                }
+                            })}
                             <section aria-labelledby="configs">
                                 <h2 id="configs">"Mock configs"</h2>
                                 <p class="note">"Each config builds on a base chroot fixed by the site admin; its base repos cannot be changed here."</p>

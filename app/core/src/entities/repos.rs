@@ -30,6 +30,8 @@ pub struct Model {
     /// The mock config whose agents make SRPMs from sources (unset: the first of the build's
     /// own configs).
     pub srpm_config: Option<String>,
+    /// `public`, or `private`: the repo exists only for its members and the site admins.
+    pub visibility: String,
 }
 
 /// The repo's relations.

@@ -43,6 +43,7 @@ impl RepoCtx {
             my_role: self.role,
             builds_disabled: self.repo.builds_disabled.clone(),
             srpm_config: self.repo.srpm_config.clone(),
+            visibility: kiln_proto::Visibility::parse(&self.repo.visibility),
         }
     }
 }
@@ -125,6 +126,14 @@ pub async fn authorize_repo_in(
         .await?
         .ok_or_else(not_found)?;
     let role = role_of(db, repo.id, principal.user_id()).await?;
+    // A private repo does not exist for anyone who is not a member or a site admin: the same
+    // 404 as for a repo never created, whatever the action.
+    if repo.visibility == kiln_proto::Visibility::Private.as_str()
+        && role.is_none()
+        && !principal.is_site_admin()
+    {
+        return Err(not_found());
+    }
     authorize(principal, action, role)?;
     Ok(RepoCtx {
         repo,

@@ -140,6 +140,7 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> Co
         owner_id: Set(user.id),
         name: Set(input.name.clone()),
         description: Set(input.description.clone()),
+        visibility: Set(input.visibility.unwrap_or_default().as_str().to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -193,6 +194,21 @@ pub async fn list(
 ) -> CoreResult<Page<Repo>> {
     authorize(principal, Action::ListRepos, None)?;
     let mut select = repos::Entity::find().find_also_related(users::Entity);
+    // Private repos are listed only to their members (and the site admins).
+    if !principal.is_site_admin() {
+        let visible = Condition::any().add(repos::Column::Visibility.eq("public"));
+        select = select.filter(match principal.user_id() {
+            Some(uid) => visible.add(
+                repos::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(
+                    repo_members::Entity::find()
+                        .select_only()
+                        .column(repo_members::Column::RepoId)
+                        .filter(repo_members::Column::UserId.eq(uid)),
+                )),
+            ),
+            None => visible,
+        });
+    }
     if let Some(owner) = owner {
         validate_name("owner", owner)?;
         select = select.filter(users::Column::Username.eq(owner));
@@ -281,6 +297,12 @@ pub async fn update(
             ));
         }
         active.keep_logs_days = Set((d > 0).then_some(d as i32));
+    }
+    if let Some(v) = patch.visibility {
+        authorize(principal, Action::SetVisibility, ctx.role).map_err(|_| {
+            CoreError::Forbidden("making a repo private or public needs the admin role".into())
+        })?;
+        active.visibility = Set(v.as_str().to_owned());
     }
     if let Some(name) = &patch.srpm_config {
         if name.is_empty() {

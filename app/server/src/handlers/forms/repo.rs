@@ -17,6 +17,7 @@ pub async fn create_repo(State(state): State<AppState>, f: UiForm) -> Response {
         name: f.text("name"),
         description: f.text("description"),
         chroots: f.all("chroots"),
+        visibility: (f.text("visibility") == "private").then_some(kiln_proto::Visibility::Private),
     };
     let r = repos::create(&state.kiln, f.principal(), input)
         .await
@@ -36,12 +37,36 @@ pub async fn update_repo(State(state): State<AppState>, f: SettingsForm) -> Resp
             keep_builds: Some(f.form.number("keep_builds")?),
             keep_logs_days: Some(f.form.number("keep_logs_days")?),
             srpm_config: Some(f.form.text("srpm_config")),
+            visibility: None,
         };
         repos::update(&state.kiln, f.principal(), f.owner(), f.repo(), patch).await?;
         Ok(Done::notice("Settings saved."))
     }
     .await;
     f.done(&state, "general", r).await
+}
+
+pub async fn set_visibility(State(state): State<AppState>, f: SettingsForm) -> Response {
+    let r = async {
+        let v = match f.form.text("visibility").as_str() {
+            "public" => kiln_proto::Visibility::Public,
+            "private" => kiln_proto::Visibility::Private,
+            _ => {
+                return Err(CoreError::validation(
+                    "visibility",
+                    "choose public or private",
+                ))
+            }
+        };
+        let patch = RepoPatch {
+            visibility: Some(v),
+            ..RepoPatch::default()
+        };
+        repos::update(&state.kiln, f.principal(), f.owner(), f.repo(), patch).await?;
+        Ok(Done::notice(format!("The repository is now {}.", v.as_str())).at("visibility"))
+    }
+    .await;
+    f.done(&state, "visibility", r).await
 }
 
 pub async fn delete_repo(State(state): State<AppState>, f: SettingsForm) -> Response {
