@@ -755,17 +755,36 @@ async fn make_srpm_runs_the_trees_makefile_in_a_chroot() {
     assert_eq!(e["errors"][0]["field"], "source.method", "{e:#}");
     // With a mock agent: the step runs in its chroot. (The rpmbuild agent is drained so the
     // mock agent takes it.)
+    let root = app.user("root", true).await;
     let (st, _) = app
         .call(
             Method::PUT,
             "/api/v1/agents/builder-1/state",
-            Some(&app.user("root", true).await.token),
+            Some(&root.token),
             Some(json!({"state": "draining"})),
         )
         .await;
     assert!(st.is_success(), "{st}");
     let fake = kiln_tests::repo_root().join("tests/fixtures/fake-mock");
     let _mocker = Agent::start_with(&app, "mocker", &["x86_64"], 1, "mock", Some(&fake)).await;
+    // Submissions check that a mock agent is online: wait until it has registered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, agents) = app.get("/api/v1/agents", Some(&root.token)).await;
+        let online = agents
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["name"] == "mocker" && a["state"] == "online");
+        if online {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mock agent registers: {agents:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let done = build(&app, &alice, source.clone()).await;
     assert_eq!(done["state"], "succeeded", "{done:#}");
     let rpm = subtasks(&done, "build")[0];
