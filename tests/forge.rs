@@ -443,6 +443,30 @@ async fn forge_pushes_rebuild_what_they_changed() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _) = deliver(&app, &github(&new, "ping", "d-ping-2", &ping2), &ping2).await;
     assert_eq!(s, StatusCode::OK);
+    // A private repo's hook still works when signed; unsigned, it is the 404 of a repo that
+    // does not exist.
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/tools",
+            Some(&alice.token),
+            Some(json!({"visibility": "private"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = deliver(&app, &github(&new, "ping", "d-ping-3", &ping2), &ping2).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = deliver(&app, &github(&secret, "ping", "d-ping-4", &ping2), &ping2).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/tools",
+            Some(&alice.token),
+            Some(json!({"visibility": "public"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
 
     // The web UI without JavaScript: the settings show the hook and its log to rel-eng, and a
     // form replaces the secret, shown once; the Packages tab points there.

@@ -171,21 +171,36 @@ pub async fn receive(
     headers: &Headers,
     body: &[u8],
 ) -> CoreResult<ForgeDelivery> {
-    let anyone = Principal::Anonymous;
-    let ctx = authorize_repo(kiln, &anyone, owner, repo, Action::ReceiveForgeHook).await?;
-    let forge = payload::forge_of(headers).map_err(|e| CoreError::Unauthorized(e.0))?;
+    // The hook answers for private repos too (the server looks the repo up itself); there, any
+    // refusal is the 404 of a repo that does not exist, so a stranger learns nothing.
+    let ctx = authorize_repo(
+        kiln,
+        &hook_principal(),
+        owner,
+        repo,
+        Action::ReceiveForgeHook,
+    )
+    .await?;
+    let refuse = |why: String| {
+        if ctx.repo.visibility == kiln_proto::Visibility::Private.as_str() {
+            CoreError::not_found(format!("there is no repo {owner}/{repo}"))
+        } else {
+            CoreError::Unauthorized(why)
+        }
+    };
+    let forge = payload::forge_of(headers).map_err(|e| refuse(e.0))?;
     let secret = secret_row(&kiln.db, ctx.repo.id, FORGE, "")
         .await?
         .and_then(|r| crate::secret::unseal(&kiln.server_key, &r.secret))
         .ok_or_else(|| {
-            CoreError::Unauthorized(format!(
+            refuse(format!(
                 "{} has no forge secret: a rel-eng member sets one in the repo's settings",
                 ctx.full_name()
             ))
         })?;
     if let Err(e) = payload::verify(forge, headers, body, secret.expose()) {
         tracing::warn!(repo = %ctx.full_name(), forge = forge.as_str(), "forge hook refused: bad signature");
-        return Err(CoreError::Unauthorized(e.0));
+        return Err(refuse(e.0));
     }
     let name = payload::event_name(forge, headers);
     let delivery = payload::delivery_id(forge, headers)
