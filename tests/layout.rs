@@ -180,62 +180,10 @@ fn a_loop_is_found_and_named() {
     );
 }
 
-/// Every route of `app/server/src/routes.rs` as `(path, methods)`, with the prefix each router
-/// is mounted at (`lib.rs`: `/api/v1`, `/auth`, `/forms`; the others at the root).
-fn routes() -> Vec<(String, Vec<String>)> {
-    let text = code(&repo_root().join("app/server/src/routes.rs"));
-    let mut out = Vec::new();
-    let mut prefix = "";
-    let mut rest = text.as_str();
-    while let Some(at) = rest.find(".route(") {
-        // The router function this route is in.
-        for (func, p) in [
-            ("pub fn api(", "/api/v1"),
-            ("pub fn auth(", "/auth"),
-            ("pub fn forms(", "/forms"),
-            ("pub fn repos(", ""),
-            ("pub fn ops<", ""),
-        ] {
-            if rest[..at].contains(func) {
-                prefix = p;
-            }
-        }
-        let call = &rest[at + ".route(".len()..];
-        // The call's arguments: up to its closing parenthesis.
-        let mut depth = 1;
-        let end = call
-            .char_indices()
-            .find(|(_, c)| {
-                match c {
-                    '(' => depth += 1,
-                    ')' => depth -= 1,
-                    _ => {}
-                }
-                depth == 0
-            })
-            .map(|(i, _)| i)
-            .unwrap_or(call.len());
-        let args = &call[..end];
-        let path = args.split('"').nth(1).unwrap_or_default();
-        let mut methods = Vec::new();
-        for m in ["get", "post", "put", "patch", "delete"] {
-            let called = args.match_indices(&format!("{m}(")).any(|(i, _)| {
-                i == 0 || !args[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-            });
-            if called {
-                methods.push(m.to_uppercase());
-            }
-        }
-        out.push((format!("{prefix}{path}"), methods));
-        rest = &call[end..];
-    }
-    out
-}
-
 /// The README's route table, as the routes make it.
 fn route_table() -> String {
     let mut table = String::from("| methods | path |\n|---|---|\n");
-    for (path, methods) in routes() {
+    for (path, methods) in kiln_tests::server_routes() {
         table.push_str(&format!("| {} | `{path}` |\n", methods.join(", ")));
     }
     table
@@ -268,7 +216,7 @@ fn readme_section(what: &str, begin: &str, end: &str, table: &str) {
 /// layout`.
 #[test]
 fn the_readme_lists_every_route() {
-    let routes = routes();
+    let routes = kiln_tests::server_routes();
     assert!(routes.len() > 50, "the routes were not found: {routes:?}");
     assert!(
         routes

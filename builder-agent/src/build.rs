@@ -310,7 +310,9 @@ async fn build(
 ) -> anyhow::Result<Finish> {
     let srpm = fetch_source(client, job, w).await?;
     if opts.backend == Backend::Mock {
-        tokio::fs::write(w.join("kiln.cfg"), &job.rendered_config).await?;
+        let config =
+            kiln_proto::agent::RepoAuth::apply(job.repo_auth.as_ref(), &job.rendered_config);
+        tokio::fs::write(w.join("kiln.cfg"), config).await?;
     }
     let argv = command_line(opts, job, w, &srpm, std::env::consts::ARCH);
     tracing::info!(task = job.task_id, command = %argv.join(" "), "building");
@@ -341,6 +343,8 @@ async fn build(
     let log_path = w.join(output_log(opts));
     let task_id = job.task_id;
     let shipper_client = client.clone();
+    // The job's secret (a private repo's read token) never leaves in a log, whatever prints it.
+    let secret = job.repo_auth.as_ref().map(|a| a.password.clone());
     let shipper = tokio::spawn(async move {
         let mut file = tokio::fs::File::create(&log_path).await.ok();
         if let Some(f) = file.as_mut() {
@@ -352,7 +356,7 @@ async fn build(
             tokio::select! {
                 line = rx.recv() => match line {
                     Some(l) => {
-                        batch.push_str(&l);
+                        batch.push_str(&redact(&l, secret.as_deref()));
                         batch.push('\n');
                         if batch.len() > 64 * 1024 {
                             ship(&shipper_client, task_id, &mut batch, &mut file).await;
@@ -409,6 +413,9 @@ async fn build(
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_owned();
+        if let (Some(a), true) = (&job.repo_auth, name.ends_with(".log")) {
+            redact_file(&path, &a.password).await?;
+        }
         match client.upload(job.task_id, &name, &path).await {
             Ok(()) => {}
             Err(e) => match e.downcast_ref::<crate::Refused>() {
@@ -463,6 +470,24 @@ async fn build(
         (None, None) => failed(None, "the build stopped".into()),
     };
     Ok(report)
+}
+
+/// `text` with `secret` replaced by `[redacted]`.
+fn redact(text: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(s) if !s.is_empty() && text.contains(s) => text.replace(s, "[redacted]"),
+        _ => text.to_owned(),
+    }
+}
+
+/// A log file about to be uploaded, with `secret` replaced by `[redacted]`.
+async fn redact_file(path: &Path, secret: &str) -> anyhow::Result<()> {
+    let bytes = tokio::fs::read(path).await?;
+    let text = String::from_utf8_lossy(&bytes);
+    if text.contains(secret) {
+        tokio::fs::write(path, redact(&text, Some(secret))).await?;
+    }
+    Ok(())
 }
 
 /// Why the backend failed: the stage from its logs, or the signal that killed it.
@@ -529,6 +554,7 @@ mod tests {
             arch: arch.into(),
             mock_config: "fedora-44-x86_64".into(),
             rendered_config: "config_opts['root'] = 'x'\n".into(),
+            repo_auth: None,
             macros: BTreeMap::from([
                 ("dist".into(), ".fc44".into()),
                 ("vendor".into(), "Alice".into()),

@@ -100,6 +100,7 @@ pub mod ssr {
             source_secrets: a(Action::ManageSourceSecrets),
             rotate_key: a(Action::RotateKey),
             delete_repo: a(Action::DeleteRepo),
+            read_tokens: a(Action::ManageReadTokens),
         }
     }
 }
@@ -120,6 +121,7 @@ pub struct Can {
     pub source_secrets: bool,
     pub rotate_key: bool,
     pub delete_repo: bool,
+    pub read_tokens: bool,
 }
 
 /// Who is looking, and how they can sign in.
@@ -478,6 +480,8 @@ pub struct SettingsData {
     pub webhooks: Vec<WebhookView>,
     /// The forge hook and its latest deliveries, for rel-eng.
     pub forge: Option<(kiln_proto::ForgeHook, Vec<kiln_proto::ForgeDelivery>)>,
+    /// The read tokens, for repo admins.
+    pub read_tokens: Option<Vec<kiln_proto::ReadToken>>,
 }
 
 /// A webhook with its latest deliveries.
@@ -559,6 +563,15 @@ pub async fn settings_view(
     } else {
         None
     };
+    let read_tokens = if head.can.read_tokens {
+        Some(
+            kiln_core::services::read_tokens::list(&kiln, &p, &owner, &repo)
+                .await
+                .map_err(ssr::error)?,
+        )
+    } else {
+        None
+    };
     Ok(SettingsData {
         head,
         configs,
@@ -567,6 +580,7 @@ pub async fn settings_view(
         bases,
         webhooks,
         forge,
+        read_tokens,
     })
 }
 
@@ -604,6 +618,12 @@ pub async fn account_view() -> Result<AccountData, ServerFnError> {
 pub struct NewRepoData {
     pub chroots: Vec<Chroot>,
     pub owner: String,
+    /// The groups the user can create repos in (`@NAME`).
+    pub groups: Vec<String>,
+    /// New repos are private unless asked otherwise (`repos.private_by_default`).
+    pub private_by_default: bool,
+    /// Only private repos (`repos.force_private`).
+    pub force_private: bool,
     pub csrf: String,
     pub flash: Flash,
 }
@@ -620,9 +640,20 @@ pub async fn new_repo_view() -> Result<NewRepoData, ServerFnError> {
         .into_iter()
         .filter(|c| c.enabled)
         .collect();
+    let groups = kiln_core::services::groups::list(&kiln, &p)
+        .await
+        .map_err(ssr::error)?
+        .into_iter()
+        .filter(|g| g.members.iter().any(|m| m.username == me.username))
+        .map(|g| g.owner)
+        .collect();
+    let site = &kiln.config.repos;
     Ok(NewRepoData {
         chroots,
         owner: me.username.clone(),
+        groups,
+        private_by_default: site.private_by_default || site.force_private,
+        force_private: site.force_private && !me.is_site_admin,
         csrf: ssr::csrf().unwrap_or_default(),
         flash: ssr::flash(),
     })
@@ -635,6 +666,7 @@ pub struct AdminData {
     /// Builder pools with their provider's health and their builders.
     pub pools: Vec<BuilderPool>,
     pub tokens: Vec<RegistrationToken>,
+    pub groups: Vec<kiln_proto::Group>,
     /// Seconds without a heartbeat after which an agent counts as gone.
     pub stale_after: i64,
     pub csrf: String,
@@ -652,12 +684,52 @@ pub async fn admin_view() -> Result<AdminData, ServerFnError> {
         .await
         .map_err(ssr::error)?;
     let chroots = chroots::list(&kiln, &p).await.map_err(ssr::error)?;
+    let groups = kiln_core::services::groups::list(&kiln, &p)
+        .await
+        .map_err(ssr::error)?;
     Ok(AdminData {
         chroots,
         agents,
         pools,
         tokens,
+        groups,
         stale_after: kiln.config.builds.lease_seconds,
+        csrf: ssr::csrf().unwrap_or_default(),
+        flash: ssr::flash(),
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GroupData {
+    pub group: kiln_proto::Group,
+    /// The group's repos the caller can see.
+    pub repos: Vec<Repo>,
+    /// A site admin, who manages local members.
+    pub can_manage: bool,
+    pub csrf: String,
+    pub flash: Flash,
+}
+
+#[server(prefix = "/ui", endpoint = "group", input = GetUrl)]
+pub async fn group_view(name: String) -> Result<GroupData, ServerFnError> {
+    use kiln_core::services::{groups, repos, PageRequest};
+    let kiln = ssr::kiln()?;
+    let p = ssr::principal();
+    let group = groups::get(&kiln, &p, &name).await.map_err(ssr::error)?;
+    let repos = repos::list(
+        &kiln,
+        &p,
+        Some(&group.owner),
+        None,
+        PageRequest::new(Some(1), Some(100)),
+    )
+    .await
+    .map_err(ssr::error)?
+    .items;
+    Ok(GroupData {
+        group,
+        repos,
+        can_manage: kiln_core::policy::allowed(&p, kiln_core::policy::Action::ManageGroups, None),
         csrf: ssr::csrf().unwrap_or_default(),
         flash: ssr::flash(),
     })

@@ -73,6 +73,10 @@ pub fn FlashBox(flash: Flash) -> impl IntoView {
             <div class="secret">
                 <p><strong>"Copy it now; it will not be shown again:"</strong></p>
                 <CopyLine text=s label="secret"/>
+                {(!flash.secret_uses.is_empty()).then(|| view! {
+                    <p>"Ready to paste on the machine that downloads:"</p>
+                    {flash.secret_uses.into_iter().map(|u| view! { <CopyLine text=u label="command"/> }).collect_view()}
+                })}
             </div>
         })}
     }

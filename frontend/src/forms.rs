@@ -23,6 +23,10 @@ pub struct Flash {
     pub values: Vec<(String, String)>,
     /// A secret shown this once (a new API or registration token).
     pub secret: Option<String>,
+    /// Ready commands that hold the secret (a read token's `.repo` and `dnf install` lines),
+    /// shown with it, this once.
+    #[serde(default)]
+    pub secret_uses: Vec<String>,
 }
 
 impl Flash {

@@ -52,6 +52,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/account") view=pages::AccountPage ssr=SsrMode::Async/>
                     <Route path=path!("/new") view=pages::NewRepoPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=pages::AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("/groups/:name") view=pages::GroupPage ssr=SsrMode::Async/>
                     <Route path=path!("/r/:owner/:repo") view=pages::RepoPage ssr=SsrMode::Async/>
                     <Route path=path!("/r/:owner/:repo/builds") view=pages::BuildsPage ssr=SsrMode::Async/>
                     <Route path=path!("/r/:owner/:repo/builds/:id") view=pages::BuildPage ssr=SsrMode::Async/>

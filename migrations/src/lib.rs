@@ -19,6 +19,7 @@ mod m0012_sources;
 mod m0013_repo_packages;
 mod m0014_forge;
 mod m0015_visibility;
+mod m0016_read_tokens_groups;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_repo_packages::Migration),
             Box::new(m0014_forge::Migration),
             Box::new(m0015_visibility::Migration),
+            Box::new(m0016_read_tokens_groups::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ mod errors;
 mod members;
 mod mock_configs;
 mod policy_table;
+mod private;
 mod repos;
 mod sessions;
 mod ui;

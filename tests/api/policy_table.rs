@@ -406,7 +406,7 @@ fn cases() -> Vec<Case> {
 }
 
 /// A parent task with one pending subtask in `owner/repo`, as a submission leaves it.
-async fn queued_task(app: &kiln_tests::TestApp, owner: &TestUser, repo: &str) -> i32 {
+pub(crate) async fn queued_task(app: &kiln_tests::TestApp, owner: &TestUser, repo: &str) -> i32 {
     use kiln_core::entities::{repos, tasks};
     use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
     let r = repos::Entity::find()

@@ -270,9 +270,10 @@ pub async fn publish(kind: DbKind, a: &PublishArgs) {
         };
         let owner = app.user("owner", false).await;
         app.repo(&owner, "big", &[]).await;
-        let ctx = publish::repo_for_serving(&app.kiln, "owner", "big")
-            .await
-            .expect("repo");
+        let ctx =
+            publish::repo_for_serving(&app.kiln, &kiln_core::Principal::Anonymous, "owner", "big")
+                .await
+                .expect("repo");
         let repo_id = ctx.repo.id;
         let user_id = ctx.owner.id;
         let files = app.dir.path().join("files");

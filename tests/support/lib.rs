@@ -215,6 +215,7 @@ impl TestApp {
                 description: format!("{name} for tests"),
                 chroots: vec!["fedora-44-x86_64".into()],
                 visibility: None,
+                owner: None,
             },
         )
         .await
@@ -236,8 +237,11 @@ impl TestApp {
         body: Option<Value>,
     ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
+        match token {
+            // Read tokens go as dnf sends them: the HTTP Basic password.
+            Some(t) if t.starts_with("kiln_rt_") => req = req.basic_auth("dnf", Some(t)),
+            Some(t) => req = req.bearer_auth(t),
+            None => {}
         }
         if let Some(b) = body {
             req = req.json(&b);
@@ -359,6 +363,59 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 }
 
 /// The repository's root directory.
+/// Every route of `app/server/src/routes.rs` as `(path, methods)`, with the prefix each router
+/// is mounted at (`lib.rs`: `/api/v1`, `/auth`, `/forms`; the others at the root).
+pub fn server_routes() -> Vec<(String, Vec<String>)> {
+    let text =
+        std::fs::read_to_string(repo_root().join("app/server/src/routes.rs")).expect("routes.rs");
+    let mut out = Vec::new();
+    let mut prefix = "";
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(".route(") {
+        // The router function this route is in.
+        for (func, p) in [
+            ("pub fn api(", "/api/v1"),
+            ("pub fn auth(", "/auth"),
+            ("pub fn forms(", "/forms"),
+            ("pub fn repos(", ""),
+            ("pub fn ops<", ""),
+        ] {
+            if rest[..at].contains(func) {
+                prefix = p;
+            }
+        }
+        let call = &rest[at + ".route(".len()..];
+        // The call's arguments: up to its closing parenthesis.
+        let mut depth = 1;
+        let end = call
+            .char_indices()
+            .find(|(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map(|(i, _)| i)
+            .unwrap_or(call.len());
+        let args = &call[..end];
+        let path = args.split('"').nth(1).unwrap_or_default();
+        let mut methods = Vec::new();
+        for m in ["get", "post", "put", "patch", "delete"] {
+            let called = args.match_indices(&format!("{m}(")).any(|(i, _)| {
+                i == 0 || !args[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if called {
+                methods.push(m.to_uppercase());
+            }
+        }
+        out.push((format!("{prefix}{path}"), methods));
+        rest = &call[end..];
+    }
+    out
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()

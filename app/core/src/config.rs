@@ -482,6 +482,14 @@ pub struct RepoPolicyConfig {
     pub creator_group: Option<String>,
     /// Most repos one user may own (site admins are not limited). Unset: no limit.
     pub max_per_user: Option<u64>,
+    /// New repos are private unless their creator asks for public (`KILN_REPOS_PRIVATE_BY_DEFAULT`).
+    pub private_by_default: bool,
+    /// Every repo is private: creating a public one, or making one public, is refused except
+    /// to site admins (`KILN_REPOS_FORCE_PRIVATE`).
+    pub force_private: bool,
+    /// Events of private repos also go to the site's buses (MQTT, AMQP, NATS, Redis); by
+    /// default they go only to the repo's own webhooks (`KILN_REPOS_PRIVATE_EVENTS_ON_BUSES`).
+    pub private_events_on_buses: bool,
 }
 
 /// Who besides site admins may create repos (`repos.creators`, `KILN_REPOS_CREATORS`).
@@ -580,6 +588,9 @@ impl Default for RepoPolicyConfig {
             creators: RepoCreators::Everyone,
             creator_group: None,
             max_per_user: None,
+            private_by_default: false,
+            force_private: false,
+            private_events_on_buses: false,
         }
     }
 }
@@ -637,6 +648,12 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("KILN_REPOS_CREATORS", "repos.creators"),
     ("KILN_REPOS_CREATOR_GROUP", "repos.creator_group"),
     ("KILN_REPOS_MAX_PER_USER", "repos.max_per_user"),
+    ("KILN_REPOS_PRIVATE_BY_DEFAULT", "repos.private_by_default"),
+    ("KILN_REPOS_FORCE_PRIVATE", "repos.force_private"),
+    (
+        "KILN_REPOS_PRIVATE_EVENTS_ON_BUSES",
+        "repos.private_events_on_buses",
+    ),
     ("KILN_LOCAL_AGENT", "local_agent"),
     ("KILN_BUILDS_MAX_SRPM_SIZE", "builds.max_srpm_size"),
     (

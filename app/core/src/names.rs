@@ -34,6 +34,11 @@ pub fn validate_name(field: &str, value: &str) -> CoreResult<()> {
     Ok(())
 }
 
+/// `OWNER`: a user's name, or a group's as `@NAME` (Copr's spelling).
+pub fn validate_owner(value: &str) -> CoreResult<()> {
+    validate_name("owner", value.strip_prefix('@').unwrap_or(value))
+}
+
 /// A base chroot name, `DISTRO-RELEASE-ARCH` as mock-core-configs names them
 /// (`fedora-41-x86_64`, `epel-9-aarch64`, `centos-stream-10-x86_64`, `fedora-rawhide-x86_64`).
 /// Returns (distro, release, arch).

@@ -33,6 +33,8 @@ impl std::fmt::Debug for Secret {
 
 /// Personal API tokens.
 pub const PAT_PREFIX: &str = "kiln_pat_";
+/// Repos' read (download) tokens.
+pub const READ_TOKEN_PREFIX: &str = "kiln_rt_";
 /// Builder agent registration tokens.
 pub const AGENT_REGISTRATION_PREFIX: &str = "kiln_reg_";
 /// A registered agent's own credential.

@@ -105,6 +105,60 @@ pub struct Job {
     pub source: JobSource,
     /// Seconds a build may take before it is stopped.
     pub timeout_seconds: u64,
+    /// For a private repo: the credential for its own published repo (in the rendered config
+    /// without it), valid while this job runs. The agent writes it into the config file it
+    /// hands mock, never into a log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_auth: Option<RepoAuth>,
+}
+
+/// HTTP Basic credentials for the repos whose `baseurl` starts with `url`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RepoAuth {
+    /// The URL prefix the credential is for (`PUBLIC_URL/repos/OWNER/REPO/`).
+    pub url: String,
+    /// The user name to send.
+    pub username: String,
+    /// The task's read token.
+    pub password: String,
+}
+
+impl std::fmt::Debug for RepoAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoAuth")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+impl RepoAuth {
+    /// `config` (a mock config) with `username=` and `password=` after each `baseurl=` line
+    /// under `url`, so that dnf in the chroot reads the private repo.
+    pub fn apply(auth: Option<&RepoAuth>, config: &str) -> String {
+        let Some(a) = auth else {
+            return config.to_owned();
+        };
+        let mut out = String::with_capacity(config.len() + 128);
+        for line in config.split_inclusive('\n') {
+            out.push_str(line);
+            if line
+                .trim_end()
+                .strip_prefix("baseurl=")
+                .is_some_and(|u| u.starts_with(&a.url))
+            {
+                if !line.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push_str(&format!(
+                    "username={}\npassword={}\n",
+                    a.username, a.password
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// What a job builds from: a kind, so that new kinds (git, URLs) reach agents without a

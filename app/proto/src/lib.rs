@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+mod access;
 pub mod agent;
 mod browse;
 mod sources;
 mod tasks;
 
+pub use access::*;
 pub use browse::*;
 pub use sources::*;
 pub use tasks::*;
@@ -270,6 +272,9 @@ pub struct Repo {
     /// else).
     #[serde(default)]
     pub visibility: Visibility,
+    /// For a repo a group owns (`@GROUP/REPO`): the role the group's members have in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_role: Option<Role>,
 }
 
 /// `PUT /api/v1/repos/OWNER/REPO/builds-disabled` (site admins).
@@ -364,6 +369,9 @@ pub struct RepoCreate {
     /// `public` (the default) or `private`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<Visibility>,
+    /// `@GROUP` to create the repo in a group the caller is in (default: the caller's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// Who can see a repo.

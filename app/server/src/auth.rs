@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use kiln_core::services::{accounts, tokens};
+use kiln_core::services::{accounts, publish, read_tokens, tokens};
 use kiln_core::{CoreError, Principal};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
@@ -66,6 +66,13 @@ fn is_page_load(req: &Request) -> bool {
 
 fn bearer(req: &Request) -> Option<Result<String, ApiError>> {
     let value = req.headers().get(header::AUTHORIZATION)?;
+    // HTTP Basic credentials (dnf's) carry no authority beyond downloads: ignored here.
+    if value
+        .to_str()
+        .is_ok_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "))
+    {
+        return None;
+    }
     let parsed = value
         .to_str()
         .ok()
@@ -80,6 +87,22 @@ fn bearer(req: &Request) -> Option<Result<String, ApiError>> {
             ))
         });
     Some(parsed)
+}
+
+/// `Authorization: Basic base64(USER:PASSWORD)`, decoded.
+fn basic(req: &Request) -> Option<(String, String)> {
+    use base64::Engine;
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_owned(), pass.to_owned()))
 }
 
 fn is_form(req: &Request) -> bool {
@@ -121,6 +144,40 @@ pub async fn resolve_caller(
             via_session: false,
         });
         return next.run(req).await;
+    }
+    // dnf's HTTP Basic credential (a read token, or a member's API token as the password) on
+    // downloads. Only safe methods: a browser may resend Basic credentials on its own, so they
+    // must carry no authority to change anything. A credential that fails leaves the request
+    // anonymous: a private repo then answers the same 404 as one never created.
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        if let Some((username, password)) = basic(&req) {
+            let principal = if password.starts_with(kiln_core::secret::READ_TOKEN_PREFIX) {
+                read_tokens::authenticate(kiln, &password).await
+            } else {
+                tokens::authenticate(kiln, &password)
+                    .await
+                    .map(|u| accounts::principal_of(&u))
+            };
+            let mut req = req;
+            let principal = match principal {
+                Ok(p) => {
+                    if let Some(c) = publish::DownloadCredential::new(&username, &password) {
+                        req.extensions_mut().insert(c);
+                    }
+                    p
+                }
+                Err(e) => {
+                    tracing::info!(reason = %e, "HTTP Basic credential refused");
+                    Principal::Anonymous
+                }
+            };
+            req.extensions_mut().insert(principal.clone());
+            req.extensions_mut().insert(Caller {
+                principal,
+                via_session: false,
+            });
+            return next.run(req).await;
+        }
     }
     if let Some(token) = bearer(&req) {
         let caller = match token {
@@ -221,5 +278,44 @@ pub async fn resolve_caller(
         principal,
         via_session,
     });
+    next.run(req).await
+}
+
+/// For the API's `/repos/OWNER/REPO/…` routes: a repo that does not exist for the caller
+/// (missing, or private and the caller not in it) answers its 404 before anything else is
+/// read, so that a body the route would refuse cannot tell a stranger the repo exists.
+pub async fn hide_missing_repos(
+    State(state): State<AppState>,
+    params: axum::extract::RawPathParams,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (mut owner, mut repo) = (None, None);
+    for (k, v) in params.iter() {
+        match k {
+            "owner" => owner = Some(v.to_owned()),
+            "repo" => repo = Some(v.to_owned()),
+            _ => {}
+        }
+    }
+    if let (Some(owner), Some(repo)) = (owner, repo) {
+        let principal = req
+            .extensions()
+            .get::<Caller>()
+            .map(|c| c.principal.clone())
+            .unwrap_or(Principal::Anonymous);
+        let action = kiln_core::Action::ViewRepo;
+        if let Err(e) = kiln_core::services::access::authorize_repo(
+            &state.kiln,
+            &principal,
+            &owner,
+            &repo,
+            action,
+        )
+        .await
+        {
+            return ApiError(e).into_response();
+        }
+    }
     next.run(req).await
 }

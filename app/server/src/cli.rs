@@ -71,6 +71,62 @@ enum Command {
     /// A repo's forge push hook and git credentials (KILN_URL, KILN_TOKEN; rel-eng).
     #[command(subcommand)]
     Forge(ForgeCommand),
+    /// A repo's read tokens, for dnf on machines that download a private repo (KILN_URL,
+    /// KILN_TOKEN; repo admins).
+    #[command(subcommand)]
+    ReadToken(ReadTokenCommand),
+    /// Groups, which own repos as `@GROUP` (KILN_URL, KILN_TOKEN).
+    #[command(subcommand)]
+    Group(GroupCommand),
+}
+
+/// `kiln read-token …`.
+#[derive(Subcommand)]
+enum ReadTokenCommand {
+    /// Make a read token and print it once, with the lines that set a machine up.
+    Create {
+        /// OWNER/REPO
+        repo: String,
+        /// A name for it (the machine or team that downloads).
+        name: String,
+        /// It stops working after this many days (default: never).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// The repo's read tokens.
+    List {
+        /// OWNER/REPO
+        repo: String,
+    },
+    /// Revoke a read token: the next download with it is refused.
+    Revoke {
+        /// OWNER/REPO
+        repo: String,
+        /// The token's id (`kiln read-token list`).
+        id: i32,
+    },
+}
+
+/// `kiln group …`.
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Your groups (every group, for site admins).
+    List,
+    /// A group and its members.
+    Show { group: String },
+    /// Create a local group (site admins).
+    Create { group: String },
+    /// Add a user to a group (site admins).
+    AddMember { group: String, username: String },
+    /// Remove a user from a group (site admins).
+    RemoveMember { group: String, username: String },
+    /// Set the role the owning group's members have in `@GROUP/REPO` (repo admins).
+    SetRole {
+        /// @GROUP/REPO
+        repo: String,
+        /// packager, releng or admin
+        role: String,
+    },
 }
 
 /// `kiln forge …`.
@@ -220,7 +276,7 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum RepoCommand {
-    /// Create a repo owned by you.
+    /// Create a repo owned by you (or by a group you are in).
     Create {
         name: String,
         #[arg(long, default_value = "")]
@@ -231,6 +287,9 @@ enum RepoCommand {
         /// Only members (and site admins) can see it.
         #[arg(long)]
         private: bool,
+        /// Owned by this group (`@GROUP` or `GROUP`), whose members get a role in it.
+        #[arg(long)]
+        group: Option<String>,
     },
     /// List repos.
     List {
@@ -357,6 +416,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::client_forge::credential_delete(&repo, &host).await
             }
         },
+        Command::ReadToken(cmd) => match cmd {
+            ReadTokenCommand::Create {
+                repo,
+                name,
+                expires_days,
+            } => crate::client_access::read_token_create(&repo, &name, expires_days).await,
+            ReadTokenCommand::List { repo } => crate::client_access::read_token_list(&repo).await,
+            ReadTokenCommand::Revoke { repo, id } => {
+                crate::client_access::read_token_revoke(&repo, id).await
+            }
+        },
+        Command::Group(cmd) => {
+            use crate::client_access::{group_call, GroupCall};
+            match cmd {
+                GroupCommand::List => group_call(GroupCall::List).await,
+                GroupCommand::Show { group } => group_call(GroupCall::Show(group)).await,
+                GroupCommand::Create { group } => group_call(GroupCall::Create(group)).await,
+                GroupCommand::AddMember { group, username } => {
+                    group_call(GroupCall::Add(group, username)).await
+                }
+                GroupCommand::RemoveMember { group, username } => {
+                    group_call(GroupCall::Remove(group, username)).await
+                }
+                GroupCommand::SetRole { repo, role } => {
+                    crate::client_access::group_role(&repo, &role).await
+                }
+            }
+        }
     }
 }
 
@@ -544,6 +631,7 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<()> {
             description,
             chroots,
             private,
+            group,
         } => {
             let resp = auth(http.post(format!("{}/api/v1/repos", cfg.url)))
                 .json(&RepoCreate {
@@ -551,6 +639,7 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<()> {
                     description,
                     chroots,
                     visibility: private.then_some(kiln_proto::Visibility::Private),
+                    owner: group.map(|g| format!("@{}", g.trim_start_matches('@'))),
                 })
                 .send()
                 .await

@@ -9,7 +9,7 @@ use kiln_proto::{ForgeDelivery, ForgeHook, ForgeSecret, GitCredentialPut};
 use crate::client::{api_error, authed, client};
 
 /// Sends `req` with the client's token; the error envelope's message when it fails.
-async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
     let (_, url, token) = client()?;
     let resp = authed(req, &token)
         .send()
@@ -22,7 +22,7 @@ async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response>
 }
 
 /// `URL/api/v1/repos/OWNER/REPO`.
-fn base(repo: &str) -> anyhow::Result<(reqwest::Client, String)> {
+pub(crate) fn base(repo: &str) -> anyhow::Result<(reqwest::Client, String)> {
     let (http, url, _) = client()?;
     let (owner, name) = repo.split_once('/').context("the repo is OWNER/REPO")?;
     Ok((http, format!("{url}/api/v1/repos/{owner}/{name}")))

@@ -49,7 +49,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OwnerRepoPath {
             repo: String,
         }
         let Path(raw) = Path::<Raw>::from_request_parts(parts, state).await?;
-        validate_name("owner", &raw.owner)?;
+        kiln_core::names::validate_owner(&raw.owner)?;
         validate_name("repo", &raw.repo)?;
         Ok(OwnerRepoPath(OwnerRepo {
             owner: raw.owner,

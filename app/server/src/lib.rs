@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cli;
 mod client;
+mod client_access;
 mod client_forge;
 pub mod error;
 pub mod extract;
@@ -102,7 +103,13 @@ pub async fn app(kiln: Kiln) -> anyhow::Result<Router> {
         oidc,
     };
     let router = Router::new()
-        .nest("/api/v1", routes::api())
+        .nest(
+            "/api/v1",
+            routes::api().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::hide_missing_repos,
+            )),
+        )
         .nest("/auth", routes::auth())
         .nest("/forms", routes::forms())
         .merge(routes::repos())

@@ -5,8 +5,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::handlers::{
-    agent, audit, browse, builds, chroots, forge, forms, health, login, me, members, mock_configs,
-    packages, publish, repos, webhooks,
+    access, agent, audit, browse, builds, chroots, forge, forms, health, login, me, members,
+    mock_configs, packages, publish, repos, webhooks,
 };
 use crate::AppState;
 
@@ -94,6 +94,27 @@ pub fn api() -> Router<AppState> {
         .route(
             "/repos/{owner}/{repo}/git-credentials/{host}",
             axum::routing::put(forge::put_credential).delete(forge::delete_credential),
+        )
+        .route(
+            "/repos/{owner}/{repo}/read-tokens",
+            get(access::list_read_tokens).post(access::create_read_token),
+        )
+        .route(
+            "/repos/{owner}/{repo}/read-tokens/{id}",
+            axum::routing::delete(access::revoke_read_token),
+        )
+        .route(
+            "/repos/{owner}/{repo}/group-role",
+            axum::routing::put(access::put_group_role),
+        )
+        .route(
+            "/groups",
+            get(access::list_groups).post(access::create_group),
+        )
+        .route("/groups/{group}", get(access::get_group))
+        .route(
+            "/groups/{group}/members/{username}",
+            axum::routing::put(access::put_group_member).delete(access::remove_group_member),
         )
         .route("/repos/{owner}/{repo}/audit", get(audit::list))
         .route(
@@ -210,6 +231,15 @@ pub fn forms() -> Router<AppState> {
             post(forms::delete_package),
         )
         .route(
+            "/r/{owner}/{repo}/read-tokens",
+            post(forms::create_read_token),
+        )
+        .route(
+            "/r/{owner}/{repo}/read-tokens/{id}/revoke",
+            post(forms::revoke_read_token),
+        )
+        .route("/r/{owner}/{repo}/group-role", post(forms::set_group_role))
+        .route(
             "/r/{owner}/{repo}/forge/secret",
             post(forms::rotate_forge_secret),
         )
@@ -224,6 +254,12 @@ pub fn forms() -> Router<AppState> {
         .route("/tasks/{id}/cancel", post(forms::cancel_task))
         .route("/tasks/{id}/resubmit", post(forms::resubmit_task))
         .route("/account/notifications", post(forms::set_notifications))
+        .route("/groups", post(forms::create_group))
+        .route("/groups/{group}/members", post(forms::add_group_member))
+        .route(
+            "/groups/{group}/members/{username}/remove",
+            post(forms::remove_group_member),
+        )
         .route("/tokens", post(forms::create_token))
         .route("/tokens/{id}/revoke", post(forms::revoke_token))
         .route("/admin/chroots", post(forms::create_chroot))

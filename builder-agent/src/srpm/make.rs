@@ -41,7 +41,9 @@ pub(super) async fn make_srpm(
     match opts.backend {
         Backend::Mock => {
             let cfg = w.join("kiln-srpm.cfg");
-            tokio::fs::write(&cfg, chroot_config(&job.rendered_config, tree, &out)).await?;
+            let rendered =
+                kiln_proto::agent::RepoAuth::apply(job.repo_auth.as_ref(), &job.rendered_config);
+            tokio::fs::write(&cfg, chroot_config(&rendered, tree, &out)).await?;
             let cfg = cfg.display().to_string();
             let unique = format!("kiln-srpm-{}", job.task_id);
             let guest_dir = if sub.is_empty() {

@@ -206,6 +206,22 @@ pub fn AdminPage() -> impl IntoView {
                                     <button type="submit">"Add base chroot"</button>
                                 </form>
                             </section>
+                            <section aria-labelledby="groups">
+                                <h2 id="groups">"Groups"</h2>
+                                <p class="note">"Groups own repos as @NAME; their members get a role in them. Groups from the sign-in provider's groups claim appear at their members' sign-in; local groups are made here."</p>
+                                <ul class="plain">
+                                    {v.groups.iter().map(|g| view! {
+                                        <li><a href=format!("/groups/{}", g.name)>{g.owner.clone()}</a>" "<span class="muted">{format!("{} member{}", g.members.len(), if g.members.len() == 1 { "" } else { "s" })}</span></li>
+                                    }).collect_view()}
+                                </ul>
+                                <form method="post" action="/forms/groups" class="stack narrow-form">
+                                    <Csrf token=csrf.clone()/>
+                                    <label for="group-name">"New local group"</label>
+                                    <input id="group-name" name="name" required value=f.value("group", "name", "") aria-describedby="group-name-error"/>
+                                    <FieldError id="group-name-error".into() message=f.field("group", "name")/>
+                                    <button type="submit">"Create group"</button>
+                                </form>
+                            </section>
                         }.into_any()
                     }
                     Err(e) => view! { <LoadError error=e/> }.into_any(),

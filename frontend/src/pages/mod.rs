@@ -1,10 +1,12 @@
 //! One module per page.
 
+mod access;
 mod account;
 mod admin;
 mod build;
 mod builds;
 mod forge;
+mod groups;
 mod home;
 mod login;
 mod new_repo;
@@ -18,6 +20,7 @@ pub use account::AccountPage;
 pub use admin::AdminPage;
 pub use build::BuildPage;
 pub use builds::BuildsPage;
+pub use groups::GroupPage;
 pub use home::HomePage;
 pub use login::LoginPage;
 pub use new_repo::NewRepoPage;

@@ -22,8 +22,19 @@ pub fn NewRepoPage() -> impl IntoView {
                                 {general.map(|e| view! { <p class="error" role="alert">{e}</p> })}
                                 <form method="post" action="/forms/repos" class="stack">
                                     <Csrf token=v.csrf.clone()/>
+                                    {(!v.groups.is_empty()).then(|| {
+                                        let chosen = f.value("new-repo", "owner", &v.owner);
+                                        view! {
+                                            <label for="repo-owner">"Owner"</label>
+                                            <select id="repo-owner" name="owner" aria-describedby="repo-owner-error">
+                                                <option value=v.owner.clone() selected=chosen == v.owner>{format!("{} (you)", v.owner)}</option>
+                                                {v.groups.iter().map(|g| view! { <option value=g.clone() selected=chosen == *g>{format!("{g} (group)")}</option> }).collect_view()}
+                                            </select>
+                                            <FieldError id="repo-owner-error".into() message=f.field("new-repo", "owner")/>
+                                        }
+                                    })}
                                     <label for="repo-name">"Name"</label>
-                                    <div class="prefixed"><span>{format!("{}/", v.owner)}</span>
+                                    <div class="prefixed"><span>{if v.groups.is_empty() { format!("{}/", v.owner) } else { "OWNER/".to_owned() }}</span>
                                         <input id="repo-name" name="name" required maxlength="64" pattern="[A-Za-z0-9][A-Za-z0-9._+\\-]*"
                                             value=f.value("new-repo", "name", "") aria-describedby="repo-name-help repo-name-error"/>
                                     </div>
@@ -48,12 +59,14 @@ pub fn NewRepoPage() -> impl IntoView {
                                     <FieldError id="repo-chroots-error".into() message=f.field("new-repo", "chroots")/>
                                     <fieldset>
                                         <legend>"Visibility"</legend>
+                                        {(!v.force_private).then(|| view! {
+                                            <div class="check">
+                                                <input type="radio" id="repo-public" name="visibility" value="public" checked=f.value("new-repo", "visibility", if v.private_by_default { "private" } else { "public" }) != "private"/>
+                                                <label for="repo-public">"Public: anyone can see it and install from it"</label>
+                                            </div>
+                                        })}
                                         <div class="check">
-                                            <input type="radio" id="repo-public" name="visibility" value="public" checked=f.value("new-repo", "visibility", "public") != "private"/>
-                                            <label for="repo-public">"Public: anyone can see it and install from it"</label>
-                                        </div>
-                                        <div class="check">
-                                            <input type="radio" id="repo-private" name="visibility" value="private" checked=f.value("new-repo", "visibility", "public") == "private"/>
+                                            <input type="radio" id="repo-private" name="visibility" value="private" checked=f.value("new-repo", "visibility", if v.private_by_default { "private" } else { "public" }) == "private"/>
                                             <label for="repo-private">"Private: only its members (a 404 for everyone else)"</label>
                                         </div>
                                     </fieldset>

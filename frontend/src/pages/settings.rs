@@ -6,6 +6,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::{settings_view, ConfigView, WebhookView};
 use crate::components::{repo_params, Csrf, FieldError, LoadError, RepoTabs, Time};
 use crate::forms::{format_macros, format_sources, Flash};
+use crate::pages::access::{GroupRoleSection, ReadTokensSection};
 use crate::pages::forge::ForgeSection;
 
 #[component]
@@ -191,6 +192,15 @@ pub fn SettingsPage() -> impl IntoView {
                                         <button type="submit">"Add webhook"</button>
                                     </form>
                                 </section>
+                            })}
+                            {v.read_tokens.clone().map(|tokens| {
+                                let forms = format!("/forms/r/{}/{}", r.owner, r.name);
+                                let private = r.visibility == kiln_proto::Visibility::Private;
+                                view! { <ReadTokensSection tokens=tokens private=private forms=forms csrf=csrf.clone() flash=f.clone()/> }
+                            })}
+                            {r.group_role.filter(|_| can.members).map(|role| {
+                                let forms = format!("/forms/r/{}/{}", r.owner, r.name);
+                                view! { <GroupRoleSection group=r.owner.clone() role=role forms=forms csrf=csrf.clone()/> }
                             })}
                             {v.forge.clone().map(|(hook, log)| {
                                 let forms = format!("/forms/r/{}/{}", r.owner, r.name);

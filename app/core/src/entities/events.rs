@@ -17,6 +17,9 @@ pub struct Model {
     pub body: Json,
     /// When it was written.
     pub created_at: TimeDateTimeWithTimeZone,
+    /// The event is a private repo's: it goes to that repo's webhooks (and the submitter's
+    /// e-mail), to the buses only when the site opts in (`repos.private_events_on_buses`).
+    pub private: bool,
 }
 
 /// No relations are declared.

@@ -32,6 +32,9 @@ pub struct Model {
     pub srpm_config: Option<String>,
     /// `public`, or `private`: the repo exists only for its members and the site admins.
     pub visibility: String,
+    /// The role members of the owning group get in a group-owned repo (`packager` by default;
+    /// unused when a user owns the repo).
+    pub group_role: String,
 }
 
 /// The repo's relations.

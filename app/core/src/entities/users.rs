@@ -30,6 +30,8 @@ pub struct Model {
     pub created_at: TimeDateTimeWithTimeZone,
     /// E-mail me when a build I submitted ends.
     pub notify_builds: bool,
+    /// This row is a group (`@NAME`): it owns repos but never signs in.
+    pub is_group: bool,
 }
 
 /// No relations are declared.

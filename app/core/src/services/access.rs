@@ -5,10 +5,10 @@
 use kiln_proto::{Repo, Role};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use crate::entities::{repo_members, repos, users};
+use crate::entities::{group_members, repo_members, repos, users};
 use crate::error::{CoreError, CoreResult};
 use crate::names::validate_name;
-use crate::policy::{authorize, Action, Principal};
+use crate::policy::{authorize_in_repo, Action, Principal, RepoStanding};
 use crate::Kiln;
 
 /// A repo looked up by `OWNER/REPO`, with its owner and the caller's role in it.
@@ -18,7 +18,8 @@ pub struct RepoCtx {
     pub repo: repos::Model,
     /// The user who owns the repo.
     pub owner: users::Model,
-    /// The caller's role in the repo; `None` when anonymous or not a member.
+    /// The caller's role in the repo, their own or their group's (the higher); `None` when
+    /// anonymous or not a member.
     pub role: Option<Role>,
 }
 
@@ -44,6 +45,11 @@ impl RepoCtx {
             builds_disabled: self.repo.builds_disabled.clone(),
             srpm_config: self.repo.srpm_config.clone(),
             visibility: kiln_proto::Visibility::parse(&self.repo.visibility),
+            group_role: self
+                .owner
+                .is_group
+                .then(|| Role::parse(&self.repo.group_role))
+                .flatten(),
         }
     }
 }
@@ -92,6 +98,40 @@ pub async fn role_of(
         .and_then(|m| Role::parse(&m.role)))
 }
 
+/// The role a member of `group_id` (a `users` row with `is_group`) has in `repo`, if
+/// `user_id` is one.
+pub async fn group_role_of(
+    db: &impl ConnectionTrait,
+    repo: &repos::Model,
+    group: &users::Model,
+    user_id: Option<i32>,
+) -> CoreResult<Option<Role>> {
+    let Some(user_id) = user_id.filter(|_| group.is_group) else {
+        return Ok(None);
+    };
+    let member = group_members::Entity::find()
+        .filter(group_members::Column::GroupId.eq(group.id))
+        .filter(group_members::Column::UserId.eq(user_id))
+        .one(db)
+        .await?;
+    Ok(member.and_then(|_| Role::parse(&repo.group_role)))
+}
+
+/// What the policy needs to know of `repo` and the caller's place in it.
+pub async fn standing_in(
+    db: &impl ConnectionTrait,
+    repo: &repos::Model,
+    owner: &users::Model,
+    principal: &Principal,
+) -> CoreResult<RepoStanding> {
+    Ok(RepoStanding {
+        repo_id: repo.id,
+        private: repo.visibility == kiln_proto::Visibility::Private.as_str(),
+        role: role_of(db, repo.id, principal.user_id()).await?,
+        group_role: group_role_of(db, repo, owner, principal.user_id()).await?,
+    })
+}
+
 /// Looks the repo up (404 if missing) and checks `action` against the caller's role in it.
 pub async fn authorize_repo(
     kiln: &Kiln,
@@ -111,7 +151,7 @@ pub async fn authorize_repo_in(
     name: &str,
     action: Action,
 ) -> CoreResult<RepoCtx> {
-    validate_name("owner", owner)?;
+    crate::names::validate_owner(owner)?;
     validate_name("repo", name)?;
     let not_found = || CoreError::not_found(format!("there is no repo {owner}/{name}"));
     let owner_row = users::Entity::find()
@@ -125,16 +165,9 @@ pub async fn authorize_repo_in(
         .one(db)
         .await?
         .ok_or_else(not_found)?;
-    let role = role_of(db, repo.id, principal.user_id()).await?;
-    // A private repo does not exist for anyone who is not a member or a site admin: the same
-    // 404 as for a repo never created, whatever the action.
-    if repo.visibility == kiln_proto::Visibility::Private.as_str()
-        && role.is_none()
-        && !principal.is_site_admin()
-    {
-        return Err(not_found());
-    }
-    authorize(principal, action, role)?;
+    let standing = standing_in(db, &repo, &owner_row, principal).await?;
+    authorize_in_repo(principal, action, &standing, not_found)?;
+    let role = standing.effective_role();
     Ok(RepoCtx {
         repo,
         owner: owner_row,

@@ -304,6 +304,7 @@ pub async fn login_oidc(
         tracing::info!(user = %user.username, provider, "user created on first login");
         user
     };
+    super::groups::sync_oidc(&txn, user.id, &claims.groups).await?;
     txn.commit().await?;
     Ok(user)
 }

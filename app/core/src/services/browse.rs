@@ -8,11 +8,17 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use super::publish::{newest_per_nevra, repo_for_serving};
 use crate::entities::{packages, repo_chroots};
 use crate::error::{CoreError, CoreResult};
+use crate::policy::Principal;
 use crate::Kiln;
 
 /// The top of a published repository: its files and chroot directories.
-pub async fn repo_index(kiln: &Kiln, owner: &str, repo: &str) -> CoreResult<RepoIndex> {
-    let ctx = repo_for_serving(kiln, owner, repo).await?;
+pub async fn repo_index(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    repo: &str,
+) -> CoreResult<RepoIndex> {
+    let ctx = repo_for_serving(kiln, principal, owner, repo).await?;
     let stem = format!("{}-{}", ctx.owner.username, ctx.repo.name);
     let chroots = repo_chroots::Entity::find()
         .filter(repo_chroots::Column::RepoId.eq(ctx.repo.id))
@@ -42,11 +48,12 @@ pub async fn repo_index(kiln: &Kiln, owner: &str, repo: &str) -> CoreResult<Repo
 /// One published chroot directory: the packages its metadata lists.
 pub async fn chroot_index(
     kiln: &Kiln,
+    principal: &Principal,
     owner: &str,
     repo: &str,
     chroot: &str,
 ) -> CoreResult<ChrootIndex> {
-    let ctx = repo_for_serving(kiln, owner, repo).await?;
+    let ctx = repo_for_serving(kiln, principal, owner, repo).await?;
     let Some(dir) = repo_chroots::Entity::find()
         .filter(repo_chroots::Column::RepoId.eq(ctx.repo.id))
         .filter(repo_chroots::Column::Chroot.eq(chroot))

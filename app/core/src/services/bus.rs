@@ -282,7 +282,7 @@ enum Conn {
     Mail(Box<Mail>),
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Bus {
     Mqtt,
     Amqp,
@@ -389,7 +389,14 @@ async fn pass(kiln: &Kiln, bus: Bus, url: &str, conn: &mut Option<Conn>) -> Core
             None => conn.insert(bus.connect(kiln, url).await?),
         };
         let mut sent = 0;
+        // A private repo's events stay off the buses unless the site opts in (e-mails go to
+        // the submitter, a member, either way).
+        let skip_private = bus != Bus::Mail && !kiln.config.repos.private_events_on_buses;
         for e in &pending {
+            if e.private && skip_private {
+                advance(kiln, cursor.id, e.id, true).await?;
+                continue;
+            }
             let mut body = e.body.clone();
             body["id"] = e.id.into();
             c.publish(&e.topic, &body).await?;

@@ -40,6 +40,13 @@ pub async fn emit(
         Some(id) => super::access::full_names(db, [id]).await?.remove(&id),
         None => None,
     };
+    let private = match repo_id {
+        Some(id) => crate::entities::repos::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .is_some_and(|r| r.visibility == kiln_proto::Visibility::Private.as_str()),
+        None => false,
+    };
     let body = serde_json::json!({
         "topic": topic,
         "version": VERSION,
@@ -53,6 +60,7 @@ pub async fn emit(
         repo_id: Set(repo_id),
         body: Set(body),
         created_at: Set(now),
+        private: Set(private),
         ..Default::default()
     }
     .insert(db)

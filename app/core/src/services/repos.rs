@@ -2,7 +2,7 @@
 //! every row in one transaction, so a repo is never half-visible, and queues its objects for
 //! background removal.
 
-use kiln_proto::{Page, Repo, RepoCreate, RepoPatch, Role};
+use kiln_proto::{Page, Repo, RepoCreate, RepoPatch, Role, Visibility};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -11,7 +11,7 @@ use sea_orm::{
 use super::access::{authorize_repo, authorize_repo_in, RepoCtx};
 use super::{audit, mock_configs, PageRequest};
 use crate::config::RepoCreators;
-use crate::entities::{repo_members, repos, storage_cleanup, users};
+use crate::entities::{group_members, repo_members, repos, storage_cleanup, users};
 use crate::error::{CoreError, CoreResult};
 use crate::names::{validate_name, validate_text};
 use crate::policy::{authorize, Action, Principal};
@@ -99,7 +99,11 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> Co
             }
             RepoCreators::Group => {
                 let group = policy.creator_group.as_deref().unwrap_or_default();
-                if !user.groups.iter().any(|g| g == group) {
+                let local = match super::groups::find(&kiln.db, group).await {
+                    Ok(g) => super::groups::is_member(&kiln.db, g.id, user.id).await?,
+                    Err(_) => false,
+                };
+                if !local && !user.groups.iter().any(|g| g == group) {
                     return Err(CoreError::Forbidden(format!(
                         "creating repos needs membership of the group {group:?}"
                     )));
@@ -109,11 +113,39 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> Co
     }
     validate_name("name", &input.name)?;
     validate_text("description", &input.description, 4000)?;
+    let visibility = visibility_for_new(kiln, user, input.visibility)?;
+    // A group's repo: only its members (or site admins) create one.
+    let owner = match input.owner.as_deref().filter(|o| *o != user.username) {
+        None => None,
+        Some(o) if o.starts_with('@') => {
+            let group = super::groups::find(&kiln.db, o)
+                .await
+                .map_err(|_| CoreError::validation("owner", format!("there is no group {o}")))?;
+            if !user.is_site_admin && !super::groups::is_member(&kiln.db, group.id, user.id).await?
+            {
+                return Err(CoreError::Forbidden(format!(
+                    "only members of {o} create repos in it"
+                )));
+            }
+            Some(group)
+        }
+        Some(o) => {
+            return Err(CoreError::validation(
+                "owner",
+                format!("{o:?} is not you or a group (@NAME)"),
+            ))
+        }
+    };
+    let (owner_id, owner_name) = owner
+        .as_ref()
+        .map_or((user.id, user.username.clone()), |g| {
+            (g.id, g.username.clone())
+        });
     // The repo's signing key, made before the write transaction (RSA takes a while).
-    let key = crate::services::publish::new_key(kiln, &format!("{}/{}", user.username, input.name))
-        .await?;
+    let key =
+        crate::services::publish::new_key(kiln, &format!("{owner_name}/{}", input.name)).await?;
     let txn = kiln.begin().await?;
-    if let (Some(max), false) = (policy.max_per_user, user.is_site_admin) {
+    if let (Some(max), false, None) = (policy.max_per_user, user.is_site_admin, &owner) {
         let owned = repos::Entity::find()
             .filter(repos::Column::OwnerId.eq(user.id))
             .count(&txn)
@@ -125,22 +157,22 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> Co
         }
     }
     let exists = repos::Entity::find()
-        .filter(repos::Column::OwnerId.eq(user.id))
+        .filter(repos::Column::OwnerId.eq(owner_id))
         .filter(repos::Column::Name.eq(&input.name))
         .one(&txn)
         .await?;
     if exists.is_some() {
-        return Err(CoreError::Conflict(format!(
-            "you already have a repo named {}",
-            input.name
-        )));
+        return Err(CoreError::Conflict(match &owner {
+            None => format!("you already have a repo named {}", input.name),
+            Some(_) => format!("{owner_name} already has a repo named {}", input.name),
+        }));
     }
     let now = crate::now();
     let repo = repos::ActiveModel {
-        owner_id: Set(user.id),
+        owner_id: Set(owner_id),
         name: Set(input.name.clone()),
         description: Set(input.description.clone()),
-        visibility: Set(input.visibility.unwrap_or_default().as_str().to_owned()),
+        visibility: Set(visibility.as_str().to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -157,7 +189,7 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> Co
     }
     .insert(&txn)
     .await?;
-    let full_name = format!("{}/{}", user.username, repo.name);
+    let full_name = format!("{owner_name}/{}", repo.name);
     audit::record(
         &txn,
         Some(repo.id),
@@ -171,7 +203,7 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> Co
         mock_configs::create_default_in(&txn, principal, &repo, chroot).await?;
     }
     txn.commit().await?;
-    let owner = users::Entity::find_by_id(user.id)
+    let owner = users::Entity::find_by_id(owner_id)
         .one(&kiln.db)
         .await?
         .ok_or_else(|| CoreError::internal("owner vanished"))?;
@@ -181,6 +213,27 @@ pub async fn create(kiln: &Kiln, principal: &Principal, input: RepoCreate) -> Co
         role: Some(Role::Admin),
     }
     .to_wire())
+}
+
+/// The visibility of a new repo: what was asked, else the site's default; a site that forces
+/// private repos refuses a public one.
+fn visibility_for_new(
+    kiln: &Kiln,
+    user: &crate::policy::UserPrincipal,
+    asked: Option<Visibility>,
+) -> CoreResult<Visibility> {
+    let site = &kiln.config.repos;
+    match asked {
+        Some(Visibility::Public) if site.force_private && !user.is_site_admin => {
+            Err(CoreError::validation(
+                "visibility",
+                "this server keeps every repo private (repos.force_private)",
+            ))
+        }
+        Some(v) => Ok(v),
+        None if site.force_private || site.private_by_default => Ok(Visibility::Private),
+        None => Ok(Visibility::Public),
+    }
 }
 
 /// Repos, alphabetical by owner then name; `owner` filters, `query` matches names and
@@ -198,19 +251,28 @@ pub async fn list(
     if !principal.is_site_admin() {
         let visible = Condition::any().add(repos::Column::Visibility.eq("public"));
         select = select.filter(match principal.user_id() {
-            Some(uid) => visible.add(
-                repos::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(
-                    repo_members::Entity::find()
-                        .select_only()
-                        .column(repo_members::Column::RepoId)
-                        .filter(repo_members::Column::UserId.eq(uid)),
-                )),
-            ),
+            Some(uid) => visible
+                .add(
+                    repos::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(
+                        repo_members::Entity::find()
+                            .select_only()
+                            .column(repo_members::Column::RepoId)
+                            .filter(repo_members::Column::UserId.eq(uid)),
+                    )),
+                )
+                .add(
+                    repos::Column::OwnerId.in_subquery(sea_orm::QueryTrait::into_query(
+                        group_members::Entity::find()
+                            .select_only()
+                            .column(group_members::Column::GroupId)
+                            .filter(group_members::Column::UserId.eq(uid)),
+                    )),
+                ),
             None => visible,
         });
     }
     if let Some(owner) = owner {
-        validate_name("owner", owner)?;
+        crate::names::validate_owner(owner)?;
         select = select.filter(users::Column::Username.eq(owner));
     }
     if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
@@ -230,24 +292,34 @@ pub async fn list(
         .all(&kiln.db)
         .await?;
     let ids: Vec<i32> = rows.iter().map(|(r, _)| r.id).collect();
-    let my_roles = match principal.user_id() {
-        Some(uid) if !ids.is_empty() => {
+    let (my_roles, my_groups) = match principal.user_id() {
+        Some(uid) if !ids.is_empty() => (
             repo_members::Entity::find()
                 .filter(repo_members::Column::UserId.eq(uid))
                 .filter(repo_members::Column::RepoId.is_in(ids))
                 .all(&kiln.db)
-                .await?
-        }
-        _ => vec![],
+                .await?,
+            group_members::Entity::find()
+                .filter(group_members::Column::UserId.eq(uid))
+                .all(&kiln.db)
+                .await?,
+        ),
+        _ => (vec![], vec![]),
     };
     let items = rows
         .into_iter()
         .filter_map(|(repo, owner)| {
             let owner = owner?;
-            let role = my_roles
+            let own = my_roles
                 .iter()
                 .find(|m| m.repo_id == repo.id)
                 .and_then(|m| Role::parse(&m.role));
+            let by_group = my_groups
+                .iter()
+                .any(|g| g.group_id == owner.id)
+                .then(|| Role::parse(&repo.group_role))
+                .flatten();
+            let role = own.max(by_group);
             Some(RepoCtx { repo, owner, role }.to_wire())
         })
         .collect();
@@ -302,6 +374,13 @@ pub async fn update(
         authorize(principal, Action::SetVisibility, ctx.role).map_err(|_| {
             CoreError::Forbidden("making a repo private or public needs the admin role".into())
         })?;
+        if v == Visibility::Public && kiln.config.repos.force_private && !principal.is_site_admin()
+        {
+            return Err(CoreError::validation(
+                "visibility",
+                "this server keeps every repo private (repos.force_private)",
+            ));
+        }
         active.visibility = Set(v.as_str().to_owned());
     }
     if let Some(name) = &patch.srpm_config {

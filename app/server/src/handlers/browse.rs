@@ -12,6 +12,7 @@ use kiln_proto::{ChrootIndex, RepoIndex};
 use serde::Deserialize;
 
 use crate::error::ApiResult;
+use crate::extract::Caller;
 use crate::AppState;
 
 #[derive(Debug, Deserialize, Default)]
@@ -41,22 +42,35 @@ fn wants_json(headers: &HeaderMap, q: &IndexQuery) -> bool {
             .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
 }
 
-/// `/repos/OWNER/REPO` → `/repos/OWNER/REPO/`, as a web server does for a directory.
-pub async fn repo_redirect(Path(p): Path<RepoPath>) -> Response {
-    kiln_core::names::validate_name("owner", &p.owner)
-        .and_then(|_| kiln_core::names::validate_name("repo", &p.repo))
-        .map(|_| Redirect::permanent(&format!("/repos/{}/{}/", p.owner, p.repo)).into_response())
-        .unwrap_or_else(|e| crate::error::ApiError(e).into_response())
+/// `/repos/OWNER/REPO` → `/repos/OWNER/REPO/`, as a web server does for a directory (a repo
+/// that does not exist for the caller is a 404 here too).
+pub async fn repo_redirect(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RepoPath>,
+) -> ApiResult<Response> {
+    let ctx = kiln_core::services::publish::repo_for_serving(
+        &state.kiln,
+        &caller.principal,
+        &p.owner,
+        &p.repo,
+    )
+    .await?;
+    Ok(
+        Redirect::permanent(&format!("/repos/{}/{}/", ctx.owner.username, ctx.repo.name))
+            .into_response(),
+    )
 }
 
 /// `/repos/OWNER/REPO/`.
 pub async fn repo_index(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(p): Path<RepoPath>,
     Query(q): Query<IndexQuery>,
 ) -> ApiResult<Response> {
-    let index = browse::repo_index(&state.kiln, &p.owner, &p.repo).await?;
+    let index = browse::repo_index(&state.kiln, &caller.principal, &p.owner, &p.repo).await?;
     if wants_json(&headers, &q) {
         return Ok(Json(index).into_response());
     }
@@ -67,12 +81,14 @@ pub async fn repo_index(
 /// `sub` is given.
 pub async fn chroot_index(
     state: &AppState,
+    caller: &Caller,
     headers: &HeaderMap,
     p: &ChrootDirPath,
     sub: Option<&str>,
     q: &IndexQuery,
 ) -> ApiResult<Response> {
-    let mut index = browse::chroot_index(&state.kiln, &p.owner, &p.repo, &p.chroot).await?;
+    let mut index =
+        browse::chroot_index(&state.kiln, &caller.principal, &p.owner, &p.repo, &p.chroot).await?;
     let here = format!(
         "/repos/{}/{}/{}",
         index.repo,
@@ -101,11 +117,12 @@ pub async fn chroot_index(
 /// `/repos/OWNER/REPO/CHROOT/`.
 pub async fn chroot_root(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(p): Path<ChrootDirPath>,
     Query(q): Query<IndexQuery>,
 ) -> ApiResult<Response> {
-    chroot_index(&state, &headers, &p, None, &q).await
+    chroot_index(&state, &caller, &headers, &p, None, &q).await
 }
 
 /// Text for HTML content and double-quoted attributes (the metadata's XML escaping serves).

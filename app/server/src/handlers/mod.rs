@@ -1,5 +1,6 @@
 //! HTTP handlers, one file per resource: typed extractors, one core call, a wire type back.
 
+pub mod access;
 pub mod agent;
 pub mod audit;
 pub mod browse;

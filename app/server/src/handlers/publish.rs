@@ -5,6 +5,8 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use kiln_core::services::access::RepoCtx;
 use kiln_core::services::publish;
 use kiln_core::storage::ByteRange;
 use kiln_core::CoreError;
@@ -155,47 +157,62 @@ pub struct RepoFileQuery {
 /// `/repos/OWNER/REPO/FILE`: `pubkey.gpg`, `OWNER-REPO.repo`, `OWNER-REPO-release.noarch.rpm`.
 pub async fn repo_file(
     State(state): State<AppState>,
+    caller: Caller,
+    credential: Option<Extension<publish::DownloadCredential>>,
     method: Method,
     headers: HeaderMap,
     Path(p): Path<RepoFilePath>,
     Query(q): Query<RepoFileQuery>,
 ) -> ApiResult<Response> {
     let kiln = &state.kiln;
-    let ctx = publish::repo_for_serving(kiln, &p.owner, &p.repo).await?;
+    let ctx = publish::repo_for_serving(kiln, &caller.principal, &p.owner, &p.repo).await?;
+    // A private repo's `.repo` file and release RPM carry the credential they were fetched
+    // with, so that dnf sends it again; nothing of a private repo goes to a shared cache.
+    let private = is_private(&ctx);
+    let credential = credential.map(|c| c.0).filter(|_| private);
+    let cache = cache_control(&ctx, "public, max-age=300");
     let stem = format!("{}-{}", ctx.owner.username, ctx.repo.name);
     if p.file == "pubkey.gpg" {
         let key = publish::active_key(kiln, ctx.repo.id).await?;
         return Ok((
             [
-                (header::CONTENT_TYPE, "application/pgp-keys"),
-                (header::CACHE_CONTROL, "public, max-age=300"),
+                (header::CONTENT_TYPE, "application/pgp-keys".to_owned()),
+                (header::CACHE_CONTROL, cache),
             ],
             key.public_key,
         )
             .into_response());
     }
-    let repo_text = repo_text(&state, &ctx, q.distro.as_deref()).await?;
+    let repo_text = repo_text(&state, &ctx, q.distro.as_deref(), None).await?;
     if p.file == format!("{stem}.repo") {
+        let text = match &credential {
+            Some(c) => self::repo_text(&state, &ctx, q.distro.as_deref(), Some(c)).await?,
+            None => repo_text,
+        };
         return Ok((
             [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                (header::CACHE_CONTROL, "public, max-age=300"),
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+                (header::CACHE_CONTROL, cache),
             ],
-            repo_text,
+            text,
         )
             .into_response());
     }
     if p.file == format!("{stem}-release.noarch.rpm") {
+        if let Some(c) = &credential {
+            let with = self::repo_text(&state, &ctx, q.distro.as_deref(), Some(c)).await?;
+            let rpm = publish::release_rpm_with_credential(kiln, &ctx, &repo_text, &with).await?;
+            return Ok((
+                [
+                    (header::CONTENT_TYPE, "application/x-rpm"),
+                    (header::CACHE_CONTROL, "private, no-store"),
+                ],
+                rpm,
+            )
+                .into_response());
+        }
         let (key, _) = publish::release_rpm(kiln, &ctx, &repo_text).await?;
-        return serve_object(
-            &state,
-            &method,
-            &headers,
-            &key,
-            "application/x-rpm",
-            "public, max-age=300",
-        )
-        .await;
+        return serve_object(&state, &method, &headers, &key, "application/x-rpm", &cache).await;
     }
     if kiln_core::names::parse_chroot_name(&p.file).is_ok() {
         // A chroot directory named without its slash.
@@ -211,10 +228,25 @@ pub async fn repo_file(
     )))
 }
 
+fn is_private(ctx: &RepoCtx) -> bool {
+    ctx.repo.visibility == kiln_proto::Visibility::Private.as_str()
+}
+
+/// `Cache-Control` for a file of `ctx`: `public` directives become `private` for a private
+/// repo, so that no shared cache keeps its files for strangers.
+fn cache_control(ctx: &RepoCtx, public: &str) -> String {
+    if is_private(ctx) {
+        public.replacen("public", "private", 1)
+    } else {
+        public.to_owned()
+    }
+}
+
 async fn repo_text(
     state: &AppState,
-    ctx: &kiln_core::services::access::RepoCtx,
+    ctx: &RepoCtx,
     distro: Option<&str>,
+    credential: Option<&publish::DownloadCredential>,
 ) -> ApiResult<String> {
     let chroots = publish::chroots_of(&state.kiln, ctx.repo.id).await?;
     let mut distros = publish::distros(&chroots);
@@ -238,6 +270,7 @@ async fn repo_text(
         &ctx.repo.name,
         &ctx.repo.description,
         &distros,
+        credential,
     ))
 }
 
@@ -252,13 +285,14 @@ pub struct ChrootPath {
 /// `/repos/OWNER/REPO/CHROOT/…`: the metadata under `repodata/` and the packages it names.
 pub async fn chroot_file(
     State(state): State<AppState>,
+    caller: Caller,
     method: Method,
     headers: HeaderMap,
     Path(p): Path<ChrootPath>,
     Query(q): Query<super::browse::IndexQuery>,
 ) -> ApiResult<Response> {
     let kiln = &state.kiln;
-    let ctx = publish::repo_for_serving(kiln, &p.owner, &p.repo).await?;
+    let ctx = publish::repo_for_serving(kiln, &caller.principal, &p.owner, &p.repo).await?;
     kiln_core::names::validate_name("chroot", &p.chroot)?;
     let dir = p.rest.strip_suffix('/');
     if dir
@@ -274,7 +308,8 @@ pub async fn chroot_file(
             repo: p.repo.clone(),
             chroot: p.chroot.clone(),
         };
-        return super::browse::chroot_index(&state, &headers, &at, Some(&p.rest), &q).await;
+        return super::browse::chroot_index(&state, &caller, &headers, &at, Some(&p.rest), &q)
+            .await;
     }
     if let Some(name) = p.rest.strip_prefix("repodata/") {
         let (content_type, cache) = if name == "repomd.xml" {
@@ -293,6 +328,7 @@ pub async fn chroot_file(
             ("application/octet-stream", IMMUTABLE.to_owned())
         };
         let key = publish::repodata_key(ctx.repo.id, &p.chroot, name);
+        let cache = cache_control(&ctx, &cache);
         return serve_object(&state, &method, &headers, &key, content_type, &cache).await;
     }
     let Some(key) = publish::package_key(kiln, ctx.repo.id, &p.chroot, &p.rest).await? else {
@@ -301,15 +337,8 @@ pub async fn chroot_file(
             ctx.owner.username, ctx.repo.name, p.rest, p.chroot
         )));
     };
-    serve_object(
-        &state,
-        &method,
-        &headers,
-        &key,
-        "application/x-rpm",
-        IMMUTABLE,
-    )
-    .await
+    let cache = cache_control(&ctx, IMMUTABLE);
+    serve_object(&state, &method, &headers, &key, "application/x-rpm", &cache).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -330,13 +359,16 @@ pub struct CoprRepoQuery {
 /// publish carries `Copr-Error-Data` (base64 JSON with the available chroots).
 pub async fn copr_dnf_repo(
     State(state): State<AppState>,
+    caller: Caller,
+    credential: Option<Extension<publish::DownloadCredential>>,
     headers: HeaderMap,
     Path(p): Path<CoprRepoPath>,
     Query(q): Query<CoprRepoQuery>,
 ) -> ApiResult<Response> {
     use base64::Engine;
     let kiln = &state.kiln;
-    let ctx = publish::repo_for_serving(kiln, &p.owner, &p.repo).await?;
+    let ctx = publish::repo_for_serving(kiln, &caller.principal, &p.owner, &p.repo).await?;
+    let credential = credential.map(|c| c.0).filter(|_| is_private(&ctx));
     let chroots = publish::chroots_of(kiln, ctx.repo.id).await?;
     let arch = q.arch.unwrap_or_else(|| "x86_64".into());
     let wanted = format!("{}-{arch}", p.chroot);
@@ -389,10 +421,15 @@ pub async fn copr_dnf_repo(
         &ctx.repo.name,
         &ctx.repo.description,
         &[distro.to_owned()],
+        credential.as_ref(),
     );
     // The plugin names the repo file after the first line's section.
     let body = body.replacen(
-        &format!("[kiln-{}-{}]", ctx.owner.username, ctx.repo.name),
+        &format!(
+            "[kiln-{}-{}]",
+            publish::dnf_safe(&ctx.owner.username),
+            ctx.repo.name
+        ),
         &format!("[copr:{host}:{}:{}]", ctx.owner.username, ctx.repo.name),
         1,
     );

@@ -70,7 +70,8 @@ mod tests {
                 "alice",
                 "tools",
                 "Tools\nmore",
-                &["fedora".into()]
+                &["fedora".into()],
+                None
             )
         );
         insta::assert_snapshot!(
@@ -80,8 +81,28 @@ mod tests {
                 "alice",
                 "tools",
                 "",
-                &["epel".into(), "fedora".into()]
+                &["epel".into(), "fedora".into()],
+                None
             )
+        );
+        // A private repo's, fetched with a credential (a group's, whose `@` dnf refuses in
+        // repo ids).
+        insta::assert_snapshot!(
+            "repo_file_with_credential",
+            repo_file(
+                "https://kiln.example.org",
+                "@team",
+                "tools",
+                "",
+                &["epel".into(), "fedora".into()],
+                DownloadCredential::new("dnf", "kiln_rt_abc-DEF_123").as_ref()
+            )
+        );
+        // A credential that would break the file is not written.
+        assert!(DownloadCredential::new("dnf", "a\npassword=x").is_none());
+        assert_eq!(
+            DownloadCredential::new("we ird", "kiln_rt_x").map(|c| c.username),
+            Some("kiln".to_owned())
         );
     }
 }

@@ -153,7 +153,11 @@ pub async fn delete_repo_rows(db: &impl ConnectionTrait, repo_id: i32) -> CoreRe
         .filter(webhooks::Column::RepoId.eq(repo_id))
         .exec(db)
         .await?;
-    use crate::entities::{artifacts, task_logs};
+    use crate::entities::{artifacts, read_tokens, task_logs};
+    read_tokens::Entity::delete_many()
+        .filter(read_tokens::Column::RepoId.eq(repo_id))
+        .exec(db)
+        .await?;
     packages::Entity::delete_many()
         .filter(packages::Column::RepoId.eq(repo_id))
         .exec(db)

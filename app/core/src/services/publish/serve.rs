@@ -89,9 +89,15 @@ pub async fn newest_packages(
     Ok(newest.into_values().collect())
 }
 
-/// A repo looked up for serving (public).
-pub async fn repo_for_serving(kiln: &Kiln, owner: &str, name: &str) -> CoreResult<RepoCtx> {
-    authorize_repo(kiln, &Principal::Anonymous, owner, name, Action::ViewRepo).await
+/// A repo looked up for serving its published files to `principal` (anyone for a public
+/// repo; members, site admins and its read tokens for a private one).
+pub async fn repo_for_serving(
+    kiln: &Kiln,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+) -> CoreResult<RepoCtx> {
+    authorize_repo(kiln, principal, owner, name, Action::Download).await
 }
 
 /// The storage key of a published package file, by its path below the chroot directory.
@@ -132,6 +138,12 @@ pub fn distros(chroots: &[String]) -> Vec<String> {
     out
 }
 
+/// An owner as dnf repo ids and RPM names allow it: a group's `@` becomes `_` (no user name
+/// starts with `_`, so the two never meet).
+pub fn dnf_safe(owner: &str) -> String {
+    owner.replace('@', "_")
+}
+
 /// The `.repo` file: one section per distro (`distro` picks one), `baseurl` with
 /// `$releasever-$basearch`, signatures checked on packages and metadata.
 pub fn repo_file(
@@ -140,15 +152,16 @@ pub fn repo_file(
     name: &str,
     description: &str,
     distros: &[String],
+    credentials: Option<&DownloadCredential>,
 ) -> String {
     let base = public_url.trim_end_matches('/');
     let several = distros.len() > 1;
     let mut out = String::new();
     for d in distros {
         let id = if several {
-            format!("kiln-{owner}-{name}-{d}")
+            format!("kiln-{}-{name}-{d}", dnf_safe(owner))
         } else {
-            format!("kiln-{owner}-{name}")
+            format!("kiln-{}-{name}", dnf_safe(owner))
         };
         let title = if description.trim().is_empty() {
             format!("Kiln repo {owner}/{name}")
@@ -162,8 +175,45 @@ pub fn repo_file(
             "[{id}]\nname={title}\nbaseurl={base}/repos/{owner}/{name}/{d}-$releasever-$basearch/\ntype=rpm-md\nskip_if_unavailable={}\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey={base}/repos/{owner}/{name}/pubkey.gpg\nenabled=1\nenabled_metadata=1\n\n",
             if several { "True" } else { "False" }
         ));
+        if let Some(c) = credentials {
+            // Before the blank line that ends the section.
+            out.pop();
+            out.push_str(&format!(
+                "username={}\npassword={}\n\n",
+                c.username,
+                c.password.expose()
+            ));
+        }
     }
     out
+}
+
+/// The HTTP Basic credential a download came with (a read token, or a member's API token as
+/// the password), to be written into the `.repo` file and release RPM of a private repo so
+/// that dnf sends it again.
+#[derive(Debug, Clone)]
+pub struct DownloadCredential {
+    /// The user name sent (any; dnf needs one). Only `[A-Za-z0-9._-]` is kept.
+    pub username: String,
+    /// The token.
+    pub password: crate::secret::Secret,
+}
+
+impl DownloadCredential {
+    /// A credential whose parts can be written into a `.repo` file unchanged, or `None`.
+    pub fn new(username: &str, password: &str) -> Option<DownloadCredential> {
+        let safe = |v: &str, max: usize| {
+            !v.is_empty()
+                && v.len() <= max
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
+        let username = if safe(username, 64) { username } else { "kiln" };
+        safe(password, 200).then(|| DownloadCredential {
+            username: username.to_owned(),
+            password: crate::secret::Secret::new(password.to_owned()),
+        })
+    }
 }
 
 /// The release RPM for the current `.repo` file and key: stored once per content, built on
@@ -174,7 +224,7 @@ pub async fn release_rpm(
     repo_text: &str,
 ) -> CoreResult<(String, String)> {
     let key = active_key(kiln, ctx.repo.id).await?;
-    let (owner, name) = (ctx.owner.username.clone(), ctx.repo.name.clone());
+    let (owner, name) = (&ctx.owner.username, &ctx.repo.name);
     let digest = hex::encode(Sha256::digest(
         format!("{repo_text}\n{}", key.fingerprint).as_bytes(),
     ));
@@ -193,21 +243,65 @@ pub async fn release_rpm(
         .filter(repos::Column::Id.eq(ctx.repo.id))
         .exec(&txn)
         .await?;
-    let serial: i32 = repos::Entity::find_by_id(ctx.repo.id)
+    let serial = release_serial(&txn, ctx.repo.id).await?;
+    txn.commit().await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("release.rpm");
+    build_release_rpm(kiln, ctx, key, repo_text, serial, &path).await?;
+    kiln.storage.put_file(&storage_key, &path).await?;
+    Ok((storage_key, file))
+}
+
+/// The release RPM of a private repo for the credential a download came with: the same as
+/// `release_rpm` for `public_text` (same serial), but with `repo_text`, which carries the
+/// credential. Built for each request and never stored, so no secret rests in storage.
+pub async fn release_rpm_with_credential(
+    kiln: &Kiln,
+    ctx: &RepoCtx,
+    public_text: &str,
+    repo_text: &str,
+) -> CoreResult<Vec<u8>> {
+    release_rpm(kiln, ctx, public_text).await?;
+    let key = active_key(kiln, ctx.repo.id).await?;
+    let serial = release_serial(&kiln.db, ctx.repo.id).await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("release.rpm");
+    build_release_rpm(kiln, ctx, key, repo_text, serial, &path).await?;
+    Ok(tokio::fs::read(&path).await?)
+}
+
+async fn release_serial(db: &impl sea_orm::ConnectionTrait, repo_id: i32) -> CoreResult<i32> {
+    Ok(repos::Entity::find_by_id(repo_id)
         .select_only()
         .column(repos::Column::ReleaseSerial)
         .into_tuple()
-        .one(&txn)
+        .one(db)
         .await?
-        .unwrap_or(1);
-    txn.commit().await?;
+        .unwrap_or(1))
+}
+
+/// Writes the release RPM (the `.repo` file as a config file, the public key) to `out`,
+/// signed with the repo's key.
+async fn build_release_rpm(
+    kiln: &Kiln,
+    ctx: &RepoCtx,
+    key: crate::entities::repo_keys::Model,
+    repo_text: &str,
+    serial: i32,
+    out: &std::path::Path,
+) -> CoreResult<()> {
+    let (owner, name) = (ctx.owner.username.clone(), ctx.repo.name.clone());
     let server_key = kiln.server_key.clone();
+    // A file holding a credential is readable by root only.
+    let mode = if repo_text.contains("\npassword=") {
+        0o600
+    } else {
+        0o644
+    };
     let repo_text = repo_text.to_owned();
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("release.rpm");
-    let out = path.clone();
+    let out = out.to_owned();
     tokio::task::spawn_blocking(move || {
-        let pkg_name = format!("{owner}-{name}-release");
+        let pkg_name = format!("{}-{name}-release", dnf_safe(&owner));
         let repo_path = dir_file(&out, "repo")?;
         std::fs::write(&repo_path, repo_text)?;
         let key_path = dir_file(&out, "key")?;
@@ -230,7 +324,7 @@ pub async fn release_rpm(
                 rpm::FileOptions::new(format!("/etc/yum.repos.d/{owner}-{name}.repo"))
                     .config()
                     .noreplace()
-                    .permissions(0o644),
+                    .permissions(mode),
             )
             .map_err(err)?;
         builder
@@ -245,9 +339,7 @@ pub async fn release_rpm(
         Ok::<_, CoreError>(())
     })
     .await
-    .map_err(|_| CoreError::internal("release RPM build panicked"))??;
-    kiln.storage.put_file(&storage_key, &path).await?;
-    Ok((storage_key, file))
+    .map_err(|_| CoreError::internal("release RPM build panicked"))?
 }
 
 pub(super) fn dir_file(rpm_path: &std::path::Path, name: &str) -> CoreResult<std::path::PathBuf> {

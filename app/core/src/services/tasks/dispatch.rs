@@ -378,6 +378,45 @@ pub(super) async fn claim_from_queue(
 
 /// The job for subtask `t` on its `attempt`.
 pub(super) async fn job_of(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreResult<Job> {
+    let mut job = job_without_auth(kiln, t, attempt).await?;
+    job.repo_auth = repo_auth(kiln, t).await?;
+    Ok(job)
+}
+
+/// For a subtask of a private repo: a read token for its own published repo, made for this
+/// claim (an earlier claim's token ends now) and ending when the task ends or times out.
+async fn repo_auth(
+    kiln: &Kiln,
+    t: &tasks::Model,
+) -> CoreResult<Option<kiln_proto::agent::RepoAuth>> {
+    let Some((repo, Some(owner))) = repos::Entity::find_by_id(t.repo_id)
+        .find_also_related(users::Entity)
+        .one(&kiln.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if repo.visibility != kiln_proto::Visibility::Private.as_str() {
+        return Ok(None);
+    }
+    let read_tokens = super::super::read_tokens::revoke_for_task;
+    read_tokens(&kiln.db, t.id).await?;
+    let lifetime = time::Duration::seconds(kiln.config.builds.build_timeout_seconds as i64)
+        + time::Duration::minutes(30);
+    let token = super::super::read_tokens::for_task(&kiln.db, repo.id, t.id, lifetime).await?;
+    Ok(Some(kiln_proto::agent::RepoAuth {
+        url: format!(
+            "{}/repos/{}/{}/",
+            kiln.config.public_url(),
+            owner.username,
+            repo.name
+        ),
+        username: "kiln-agent".into(),
+        password: token.expose().to_owned(),
+    }))
+}
+
+async fn job_without_auth(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreResult<Job> {
     let snapshot = t.mock_config_snapshot.clone().unwrap_or_default();
     if super::sources::is_srpm_step(t) {
         let source: kiln_proto::Source = serde_json::from_value(snapshot["source"].clone())
@@ -409,6 +448,7 @@ pub(super) async fn job_of(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreR
             },
             nocheck: false,
             timeout_seconds: kiln.config.builds.build_timeout_seconds,
+            repo_auth: None,
         });
     }
     // Submissions record the repo and SRPM in the snapshot; older rows are looked up.
@@ -452,5 +492,6 @@ pub(super) async fn job_of(kiln: &Kiln, t: &tasks::Model, attempt: i32) -> CoreR
         },
         nocheck: snapshot["nocheck"].as_bool().unwrap_or(false),
         timeout_seconds: kiln.config.builds.build_timeout_seconds,
+        repo_auth: None,
     })
 }

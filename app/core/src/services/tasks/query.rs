@@ -187,7 +187,13 @@ pub(super) async fn authorize_task(
         .await?
         .and_then(|(r, u)| Some((r, u?)))
         .ok_or_else(|| CoreError::not_found(format!("there is no task {id}")))?;
-    let ctx = authorize_repo(kiln, principal, &owner.username, &repo.name, action).await?;
+    // A task of a repo the caller cannot see is a task that does not exist.
+    let ctx = authorize_repo(kiln, principal, &owner.username, &repo.name, action)
+        .await
+        .map_err(|e| match e {
+            CoreError::NotFound(_) => CoreError::not_found(format!("there is no task {id}")),
+            e => e,
+        })?;
     Ok((t, ctx))
 }
 

@@ -316,6 +316,8 @@ pub async fn finish(kiln: &Kiln, agent: &agents::Model, id: i32, report: Finish)
             Some(super::sources::srpm_made(kiln, &t, report.commit, report.source_sha256).await?);
     }
     let txn = kiln.begin().await?;
+    // The task's read token (a private repo's) ends with the task.
+    super::super::read_tokens::revoke_for_task(&txn, t.id).await?;
     // What built it and where it failed, before the state changes (the end event reads them).
     tasks::Entity::update_many()
         .col_expr(

@@ -196,7 +196,7 @@ pub async fn upload(
                 error: Some("Some files were not submitted; see the messages next to them.".into()),
                 fields: errors,
                 values,
-                secret: None,
+                ..Flash::default()
             };
             crate::ui::render_page(
                 &state,

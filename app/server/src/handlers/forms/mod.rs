@@ -17,12 +17,14 @@ use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::AppState;
 
+mod access;
 mod account;
 mod admin;
 mod builds;
 mod forge;
 mod repo;
 
+pub use access::*;
 pub use account::*;
 pub use admin::*;
 pub use builds::*;
@@ -271,6 +273,25 @@ impl SettingsForm {
     /// failure the settings page again with the error next to the form `form`.
     async fn done(self, state: &AppState, form: &str, result: CoreResult<Done>) -> Response {
         let back = format!("{}/settings", repo_path(&self.repo));
+        // A form the handler refused before it looked the repo up (a bad field) still answers
+        // the 404 of a repo the caller cannot see: nothing tells a stranger it exists.
+        let result = match result {
+            Err(e) if !matches!(e, CoreError::NotFound(_)) => {
+                match kiln_core::services::access::authorize_repo(
+                    &state.kiln,
+                    self.principal(),
+                    self.owner(),
+                    self.repo(),
+                    kiln_core::Action::ViewRepo,
+                )
+                .await
+                {
+                    Err(missing @ CoreError::NotFound(_)) => Err(missing),
+                    _ => Err(e),
+                }
+            }
+            r => r,
+        };
         let result = result.map(|d| {
             let to = match (d.to, d.anchor) {
                 (Some(to), _) => to,

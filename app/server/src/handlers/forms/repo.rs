@@ -18,6 +18,7 @@ pub async fn create_repo(State(state): State<AppState>, f: UiForm) -> Response {
         description: f.text("description"),
         chroots: f.all("chroots"),
         visibility: (f.text("visibility") == "private").then_some(kiln_proto::Visibility::Private),
+        owner: Some(f.text("owner")).filter(|o| o.starts_with('@')),
     };
     let r = repos::create(&state.kiln, f.principal(), input)
         .await
