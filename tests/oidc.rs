@@ -247,3 +247,58 @@ async fn unknown_provider_and_callback_without_login() {
         .unwrap_or("")
         .contains("no login is in progress"));
 }
+
+/// Groups from the provider's groups claim (issue 18): each sign-in makes the user a member
+/// of exactly the groups the claim names (made on first sight), so a member creates and
+/// builds in the group's repos, and one the provider drops loses them at the next sign-in.
+#[tokio::test]
+async fn the_groups_claim_makes_group_members() {
+    let Some(s) = setup().await else { return };
+    let app = &s.app;
+    s._provider
+        .set_groups("carol", &["staff", "devs", "/nested/not valid"]);
+    s._provider.set_groups("dave", &["devs"]);
+    let (carol, me) = login(app, "carol").await;
+    let csrf = me["csrf_token"].as_str().expect("csrf").to_owned();
+    let resp = carol
+        .get(app.url("/api/v1/groups"))
+        .send()
+        .await
+        .expect("groups");
+    let groups: Value = resp.json().await.expect("json");
+    let names: Vec<&str> = groups
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|g| g["owner"].as_str())
+        .collect();
+    assert_eq!(names, ["@devs", "@staff"], "{groups:#}");
+    assert_eq!(groups[0]["members"][0]["source"], "oidc");
+    let resp = carol
+        .post(app.url("/api/v1/repos"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"name": "tools", "owner": "@devs", "visibility": "private"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    // Dave, in @devs by the claim, is a packager there.
+    let (dave, _) = login(app, "dave").await;
+    let resp = dave
+        .get(app.url("/api/v1/repos/@devs/tools"))
+        .send()
+        .await
+        .expect("repo");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let repo: Value = resp.json().await.expect("json");
+    assert_eq!(repo["my_role"], "packager");
+    // The provider drops him from @devs: at his next sign-in the repo is gone for him.
+    s._provider.set_groups("dave", &["staff"]);
+    let (dave, _) = login(app, "dave").await;
+    let resp = dave
+        .get(app.url("/api/v1/repos/@devs/tools"))
+        .send()
+        .await
+        .expect("repo");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}

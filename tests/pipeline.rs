@@ -1586,3 +1586,142 @@ async fn site_admins_stop_a_repos_builds_and_cancel_its_queue() {
     let text = audit.to_string();
     assert!(text.contains("repo.builds_disabled") && text.contains("repo.builds_enabled"));
 }
+
+/// A group member builds in a private group repo through a real agent (issue 18): the mock
+/// backend (the FAKE mock, which reads the repos its config names with their credentials, as
+/// dnf in the chroot would) reads the repo's own published packages with the task's read
+/// token, which appears in no log, task or rendered config and ends with the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_member_builds_in_a_private_group_repo_whose_own_repo_the_builder_reads() {
+    use kiln_tests::pipeline::wait_final_as;
+    let Some(app) = app().await else { return };
+    let root = app.user("root", true).await;
+    let alice = app.user("alice", false).await;
+    let gina = app.user("gina", false).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/groups",
+            Some(&root.token),
+            Some(json!({"name": "team"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    for u in ["alice", "gina"] {
+        let (s, _) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/groups/team/members/{u}"),
+                Some(&root.token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let (s, r) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos",
+            Some(&alice.token),
+            Some(
+                json!({"name": "tools", "owner": "@team", "visibility": "private",
+                "chroots": ["fedora-44-x86_64"]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let fake = kiln_tests::repo_root().join("tests/fixtures/fake-mock");
+    let _agent = Agent::start_with(&app, "mocker", &["x86_64"], 1, "mock", Some(&fake)).await;
+    // Gina is a packager by the group: her builds go through and publish.
+    let mut logs = String::new();
+    for spec in ["kiln-hello", "kiln-hello-c"] {
+        let file = srpm(spec, &out);
+        let task = submit_files(&app, &gina.token, "@team/tools", &[&file], &[]).await;
+        let id = task["id"].as_i64().expect("id");
+        let done = wait_final_as(&app, Some(&gina.token), id, 90).await;
+        assert_eq!(done["state"], "succeeded", "{done:#}");
+        let done = kiln_tests::pipeline::wait_for_as(&app, Some(&gina.token), id, 30, |t| {
+            t["publish_state"] != "pending"
+        })
+        .await;
+        assert_eq!(done["publish_state"], "published", "{done:#}");
+        assert!(!done.to_string().contains("kiln_rt_"), "{done:#}");
+        for a in done["subtasks"][0]["artifacts"]
+            .as_array()
+            .expect("artifacts")
+        {
+            let name = a["file_name"].as_str().unwrap_or_default();
+            if name.ends_with(".log") {
+                let resp = app
+                    .http
+                    .get(app.url(a["url"].as_str().expect("url")))
+                    .bearer_auth(&gina.token)
+                    .send()
+                    .await
+                    .expect("log");
+                logs.push_str(&format!(
+                    "--- {name}\n{}\n",
+                    resp.text().await.expect("text")
+                ));
+            }
+        }
+        let (_, live) = app
+            .get(
+                &format!("/api/v1/tasks/{}/log", done["subtasks"][0]["id"]),
+                Some(&gina.token),
+            )
+            .await;
+        logs.push_str(&live.to_string());
+    }
+    // The second build's buildroot read the first one's publication, with the task's token.
+    let reads: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("with its credentials"))
+        .collect();
+    assert_eq!(reads.len(), 2, "{logs}");
+    assert!(
+        reads[0].ends_with("HTTP 404"),
+        "nothing published yet: {}",
+        reads[0]
+    );
+    assert!(
+        reads[1].starts_with("fake mock: [kiln-_team-tools] "),
+        "{}",
+        reads[1]
+    );
+    assert!(
+        logs.contains("/repos/@team/tools/fedora-44-x86_64/repodata/repomd.xml with its credentials: HTTP 200"),
+        "{logs}"
+    );
+    // The credential reached mock's config (root.log is the FAKE's copy of it) but no log.
+    assert!(logs.contains("password=[redacted]"), "{logs}");
+    assert!(!logs.contains("kiln_rt_"), "{logs}");
+    let (_, rendered) = app
+        .get(
+            "/api/v1/repos/@team/tools/mock-configs/fedora-44-x86_64/rendered",
+            Some(&alice.token),
+        )
+        .await;
+    assert!(!rendered.to_string().contains("password="), "{rendered}");
+    // The tasks' tokens ended with them.
+    use kiln_core::entities::read_tokens;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let task_tokens = read_tokens::Entity::find()
+        .filter(read_tokens::Column::TaskId.is_not_null())
+        .all(&app.kiln.db)
+        .await
+        .expect("db");
+    assert_eq!(task_tokens.len(), 2, "{task_tokens:?}");
+    assert!(
+        task_tokens.iter().all(|t| t.revoked_at.is_some()),
+        "{task_tokens:?}"
+    );
+    // A stranger sees none of it.
+    let bob = app.user("bob", false).await;
+    let (s, _) = app
+        .get("/api/v1/repos/@team/tools/builds", Some(&bob.token))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -1135,3 +1135,76 @@ async fn retention_keeps_the_newest_builds_of_each_package_and_expires_old_logs(
     assert_eq!(s, StatusCode::OK, "a recent build keeps its logs");
     assert!(primary_xml(&app).await.contains("kiln-hello-c-2.0"));
 }
+
+/// A private repo with real dnf (issue 18): nothing without a token; one `dnf install` of the
+/// release RPM's URL with a read token in it sets the machine up (the installed `.repo` file
+/// carries the token), then packages install with gpgcheck and repo_gpgcheck; revoked, the
+/// token is refused at the next metadata refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dnf_installs_from_a_private_repo_with_a_read_token_until_revoked() {
+    let Some(app) = app().await else { return };
+    let (alice, _id, _agent) = published(&app, &["kiln-hello"]).await;
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/repos/alice/tools",
+            Some(&alice.token),
+            Some(serde_json::json!({"visibility": "private"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let release = "/repos/alice/tools/alice-tools-release.noarch.rpm";
+    // A stranger's dnf gets nothing.
+    let root = Root::new();
+    let out = root.dnf(&["install", &app.url(release)]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(!root.installed("alice-tools-release"));
+
+    let (s, t) = app
+        .call(
+            Method::POST,
+            "/api/v1/repos/alice/tools/read-tokens",
+            Some(&alice.token),
+            Some(serde_json::json!({"name": "build-farm"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let token = t["token"].as_str().expect("token").to_owned();
+    let url = t["release_rpm_url"].as_str().expect("url").to_owned();
+    assert_eq!(
+        url,
+        app.url(release)
+            .replace("://", &format!("://kiln:{token}@"))
+    );
+    let out = root.dnf(&["install", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(root.installed("alice-tools-release"));
+    let installed = std::fs::read_to_string(root.root().join("etc/yum.repos.d/alice-tools.repo"))
+        .expect("repo");
+    assert!(
+        installed.contains(&format!("username=kiln\npassword={token}\n")),
+        "{installed}"
+    );
+    let out = root.dnf(&["install", "kiln-hello"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(root.installed("kiln-hello"));
+
+    // Revoked: the next refresh is refused, and so is the install.
+    let id = t["id"].as_i64().expect("id");
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/repos/alice/tools/read-tokens/{id}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let out = root.dnf(&["--refresh", "reinstall", "kiln-hello"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("404") || said.contains("alice-tools"),
+        "{said}"
+    );
+}

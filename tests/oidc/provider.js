@@ -1,10 +1,24 @@
 // A real OpenID Connect provider for Kiln's login tests: panva's certified oidc-provider with
 // one confidential client and its built-in development login form (any password; the login
 // becomes the subject). Usage: PORT=… REDIRECT_URI=… node provider.js
+import { readFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT);
 const issuer = `http://127.0.0.1:${port}`;
+
+// A test may set users' groups in GROUPS_FILE ({"SUB": ["group", …]}), read at each sign-in.
+function groupsOf(sub) {
+  if (process.env.GROUPS_FILE) {
+    try {
+      const set = JSON.parse(readFileSync(process.env.GROUPS_FILE, 'utf8'));
+      if (set[sub]) return set[sub];
+    } catch (e) {
+      // No file yet: the defaults.
+    }
+  }
+  return sub.startsWith('boss') ? ['kiln-admins', 'staff'] : ['staff'];
+}
 
 const provider = new Provider(issuer, {
   clients: [
@@ -28,7 +42,7 @@ const provider = new Provider(issuer, {
           email: `${sub}@example.org`,
           preferred_username: nick || sub,
           name: `Test user ${sub}`,
-          groups: sub.startsWith('boss') ? ['kiln-admins', 'staff'] : ['staff'],
+          groups: groupsOf(sub),
         };
       },
     };

@@ -13,6 +13,23 @@ use crate::{in_ci, repo_root, TestApp};
 pub struct ProviderProcess {
     pub issuer: String,
     child: tokio::process::Child,
+    /// The users' groups claims (`set_groups`), read by the provider at each sign-in.
+    groups: tempfile::NamedTempFile,
+}
+
+impl ProviderProcess {
+    /// From now on the provider says `sub` is in `groups` (the groups claim).
+    pub fn set_groups(&self, sub: &str, groups: &[&str]) {
+        let mut all: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(self.groups.path()).unwrap_or_default())
+                .unwrap_or_default();
+        all.insert(sub.to_owned(), serde_json::json!(groups));
+        std::fs::write(
+            self.groups.path(),
+            serde_json::Value::Object(all).to_string(),
+        )
+        .expect("groups file");
+    }
 }
 
 impl Drop for ProviderProcess {
@@ -38,9 +55,11 @@ pub async fn start_provider(port: u16, redirect_uri: &str) -> Option<ProviderPro
         eprintln!("NOTICE: skipping OIDC tests: run `npm ci` in tests/oidc (tests/run does)");
         return None;
     }
+    let groups = tempfile::NamedTempFile::new().expect("groups file");
     let mut child = tokio::process::Command::new("node")
         .arg("provider.js")
         .current_dir(&dir)
+        .env("GROUPS_FILE", groups.path())
         .env("PORT", port.to_string())
         .env("REDIRECT_URI", redirect_uri)
         .stdout(Stdio::piped())
@@ -65,6 +84,7 @@ pub async fn start_provider(port: u16, redirect_uri: &str) -> Option<ProviderPro
     Some(ProviderProcess {
         issuer: format!("http://127.0.0.1:{port}"),
         child,
+        groups,
     })
 }
 

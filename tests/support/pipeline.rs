@@ -309,9 +309,20 @@ pub async fn submit_files(
 
 /// Polls a task until `done` says so (or fails after `secs`).
 pub async fn wait_for(app: &TestApp, id: i64, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+    wait_for_as(app, None, id, secs, done).await
+}
+
+/// `wait_for` as the holder of `token` (a private repo's tasks are 404 for anyone else).
+pub async fn wait_for_as(
+    app: &TestApp,
+    token: Option<&str>,
+    id: i64,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let (_, t) = app.get(&format!("/api/v1/tasks/{id}"), None).await;
+        let (_, t) = app.get(&format!("/api/v1/tasks/{id}"), token).await;
         if done(&t) {
             return t;
         }
@@ -339,7 +350,12 @@ pub async fn wait_for(app: &TestApp, id: i64, secs: u64, done: impl Fn(&Value) -
 
 /// Waits until the task has finished (any final state).
 pub async fn wait_final(app: &TestApp, id: i64, secs: u64) -> Value {
-    wait_for(app, id, secs, |t| {
+    wait_final_as(app, None, id, secs).await
+}
+
+/// `wait_final` as the holder of `token`.
+pub async fn wait_final_as(app: &TestApp, token: Option<&str>, id: i64, secs: u64) -> Value {
+    wait_for_as(app, token, id, secs, |t| {
         matches!(
             t["state"].as_str(),
             Some("succeeded" | "failed" | "canceled" | "skipped")

@@ -18,7 +18,10 @@ use super::*;
 pub async fn new_key(kiln: &Kiln, full_name: &str) -> CoreResult<signing::NewKey> {
     let kind = kiln.config.signing.key_type;
     let server_key = kiln.server_key.clone();
-    let uid = format!("Kiln {full_name} <{}@kiln>", full_name.replace('/', "-"));
+    let uid = format!(
+        "Kiln {full_name} <{}@kiln>",
+        super::dnf_safe(&full_name.replace('/', "-"))
+    );
     tokio::task::spawn_blocking(move || signing::generate(kind, &uid, &server_key))
         .await
         .map_err(|_| CoreError::internal("key generation panicked"))?
