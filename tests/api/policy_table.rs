@@ -1,5 +1,7 @@
 //! Every API action against every kind of caller: anonymous, a signed-in non-member, packager,
-//! rel-eng, admin, site admin, and a revoked token (of the repo's admin). One table, one test.
+//! rel-eng, admin, a member of the group that owns the repo (packager by the group), site admin,
+//! a revoked token (of the repo's admin), the repo's read token and another repo's; on a public
+//! repo and, for every action on a repo, on a private one too. One table, one test.
 
 use kiln_proto::Role;
 use kiln_tests::TestUser;
@@ -17,6 +19,23 @@ enum Who {
     Admin,
     SiteAdmin,
     RevokedToken,
+    /// In the group that owns the repo, which gives its members the packager role.
+    GroupMember,
+    /// The repo's read token (sent as dnf sends it, the HTTP Basic password).
+    ReadToken,
+    /// Another repo's read token.
+    OtherReadToken,
+}
+
+impl Who {
+    /// The kind of caller the table's lists name for this one.
+    fn as_listed(self) -> Who {
+        match self {
+            Who::GroupMember => Who::Packager,
+            Who::ReadToken | Who::OtherReadToken => Who::Anonymous,
+            w => w,
+        }
+    }
 }
 
 const EVERYONE: &[Who] = &[
@@ -290,6 +309,78 @@ fn cases() -> Vec<Case> {
             S::CREATED,
         ),
         c(
+            "list read tokens",
+            M::GET,
+            "/api/v1/repos/{repo}/read-tokens",
+            None,
+            ADMIN_UP,
+            S::OK,
+        ),
+        c(
+            "create a read token",
+            M::POST,
+            "/api/v1/repos/{repo}/read-tokens",
+            Some(json!({"name": "ci"})),
+            ADMIN_UP,
+            S::CREATED,
+        ),
+        c(
+            "revoke a read token",
+            M::DELETE,
+            "/api/v1/repos/{repo}/read-tokens/{rt}",
+            None,
+            ADMIN_UP,
+            S::NO_CONTENT,
+        ),
+        c(
+            "set the group's role in its repo",
+            M::PUT,
+            "/api/v1/repos/{repo}/group-role",
+            Some(json!({"role": "releng"})),
+            ADMIN_UP,
+            S::OK,
+        ),
+        c(
+            "list groups",
+            M::GET,
+            "/api/v1/groups",
+            None,
+            SIGNED_IN,
+            S::OK,
+        ),
+        c(
+            "see a group",
+            M::GET,
+            "/api/v1/groups/team",
+            None,
+            SIGNED_IN,
+            S::OK,
+        ),
+        c(
+            "create a group",
+            M::POST,
+            "/api/v1/groups",
+            Some(json!({"name": "{new}"})),
+            SITE_ADMIN,
+            S::CREATED,
+        ),
+        c(
+            "add to a group",
+            M::PUT,
+            "/api/v1/groups/crew/members/outsider",
+            None,
+            SITE_ADMIN,
+            S::OK,
+        ),
+        c(
+            "remove from a group",
+            M::DELETE,
+            "/api/v1/groups/crew/members/rel",
+            None,
+            SITE_ADMIN,
+            S::OK,
+        ),
+        c(
             "make a repo private",
             M::PATCH,
             "/api/v1/repos/{repo}",
@@ -405,12 +496,24 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// A parent task with one pending subtask in `owner/repo`, as a submission leaves it.
-pub(crate) async fn queued_task(app: &kiln_tests::TestApp, owner: &TestUser, repo: &str) -> i32 {
-    use kiln_core::entities::{repos, tasks};
+/// A parent task with one pending subtask in `OWNER/repo` (`owner`: a user's or a group's
+/// name), submitted by `by`, as a submission leaves it.
+pub(crate) async fn queued_task(
+    app: &kiln_tests::TestApp,
+    owner: &str,
+    by: &TestUser,
+    repo: &str,
+) -> i32 {
+    use kiln_core::entities::{repos, tasks, users};
     use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let owner_row = users::Entity::find()
+        .filter(users::Column::Username.eq(owner))
+        .one(&app.kiln.db)
+        .await
+        .expect("db")
+        .expect("owner");
     let r = repos::Entity::find()
-        .filter(repos::Column::OwnerId.eq(owner.id))
+        .filter(repos::Column::OwnerId.eq(owner_row.id))
         .filter(repos::Column::Name.eq(repo))
         .one(&app.kiln.db)
         .await
@@ -421,7 +524,7 @@ pub(crate) async fn queued_task(app: &kiln_tests::TestApp, owner: &TestUser, rep
         kind: Set("build".into()),
         repo_id: Set(r.id),
         owner_id: Set(r.owner_id),
-        submitter_id: Set(owner.id),
+        submitter_id: Set(by.id),
         state: Set("pending".into()),
         scratch: Set(false),
         priority: Set(0),
@@ -440,6 +543,49 @@ pub(crate) async fn queued_task(app: &kiln_tests::TestApp, owner: &TestUser, rep
     parent.id
 }
 
+/// A repo of the group @team (created by `owner`, its admin) with its members and roles,
+/// `private` or not, and a read token of it.
+async fn team_repo(
+    app: &kiln_tests::TestApp,
+    owner: &TestUser,
+    name: &str,
+    members: &[(&TestUser, Role)],
+    private: bool,
+) -> (String, i32) {
+    let p = app.principal(owner).await;
+    kiln_core::services::repos::create(
+        &app.kiln,
+        &p,
+        kiln_proto::RepoCreate {
+            name: name.into(),
+            description: String::new(),
+            chroots: vec!["fedora-44-x86_64".into()],
+            visibility: private.then_some(kiln_proto::Visibility::Private),
+            owner: Some("@team".into()),
+        },
+    )
+    .await
+    .expect("create repo");
+    for (u, role) in members {
+        kiln_core::services::members::put(&app.kiln, &p, "@team", name, &u.username, *role)
+            .await
+            .expect("add member");
+    }
+    kiln_core::services::read_tokens::create(
+        &app.kiln,
+        &p,
+        "@team",
+        name,
+        kiln_proto::ReadTokenCreate {
+            name: "dnf".into(),
+            expires_at: None,
+        },
+    )
+    .await
+    .map(|t| (t.token, t.info.id))
+    .expect("read token")
+}
+
 #[tokio::test]
 async fn every_action_against_every_caller() {
     let app = app!();
@@ -448,7 +594,21 @@ async fn every_action_against_every_caller() {
     let pkg = app.user("pkg", false).await;
     let rel = app.user("rel", false).await;
     let adm = app.user("adm", false).await;
+    let gm = app.user("gm", false).await;
     let root = app.user("root", true).await;
+    let root_p = app.principal(&root).await;
+    kiln_core::services::groups::create(&app.kiln, &root_p, "team")
+        .await
+        .expect("group");
+    for u in ["owner", "gm"] {
+        kiln_core::services::groups::add_member(&app.kiln, &root_p, "team", u)
+            .await
+            .expect("group member");
+    }
+    let (other_token, _) = team_repo(&app, &owner, "other", &[], true).await;
+    kiln_core::services::groups::create(&app.kiln, &root_p, "crew")
+        .await
+        .expect("group");
     // A token of an admin, revoked: it must count for nothing.
     let revoked = {
         let p = app.principal(&adm).await;
@@ -467,108 +627,132 @@ async fn every_action_against_every_caller() {
             .expect("revoke");
         t.token
     };
-    let token_of = |who: Who| -> Option<String> {
-        let u: &TestUser = match who {
-            Who::Anonymous => return None,
-            Who::RevokedToken => return Some(revoked.clone()),
-            Who::NonMember => &outsider,
-            Who::Packager => &pkg,
-            Who::Releng => &rel,
-            Who::Admin => &adm,
-            Who::SiteAdmin => &root,
-        };
-        Some(u.token.clone())
-    };
 
+    let everyone = [
+        Who::Anonymous,
+        Who::NonMember,
+        Who::Packager,
+        Who::Releng,
+        Who::Admin,
+        Who::SiteAdmin,
+        Who::RevokedToken,
+        Who::GroupMember,
+        Who::ReadToken,
+        Who::OtherReadToken,
+    ];
     let mut failures = Vec::new();
     let mut n = 0;
     for case in cases() {
-        for who in [
-            Who::Anonymous,
-            Who::NonMember,
-            Who::Packager,
-            Who::Releng,
-            Who::Admin,
-            Who::SiteAdmin,
-            Who::RevokedToken,
-        ] {
-            n += 1;
-            let repo = format!("r{n}");
-            // Owner stays admin so that `adm` leaving or changing never hits the last-admin rule.
-            app.repo(
-                &owner,
-                &repo,
-                &[
-                    (&pkg, Role::Packager),
-                    (&rel, Role::Releng),
-                    (&adm, Role::Admin),
-                ],
-            )
-            .await;
-            let agent = format!("agent{n}");
-            let root_p = app.principal(&root).await;
-            let reg =
-                kiln_core::services::agents::create_registration_token(&app.kiln, &root_p, &agent)
-                    .await
-                    .expect("reg");
-            kiln_core::services::agents::register(
-                &app.kiln,
-                reg.expose(),
-                kiln_proto::agent::Register {
-                    name: agent.clone(),
-                    arches: vec!["x86_64".into()],
-                    capacity: 1,
-                    backend: "rpmbuild".into(),
-                    version: "t".into(),
-                },
-            )
-            .await
-            .expect("register");
-            kiln_core::services::chroots::create(
-                &app.kiln,
-                &root_p,
-                kiln_proto::ChrootCreate {
-                    name: format!("new{n}-1-x86_64"),
-                    base_repos: vec![kiln_proto::RepoSource {
-                        id: "os".into(),
-                        baseurl: "https://x.example/".into(),
-                        name: None,
-                        gpgkey: None,
-                        priority: None,
-                    }],
-                    mock_template: None,
-                    dist_macro: None,
-                    enabled: None,
-                },
-            )
-            .await
-            .expect("chroot");
-            let task = queued_task(&app, &owner, &repo).await;
-            let path = case
-                .path
-                .replace("{task}", &task.to_string())
-                .replace("{repo}", &format!("owner/{repo}"))
-                .replace("{agent}", &agent)
-                .replace("{new}", &format!("new{n}"));
-            let body = case.body.as_ref().map(|b| {
-                serde_json::from_str(&b.to_string().replace("{new}", &format!("new{n}")))
-                    .expect("json")
-            });
-            let (status, resp) = app
-                .call(case.method.clone(), &path, token_of(who).as_deref(), body)
+        let of_repo = case.path.contains("{repo}") || case.path.contains("{task}");
+        let passes: &[bool] = if of_repo { &[false, true] } else { &[false] };
+        for &private in passes {
+            for who in everyone {
+                n += 1;
+                let repo = format!("r{n}");
+                // Owner stays admin so that `adm` leaving or changing never hits the last-admin
+                // rule.
+                let (read_token, read_token_id) = team_repo(
+                    &app,
+                    &owner,
+                    &repo,
+                    &[
+                        (&pkg, Role::Packager),
+                        (&rel, Role::Releng),
+                        (&adm, Role::Admin),
+                    ],
+                    private,
+                )
                 .await;
-            let expected = if case.allowed.contains(&who) {
-                case.success
-            } else if matches!(who, Who::Anonymous | Who::RevokedToken) {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::FORBIDDEN
-            };
-            if status != expected {
-                failures.push(format!(
-                    "{} as {who:?}: expected {expected}, got {status} {resp}",
-                    case.action
-                ));
+                let token = match who {
+                    Who::Anonymous => None,
+                    Who::RevokedToken => Some(revoked.clone()),
+                    Who::ReadToken => Some(read_token),
+                    Who::OtherReadToken => Some(other_token.clone()),
+                    Who::NonMember => Some(outsider.token.clone()),
+                    Who::Packager => Some(pkg.token.clone()),
+                    Who::Releng => Some(rel.token.clone()),
+                    Who::Admin => Some(adm.token.clone()),
+                    Who::GroupMember => Some(gm.token.clone()),
+                    Who::SiteAdmin => Some(root.token.clone()),
+                };
+                let agent = format!("agent{n}");
+                let reg = kiln_core::services::agents::create_registration_token(
+                    &app.kiln, &root_p, &agent,
+                )
+                .await
+                .expect("reg");
+                kiln_core::services::agents::register(
+                    &app.kiln,
+                    reg.expose(),
+                    kiln_proto::agent::Register {
+                        name: agent.clone(),
+                        arches: vec!["x86_64".into()],
+                        capacity: 1,
+                        backend: "rpmbuild".into(),
+                        version: "t".into(),
+                    },
+                )
+                .await
+                .expect("register");
+                kiln_core::services::chroots::create(
+                    &app.kiln,
+                    &root_p,
+                    kiln_proto::ChrootCreate {
+                        name: format!("new{n}-1-x86_64"),
+                        base_repos: vec![kiln_proto::RepoSource {
+                            id: "os".into(),
+                            baseurl: "https://x.example/".into(),
+                            name: None,
+                            gpgkey: None,
+                            priority: None,
+                        }],
+                        mock_template: None,
+                        dist_macro: None,
+                        enabled: None,
+                    },
+                )
+                .await
+                .expect("chroot");
+                let task = queued_task(&app, "@team", &owner, &repo).await;
+                // Someone to remove from a group.
+                kiln_core::services::groups::add_member(&app.kiln, &root_p, "crew", "rel")
+                    .await
+                    .expect("crew");
+                let path = case
+                    .path
+                    .replace("{task}", &task.to_string())
+                    .replace("{rt}", &read_token_id.to_string())
+                    .replace("{repo}", &format!("@team/{repo}"))
+                    .replace("{agent}", &agent)
+                    .replace("{new}", &format!("new{n}"));
+                let body = case.body.as_ref().map(|b| {
+                    serde_json::from_str(&b.to_string().replace("{new}", &format!("new{n}")))
+                        .expect("json")
+                });
+                let (status, resp) = app
+                    .call(case.method.clone(), &path, token.as_deref(), body)
+                    .await;
+                let listed = who.as_listed();
+                let expected = if who == Who::RevokedToken {
+                    // Refused before anything is looked up.
+                    StatusCode::UNAUTHORIZED
+                } else if private && matches!(listed, Who::Anonymous | Who::NonMember) {
+                    // A private repo does not exist for them.
+                    StatusCode::NOT_FOUND
+                } else if case.allowed.contains(&listed) {
+                    case.success
+                } else if listed == Who::Anonymous {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                if status != expected {
+                    failures.push(format!(
+                        "{} as {who:?}{}: expected {expected}, got {status} {resp}",
+                        case.action,
+                        if private { " (private)" } else { "" }
+                    ));
+                }
             }
         }
     }

@@ -237,7 +237,7 @@ async fn every_route_of_a_private_repo_is_a_404_for_strangers() {
     )
     .await;
     assert!(s.is_success(), "{e}");
-    let task = crate::policy_table::queued_task(&app, &alice, "secret").await;
+    let task = crate::policy_table::queued_task(&app, "alice", &alice, "secret").await;
     let ids = Ids {
         webhook: hook["id"].as_i64().expect("hook"),
         read_token: token["id"].as_i64().expect("token"),
