@@ -106,7 +106,7 @@ async fn the_product_works_in_chromium() {
     );
     assert!(stdout.contains("e2e ok"), "{stdout}");
     assert!(
-        stdout.contains("accessibility dark: 14 pages"),
+        stdout.contains("accessibility dark: 16 pages"),
         "the accessibility audit ran: {stdout}"
     );
     for name in [
@@ -123,6 +123,7 @@ async fn the_product_works_in_chromium() {
         "repo-dark",
         "build-dark",
         "settings-dark",
+        "read-token",
     ] {
         assert!(
             shots.join(format!("{name}.png")).exists(),

@@ -478,12 +478,8 @@ async fn events_survive_a_broker_outage(
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn events_reach_an_mqtt_subscriber_even_after_a_broker_outage() {
-    const BROKER: &str = "127.0.0.1:1883";
-    if !broker_up(BROKER, "MQTT broker").await {
-        return;
-    }
+/// A subscriber to `kiln/#` on the local MQTT broker, ready when this returns: what it hears.
+async fn mqtt_subscriber() -> Heard {
     let mut options = rumqttc::MqttOptions::new(
         format!("kiln-test-{}", uuid::Uuid::new_v4().simple()),
         "127.0.0.1",
@@ -512,6 +508,16 @@ async fn events_reach_an_mqtt_subscriber_even_after_a_broker_outage() {
         }
     });
     listening.notified().await;
+    heard
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_reach_an_mqtt_subscriber_even_after_a_broker_outage() {
+    const BROKER: &str = "127.0.0.1:1883";
+    if !broker_up(BROKER, "MQTT broker").await {
+        return;
+    }
+    let heard = mqtt_subscriber().await;
     events_survive_a_broker_outage(
         BROKER,
         |port| format!("mqtt://127.0.0.1:{port}"),
@@ -964,4 +970,77 @@ async fn old_events_go_once_nothing_waits_for_them() {
             .expect("count"),
         0
     );
+}
+
+/// A private repo's events go to its own webhooks and stay off the buses, unless the site opts
+/// in (`repos.private_events_on_buses`); a public repo's go everywhere (issue 18).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_repos_events_stay_off_the_buses_unless_the_site_opts_in() {
+    const BROKER: &str = "127.0.0.1:1883";
+    if !broker_up(BROKER, "MQTT broker").await {
+        return;
+    }
+    for opt_in in [false, true] {
+        let heard = mqtt_subscriber().await;
+        let Some(app) = TestApp::with_config(move |c| {
+            c.events.mqtt_url = Some(kiln_core::secret::Secret::new(format!("mqtt://{BROKER}")));
+            c.events.webhooks_to_private_addresses = true;
+            c.repos.private_events_on_buses = opt_in;
+        })
+        .await
+        else {
+            return;
+        };
+        let alice = app.user("alice", false).await;
+        app.user("bob", false).await;
+        // Names of this run alone: the broker is shared.
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let (public, private) = (format!("pub{tag}"), format!("priv{tag}"));
+        app.repo(&alice, &public, &[]).await;
+        let (s, _) = app
+            .call(
+                Method::POST,
+                "/api/v1/repos",
+                Some(&alice.token),
+                Some(json!({"name": private, "visibility": "private"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let got: Received = Arc::default();
+        let receiver = Receiver::start(0, got.clone()).await;
+        let (s, _) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/repos/alice/{private}/webhooks"),
+                Some(&alice.token),
+                Some(json!({"url": receiver.url("/hook")})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        two_changes(&app, &alice.token, &format!("alice/{private}")).await;
+        two_changes(&app, &alice.token, &format!("alice/{public}")).await;
+        let of = |repo: &str| {
+            heard
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|(_, v)| v["repo"] == format!("alice/{repo}"))
+                .count()
+        };
+        // The public repo's three events (create, member, update) arrive after the private
+        // repo's, in order; so by then the private ones would have too.
+        wait_until(20, "the public repo's events", || of(&public) >= 3).await;
+        wait_until(20, "the private repo's webhook", || {
+            got.lock().expect("lock").len() >= 2
+        })
+        .await;
+        if opt_in {
+            wait_until(20, "the private repo's events on the bus", || {
+                of(&private) >= 3
+            })
+            .await;
+        } else {
+            assert_eq!(of(&private), 0, "a private repo's events reached the bus");
+        }
+    }
 }

@@ -903,3 +903,112 @@ async fn a_site_can_force_private_repos() {
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(r["visibility"], "public");
 }
+
+/// `kiln read-token …` and `kiln group …`: what a repo admin and a site admin type.
+#[tokio::test]
+async fn read_token_and_group_commands_of_the_client() {
+    let app = app!();
+    let alice = app.user("alice", false).await;
+    let root = app.user("root", true).await;
+    let run = |args: &[&str], token: &str| {
+        tokio::process::Command::new(kiln_tests::workspace_binary("kiln"))
+            .args(args)
+            .env_clear()
+            .env("HOME", app.dir.path())
+            .env("KILN_URL", &app.base)
+            .env("KILN_TOKEN", token)
+            .output()
+    };
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let out = run(&["group", "create", "team"], &alice.token)
+        .await
+        .expect("kiln");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("site administrator"), "{}", text(&out));
+    let out = run(&["group", "create", "@team"], &root.token)
+        .await
+        .expect("kiln");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["group", "add-member", "team", "alice"], &root.token)
+        .await
+        .expect("kiln");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("alice (local)"), "{}", text(&out));
+    let out = run(
+        &["repo", "create", "tools", "--group", "team", "--private"],
+        &alice.token,
+    )
+    .await
+    .expect("kiln");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(
+        &["group", "set-role", "@team/tools", "releng"],
+        &alice.token,
+    )
+    .await
+    .expect("kiln");
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, r) = app
+        .get("/api/v1/repos/@team/tools", Some(&alice.token))
+        .await;
+    assert_eq!(r["group_role"], "releng");
+    assert_eq!(r["visibility"], "private");
+
+    // A read token: the secret alone on stdout, the dnf line on stderr.
+    let out = run(
+        &[
+            "read-token",
+            "create",
+            "@team/tools",
+            "laptop",
+            "--expires-days",
+            "30",
+        ],
+        &alice.token,
+    )
+    .await
+    .expect("kiln");
+    assert!(out.status.success(), "{}", text(&out));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(token.starts_with("kiln_rt_"), "{token}");
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        said.contains("sudo dnf install '") && said.contains(&token),
+        "{said}"
+    );
+    let resp = app
+        .http
+        .get(app.url("/repos/@team/tools/@team-tools.repo"))
+        .basic_auth("dnf", Some(&token))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let out = run(&["read-token", "list", "@team/tools"], &alice.token)
+        .await
+        .expect("kiln");
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        listed.contains("laptop") && !listed.contains(&token),
+        "{listed}"
+    );
+    let id = listed.split_whitespace().next().expect("id").to_owned();
+    let out = run(&["read-token", "revoke", "@team/tools", &id], &alice.token)
+        .await
+        .expect("kiln");
+    assert!(out.status.success(), "{}", text(&out));
+    let resp = app
+        .http
+        .get(app.url("/repos/@team/tools/@team-tools.repo"))
+        .basic_auth("dnf", Some(&token))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}

@@ -4,7 +4,8 @@
 // green while its log fills live, a packager without admin controls, a description with
 // <script> shown as text, the site admin's view of agents at work, keyboard-only sign-in, an
 // accessibility audit (axe-core) of every page in light and dark, pages without JavaScript,
-// and the pages at 375 px wide.
+// groups and a private repo with a read token (without JavaScript), and the pages at 375 px
+// wide.
 // Usage: node e2e.mjs BASE_URL SCREENSHOT_DIR SRPM_PATH
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -209,6 +210,52 @@ try {
   await expect(await bob.locator('text=Danger zone').count() === 0, 'bob sees the danger zone');
   await expect(await bob.locator('text=Add member').count() === 0, 'bob can add members');
 
+  // 7b. Groups and private repos, without JavaScript: the site admin makes a group and adds
+  // alice; alice creates a private repo owned by it, makes a read token (shown once with the
+  // lines that use it) and revokes it.
+  step('groups and private repos');
+  {
+    const admin = await newPage({ javaScriptEnabled: false });
+    await localSignIn(admin, 'root');
+    await admin.goto(`${base}/admin`);
+    await admin.fill('#group-name', 'web-team');
+    await Promise.all([admin.waitForNavigation(), admin.click('text=Create group')]);
+    await expect(admin.url() === `${base}/groups/web-team`, `after the group: ${admin.url()}`);
+    await admin.fill('#group-member', 'alice');
+    await Promise.all([admin.waitForNavigation(), admin.click('text=Add to the group')]);
+    await admin.waitForSelector('text=alice is in @web-team.');
+    const owner = await newPage({ javaScriptEnabled: false });
+    await localSignIn(owner, 'alice');
+    await owner.goto(`${base}/new`);
+    await owner.selectOption('#repo-owner', '@web-team');
+    await owner.fill('#repo-name', 'secret');
+    await owner.check('#repo-private');
+    await owner.check('#chroot-fedora-44-x86_64');
+    await Promise.all([owner.waitForNavigation(), owner.click('text=Create repository')]);
+    await expect(owner.url() === `${base}/r/@web-team/secret`, `after the private repo: ${owner.url()}`);
+    await expect(await owner.locator('.tag:has-text("private")').count() > 0, 'the private badge');
+    await owner.goto(`${base}/r/@web-team/secret/settings`);
+    await owner.fill('#read-token-name', 'laptop');
+    await Promise.all([owner.waitForNavigation(), owner.click('text=Create a read token')]);
+    const secret = await owner.textContent('.secret');
+    await expect(/kiln_rt_/.test(secret) && secret.includes('dnf install') && secret.includes('@web-team-secret-release.noarch.rpm'),
+      `the new token and its dnf line: ${secret}`);
+    await owner.waitForSelector('#read-tokens ~ table td:has-text("laptop")');
+    await shot(owner, 'read-token');
+    await owner.reload();
+    await expect(await owner.locator('.secret').count() === 0, 'the token is shown once');
+    await Promise.all([owner.waitForNavigation(), owner.click('button[aria-label="Revoke the read token laptop"]')]);
+    await owner.waitForSelector('text=Revoked the read token');
+    await expect(await owner.locator('#read-tokens ~ table td:has-text("laptop")').count() === 0, 'revoked tokens leave the list');
+    // A stranger finds nothing there.
+    const stranger = await newPage({ javaScriptEnabled: false });
+    const resp = await stranger.goto(`${base}/r/@web-team/secret`);
+    await expect(resp.status() === 404, `a stranger got ${resp.status()}`);
+    // The group's page lists its members and the repo for alice.
+    await owner.goto(`${base}/groups/web-team`);
+    await expect((await owner.content()).includes('@web-team/secret'), 'the group page lists its repo');
+  }
+
   // 8. Keyboard only: the skip link comes first, then the sign-in form works with Tab and Enter.
   step('keyboard');
   {
@@ -245,7 +292,8 @@ try {
     await expect(ids.includes('image-alt') && ids.includes('label'), `axe on a bad page found ${ids}`);
   }
   const pages = ['/', '/login', '/account', '/new', '/r/alice/web', '/r/alice/web/builds', buildPath,
-    '/r/alice/web/upload', '/r/alice/web/settings', '/r/alice/web/packages', '/admin'];
+    '/r/alice/web/upload', '/r/alice/web/settings', '/r/alice/web/packages', '/admin',
+    '/groups/web-team', '/r/@web-team/secret/settings'];
   for (const scheme of ['light', 'dark']) {
     const a11y = await newPage({ colorScheme: scheme });
     await localSignIn(a11y, 'root');

@@ -28,7 +28,7 @@ pub fn ReadTokensSection(
             } else {
                 view! {
                     <table>
-                        <thead><tr><th scope="col">"Name"</th><th scope="col">"Token"</th><th scope="col">"Made"</th><th scope="col">"Expires"</th><th scope="col">"Last used"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                        <thead><tr><th scope="col">"Name"</th><th scope="col">"Token"</th><th scope="col">"Made"</th><th scope="col">"Expires"</th><th scope="col">"Last used"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                         <tbody>
                             {tokens.into_iter().map(|t| view! {
                                 <tr>

@@ -48,7 +48,7 @@ pub fn GroupPage() -> impl IntoView {
                                 <h2 id="group-members">"Members"</h2>
                                 <p class="note">"Members get a role in each of the group's repos (packager unless the repo's admins chose another). Members from the sign-in provider follow its groups claim at each sign-in."</p>
                                 <table>
-                                    <thead><tr><th scope="col">"User"</th><th scope="col">"From"</th>{v.can_manage.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}</tr></thead>
+                                    <thead><tr><th scope="col">"User"</th><th scope="col">"From"</th>{v.can_manage.then(|| view! { <th scope="col"><span class="sr-only">"Actions"</span></th> })}</tr></thead>
                                     <tbody>
                                         {g.members.iter().map(|m| view! {
                                             <tr>

@@ -26,6 +26,7 @@ pub async fn create_read_token(State(state): State<AppState>, f: SettingsForm) -
         };
         let t = read_tokens::create(&state.kiln, f.principal(), f.owner(), f.repo(), input).await?;
         let stem = format!("{}-{}", f.owner(), f.repo());
+        // The page's top, where the secret is shown (not the section, below it).
         Ok(Done::flash(Flash {
             notice: Some(format!(
                 "Created the read token {}. Copy it now: it is not shown again.",
@@ -40,8 +41,7 @@ pub async fn create_read_token(State(state): State<AppState>, f: SettingsForm) -
                 ),
             ],
             ..Flash::default()
-        })
-        .at("read-tokens"))
+        }))
     }
     .await;
     f.done(&state, "read-token", r).await

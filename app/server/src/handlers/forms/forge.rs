@@ -26,7 +26,8 @@ pub async fn rotate_forge_secret(
         .await
         .map(|s| {
             (
-                format!("{back}#forge"),
+                // The page's top, where the secret is shown.
+                back.clone(),
                 Flash {
                     notice: Some(format!(
                         "New forge secret for {}. Copy it now into the forge's webhook \
