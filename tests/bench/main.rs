@@ -39,6 +39,9 @@ enum Bench {
     Ui(ui::UiArgs),
     /// A git source to its first RPM build starting, beyond the clone and `rpmbuild -bs`.
     Source(sources::SourceArgs),
+    /// The download path (repomd.xml and a package) of a private repo with a read token
+    /// against a public repo's, in the same run: the cost of authorization.
+    Download(publish::DownloadArgs),
 }
 
 #[derive(Parser)]
@@ -75,6 +78,18 @@ impl Figures {
 }
 
 async fn load(base: &str, paths: &[String], connections: usize, duration: Duration) -> Figures {
+    load_as(base, paths, connections, duration, None).await
+}
+
+/// `load` with HTTP Basic credentials (`USER:PASSWORD`) on every request, as dnf sends them.
+pub async fn load_as(
+    base: &str,
+    paths: &[String],
+    connections: usize,
+    duration: Duration,
+    basic: Option<(&str, &str)>,
+) -> Figures {
+    let basic = basic.map(|(u, p)| (u.to_owned(), p.to_owned()));
     let deadline = Instant::now() + duration;
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -84,13 +99,18 @@ async fn load(base: &str, paths: &[String], connections: usize, duration: Durati
             .build()
             .expect("client");
         let urls: Vec<String> = paths.iter().map(|p| format!("{base}{p}")).collect();
+        let basic = basic.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0;
             let mut i = c;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                match client.get(&urls[i % urls.len()]).send().await {
+                let mut req = client.get(&urls[i % urls.len()]);
+                if let Some((u, p)) = &basic {
+                    req = req.basic_auth(u, Some(p));
+                }
+                match req.send().await {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         lat.push(t.elapsed());
@@ -200,6 +220,11 @@ async fn main() {
         Bench::Ui(a) => {
             for kind in kinds(&a.db) {
                 ui::ui(kind, &a).await;
+            }
+        }
+        Bench::Download(a) => {
+            for kind in kinds(&a.db) {
+                publish::download(kind, &a).await;
             }
         }
         Bench::Source(a) => {

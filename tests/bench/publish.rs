@@ -485,3 +485,125 @@ async fn primary_lists(http: &reqwest::Client, chroot: &str, href: &str) -> bool
     let _ = flate2::read::MultiGzDecoder::new(&gz[..]).read_to_string(&mut xml);
     xml.contains(href)
 }
+
+#[derive(clap::Parser)]
+pub struct DownloadArgs {
+    /// sqlite, postgres or both.
+    #[arg(long, default_value = "both")]
+    pub db: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Seconds per measurement; each side is measured twice, alternately.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+}
+
+/// GETs of repomd.xml and a package, from `connections` keep-alive connections: a public
+/// repo's anonymously, a private repo's with a read token as dnf sends it (HTTP Basic); the
+/// two measured alternately in the same run, p50 and p99 of each and the difference.
+pub async fn download(kind: DbKind, a: &DownloadArgs) {
+    let Some(app) = TestApp::on(kind, |c| c.database_max_connections = 32).await else {
+        println!("{kind:?}: skipped (no database server)");
+        return;
+    };
+    let alice = app.user("alice", false).await;
+    app.repo(&alice, "tools", &[]).await;
+    app.repo(&alice, "secret", &[]).await;
+    let (s, _) = app
+        .call(
+            reqwest::Method::PATCH,
+            "/api/v1/repos/alice/secret",
+            Some(&alice.token),
+            Some(serde_json::json!({"visibility": "private"})),
+        )
+        .await;
+    assert!(s.is_success());
+    let _agent = Agent::start(&app, "builder-1", &["x86_64"], 1).await;
+    let out = app.dir.path().join("srpms");
+    std::fs::create_dir_all(&out).expect("dir");
+    let hello = srpm("kiln-hello", &out);
+    let mut paths = Vec::new();
+    for repo in ["tools", "secret"] {
+        let task = submit_files(&app, &alice.token, &format!("alice/{repo}"), &[&hello], &[]).await;
+        let id = task["id"].as_i64().expect("id");
+        let sub = task["subtasks"][0]["id"].as_i64().expect("subtask");
+        let done = kiln_tests::pipeline::wait_for_as(&app, Some(&alice.token), id, 60, |t| {
+            t["publish_state"] == "published"
+        })
+        .await;
+        assert_eq!(done["state"], "succeeded", "{done:#}");
+        let base = format!("/repos/alice/{repo}/{CHROOT}");
+        paths.push(vec![
+            format!("{base}/repodata/repomd.xml"),
+            format!("{base}/{sub:08}/kiln-hello-1.0-1.fc44.noarch.rpm"),
+        ]);
+    }
+    let (_, t) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/repos/alice/secret/read-tokens",
+            Some(&alice.token),
+            Some(serde_json::json!({"name": "bench"})),
+        )
+        .await;
+    let token = t["token"].as_str().expect("token").to_owned();
+    let secs = Duration::from_secs(a.seconds);
+    // Warm both, then alternate: public, private, public, private.
+    let _ = crate::load_as(
+        &app.base,
+        &paths[0],
+        a.connections,
+        Duration::from_secs(1),
+        None,
+    )
+    .await;
+    let _ = crate::load_as(
+        &app.base,
+        &paths[1],
+        a.connections,
+        Duration::from_secs(1),
+        Some(("dnf", &token)),
+    )
+    .await;
+    let mut public = Vec::new();
+    let mut private = Vec::new();
+    let (mut n_pub, mut n_priv, mut errors) = (0, 0, 0);
+    let (mut t_pub, mut t_priv) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..2 {
+        let f = crate::load_as(&app.base, &paths[0], a.connections, secs, None).await;
+        n_pub += f.requests;
+        t_pub += f.elapsed;
+        errors += f.errors;
+        public.extend(f.latencies);
+        let f = crate::load_as(
+            &app.base,
+            &paths[1],
+            a.connections,
+            secs,
+            Some(("dnf", &token)),
+        )
+        .await;
+        n_priv += f.requests;
+        t_priv += f.elapsed;
+        errors += f.errors;
+        private.extend(f.latencies);
+    }
+    public.sort();
+    private.sort();
+    let pct = |v: &[Duration], p: f64| {
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        ms(v[i])
+    };
+    println!(
+        "{kind:?} downloads (repomd.xml + a package) at {} connections: public p50 {:.2} ms p99 {:.2} ms ({:.0} req/s); private with a read token p50 {:.2} ms p99 {:.2} ms ({:.0} req/s); p99 difference {:+.2} ms; {errors} errors",
+        a.connections,
+        pct(&public, 0.5),
+        pct(&public, 0.99),
+        n_pub as f64 / t_pub.as_secs_f64(),
+        pct(&private, 0.5),
+        pct(&private, 0.99),
+        n_priv as f64 / t_priv.as_secs_f64(),
+        pct(&private, 0.99) - pct(&public, 0.99),
+    );
+}
