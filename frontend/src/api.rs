@@ -590,6 +590,8 @@ pub struct AccountData {
     /// An e-mail when a build the user submitted ends.
     pub notify_builds: bool,
     pub tokens: Vec<TokenInfo>,
+    /// The groups the user is in (`@NAME`).
+    pub groups: Vec<String>,
     pub csrf: String,
     pub flash: Flash,
 }
@@ -605,10 +607,18 @@ pub async fn account_view() -> Result<AccountData, ServerFnError> {
         .map_err(ssr::error)?
         .ok_or_else(|| ssr::error(kiln_core::CoreError::Unauthorized("sign in".into())))?;
     let tokens = tokens::list(&kiln, &p).await.map_err(ssr::error)?;
+    let groups = kiln_core::services::groups::list(&kiln, &p)
+        .await
+        .map_err(ssr::error)?
+        .into_iter()
+        .filter(|g| g.members.iter().any(|m| m.username == row.username))
+        .map(|g| g.owner)
+        .collect();
     Ok(AccountData {
         user: accounts::to_wire(&row),
         notify_builds: row.notify_builds,
         tokens,
+        groups,
         csrf: ssr::csrf().unwrap_or_default(),
         flash: ssr::flash(),
     })

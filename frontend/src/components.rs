@@ -153,6 +153,14 @@ pub fn human_size(n: i64) -> String {
     }
 }
 
+/// Where an owner's name leads: a group's page, or a search for a user's repos.
+pub fn owner_link(owner: &str) -> String {
+    match owner.strip_prefix('@') {
+        Some(group) => format!("/groups/{group}"),
+        None => format!("/?q={owner}"),
+    }
+}
+
 /// The repo's title and tabs; `current` is the tab shown.
 #[component]
 pub fn RepoTabs(head: RepoHead, current: &'static str) -> impl IntoView {
@@ -165,7 +173,7 @@ pub fn RepoTabs(head: RepoHead, current: &'static str) -> impl IntoView {
     };
     view! {
         <div class="repo-head">
-            <h1><a href=format!("/?q={}", r.owner) class="owner">{r.owner.clone()}</a>" / "{r.name.clone()}</h1>
+            <h1><a href=owner_link(&r.owner) class="owner">{r.owner.clone()}</a>" / "{r.name.clone()}</h1>
             {(r.visibility == kiln_proto::Visibility::Private).then(|| view! { <span class="tag">"private"</span> })}
             {r.my_role.map(|role| view! { <span class="role">{format!("your role: {}", role.as_str())}</span> })}
         </div>

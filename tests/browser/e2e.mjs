@@ -234,6 +234,9 @@ try {
     await Promise.all([owner.waitForNavigation(), owner.click('text=Create repository')]);
     await expect(owner.url() === `${base}/r/@web-team/secret`, `after the private repo: ${owner.url()}`);
     await expect(await owner.locator('.tag:has-text("private")').count() > 0, 'the private badge');
+    await expect(await owner.getAttribute('a.owner', 'href') === '/groups/web-team', 'the owner links to the group');
+    await owner.goto(`${base}/account`);
+    await expect(await owner.locator('a[href="/groups/web-team"]').count() === 1, 'the account page lists the group');
     await owner.goto(`${base}/r/@web-team/secret/settings`);
     await owner.fill('#read-token-name', 'laptop');
     await Promise.all([owner.waitForNavigation(), owner.click('text=Create a read token')]);

@@ -22,6 +22,14 @@ pub fn AccountPage() -> impl IntoView {
                                 {v.user.email.clone().map(|e| format!(" ({e})"))}
                                 {v.user.is_site_admin.then_some(", site administrator")}"."</p>
                             <FlashBox flash=v.flash.clone()/>
+                            {(!v.groups.is_empty()).then(|| view! {
+                                <p>"Your groups: "
+                                    {v.groups.iter().enumerate().map(|(i, g)| view! {
+                                        {(i > 0).then_some(", ")}
+                                        <a href=crate::components::owner_link(g)>{g.clone()}</a>
+                                    }).collect_view()}
+                                </p>
+                            })}
                             <section aria-labelledby="notifications">
                                 <h2 id="notifications">"Notifications"</h2>
                                 <form method="post" action="/forms/account/notifications" class="stack narrow-form">
