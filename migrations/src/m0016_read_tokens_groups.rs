@@ -4,7 +4,9 @@
 //! task it runs. A group is a `users` row with `is_group` (its name is `@NAME`, it never signs
 //! in), so repos owned by a group need nothing new; `group_members` says who is in it (from the
 //! OpenID provider's groups claim or set by a site admin) and `repos.group_role` what role they
-//! get in the group's repos. `events.private` marks a private repo's events, which the buses
+//! get in the group's repos. `repos.read_token_revision` moves whenever one of the repo's read
+//! tokens is revoked, so a server that remembers tokens it checked knows at once, from the repo
+//! row every download reads anyway, that it must check again. `events.private` marks a private repo's events, which the buses
 //! skip unless the site opts in.
 
 use sea_orm_migration::{prelude::*, schema::*};
@@ -48,6 +50,7 @@ enum Users {
 enum Repos {
     Table,
     GroupRole,
+    ReadTokenRevision,
 }
 
 #[derive(DeriveIden)]
@@ -137,6 +140,14 @@ impl MigrationTrait for Migration {
         manager
             .alter_table(
                 Table::alter()
+                    .table(Repos::Table)
+                    .add_column(integer(Repos::ReadTokenRevision).default(0))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
                     .table(Events::Table)
                     .add_column(boolean(Events::Private).default(false))
                     .to_owned(),
@@ -150,6 +161,14 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Events::Table)
                     .drop_column(Events::Private)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Repos::Table)
+                    .drop_column(Repos::ReadTokenRevision)
                     .to_owned(),
             )
             .await?;

@@ -544,15 +544,23 @@ async fn read_tokens_download_a_private_repo_until_revoked() {
             .contains(&format!("password={token}")),
         "the packaged .repo carries the token"
     );
-    // Its use is recorded.
-    let (_, list) = req(
-        &app,
-        &alice,
-        Method::GET,
-        "/api/v1/repos/alice/secret/read-tokens",
-        None,
-    )
-    .await;
+    // Its use is recorded (beside the download, within moments).
+    let mut list = Value::Null;
+    for _ in 0..50 {
+        list = req(
+            &app,
+            &alice,
+            Method::GET,
+            "/api/v1/repos/alice/secret/read-tokens",
+            None,
+        )
+        .await
+        .1;
+        if list[0]["last_used_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(list[0]["last_used_at"].is_string(), "{list}");
     // A read token only downloads: the API does not know it.
     let (s, _) = app.get("/api/v1/repos/alice/secret", Some(&token)).await;
@@ -585,30 +593,72 @@ async fn read_tokens_download_a_private_repo_until_revoked() {
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "revoked twice");
-    // An expired one too.
+    // Another server revoking a token (the row and the repo's revision change; this server's
+    // memory of the token does not): refused at the next download here too, while the repo's
+    // other tokens go on working.
+    let mint = |name: &'static str| {
+        let app = &app;
+        let alice = &alice;
+        async move {
+            req(
+                app,
+                alice,
+                Method::POST,
+                "/api/v1/repos/alice/secret/read-tokens",
+                Some(json!({ "name": name })),
+            )
+            .await
+            .1["token"]
+                .as_str()
+                .expect("token")
+                .to_owned()
+        }
+    };
+    let (kept, elsewhere) = (mint("kept").await, mint("elsewhere").await);
+    for t in [&kept, &elsewhere] {
+        assert_eq!(get(repo_file, "dnf", Some(t)).await.0, StatusCode::OK);
+    }
+    {
+        use kiln_core::entities::{read_tokens, repos};
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        read_tokens::Entity::update_many()
+            .col_expr(
+                read_tokens::Column::RevokedAt,
+                Expr::value(kiln_core::now()),
+            )
+            .filter(read_tokens::Column::Name.eq("elsewhere"))
+            .exec(&app.kiln.db)
+            .await
+            .expect("revoke");
+        repos::Entity::update_many()
+            .col_expr(
+                repos::Column::ReadTokenRevision,
+                Expr::col(repos::Column::ReadTokenRevision).add(1),
+            )
+            .filter(repos::Column::Name.eq("secret"))
+            .exec(&app.kiln.db)
+            .await
+            .expect("revision");
+    }
+    assert_eq!(
+        get(repo_file, "dnf", Some(&elsewhere)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get(repo_file, "dnf", Some(&kept)).await.0, StatusCode::OK);
+    // An expired one too: it works until its time, then not (remembered or not).
+    let soon = kiln_core::now() + time::Duration::seconds(2);
     let (_, t) = req(
         &app,
         &alice,
         Method::POST,
         "/api/v1/repos/alice/secret/read-tokens",
-        Some(json!({"name": "short"})),
+        Some(json!({"name": "short", "expires_at": soon.format(&time::format_description::well_known::Rfc3339).expect("time")})),
     )
     .await;
     let short = t["token"].as_str().expect("token").to_owned();
     assert_eq!(get(repo_file, "dnf", Some(&short)).await.0, StatusCode::OK);
-    {
-        use kiln_core::entities::read_tokens;
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        read_tokens::Entity::update_many()
-            .col_expr(
-                read_tokens::Column::ExpiresAt,
-                sea_orm::sea_query::Expr::value(kiln_core::now() - time::Duration::seconds(1)),
-            )
-            .filter(read_tokens::Column::Name.eq("short"))
-            .exec(&app.kiln.db)
-            .await
-            .expect("expire");
-    }
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(
         get(repo_file, "dnf", Some(&short)).await.0,
         StatusCode::NOT_FOUND

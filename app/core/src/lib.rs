@@ -49,6 +49,8 @@ pub struct Kiln {
     pub segments: Arc<services::publish::SegmentCache>,
     /// Prometheus metrics of this process.
     pub metrics: Arc<metrics::Metrics>,
+    /// Read tokens this server has checked (see `services::read_tokens`).
+    pub read_tokens: Arc<services::read_tokens::Remembered>,
     /// Repo keys unlocked for signing `repomd.xml`, by fingerprint.
     pub signers: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<signing::Signer>>>>,
     /// SQLite has one writer; write transactions take turns here so that none has to upgrade
@@ -154,6 +156,7 @@ impl Kiln {
                 config.publish.segment_cache_mb << 20,
             )),
             signers: Arc::default(),
+            read_tokens: Arc::default(),
             metrics: Arc::default(),
             config: Arc::new(config),
             events: Arc::new(Events::default()),

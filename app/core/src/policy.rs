@@ -26,6 +26,9 @@ pub struct ReadTokenPrincipal {
     pub id: i32,
     /// The repo it downloads from.
     pub repo_id: i32,
+    /// The repo's `read_token_revision` when the token was last checked: if the repo's has
+    /// moved since, a token of it was revoked and this one is checked again.
+    pub revision: i32,
 }
 
 /// What the policy knows of the repo an action concerns, and of the caller's place in it.
@@ -317,7 +320,13 @@ mod tests {
             role,
             group_role,
         };
-        let token = |repo_id| Principal::ReadToken(ReadTokenPrincipal { id: 1, repo_id });
+        let token = |repo_id| {
+            Principal::ReadToken(ReadTokenPrincipal {
+                id: 1,
+                repo_id,
+                revision: 0,
+            })
+        };
         vec![
             ("anonymous", Principal::Anonymous, standing(None, None)),
             ("stranger", user(2, false), standing(None, None)),
@@ -427,7 +436,11 @@ mod tests {
 
     #[test]
     fn read_tokens_are_told_what_they_can_do() {
-        let t = Principal::ReadToken(ReadTokenPrincipal { id: 1, repo_id: 1 });
+        let t = Principal::ReadToken(ReadTokenPrincipal {
+            id: 1,
+            repo_id: 1,
+            revision: 0,
+        });
         match authorize(&t, Action::SubmitBuild, None) {
             Err(CoreError::Unauthorized(m)) => assert!(m.contains("read token"), "{m}"),
             other => panic!("{other:?}"),

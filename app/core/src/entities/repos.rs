@@ -35,6 +35,9 @@ pub struct Model {
     /// The role members of the owning group get in a group-owned repo (`packager` by default;
     /// unused when a user owns the repo).
     pub group_role: String,
+    /// Moves when one of the repo's read tokens is revoked (servers check their remembered
+    /// tokens again).
+    pub read_token_revision: i32,
 }
 
 /// The repo's relations.

@@ -140,7 +140,15 @@ pub async fn authorize_repo(
     name: &str,
     action: Action,
 ) -> CoreResult<RepoCtx> {
-    authorize_repo_in(&kiln.db, principal, owner, name, action).await
+    lookup(
+        &kiln.db,
+        Some(&kiln.read_tokens),
+        principal,
+        owner,
+        name,
+        action,
+    )
+    .await
 }
 
 /// `authorize_repo` inside a transaction.
@@ -151,20 +159,52 @@ pub async fn authorize_repo_in(
     name: &str,
     action: Action,
 ) -> CoreResult<RepoCtx> {
+    lookup(db, None, principal, owner, name, action).await
+}
+
+/// Looks `OWNER/REPO` up for `principal` and checks `action`; `remembered` is this server's
+/// memory of read tokens, brought up to date when a token is checked again.
+async fn lookup(
+    db: &impl ConnectionTrait,
+    remembered: Option<&crate::services::read_tokens::Remembered>,
+    principal: &Principal,
+    owner: &str,
+    name: &str,
+    action: Action,
+) -> CoreResult<RepoCtx> {
     crate::names::validate_owner(owner)?;
     validate_name("repo", name)?;
     let not_found = || CoreError::not_found(format!("there is no repo {owner}/{name}"));
-    let owner_row = users::Entity::find()
+    // One query: the repo with its owner.
+    let (repo, owner_row) = repos::Entity::find()
+        .find_also_related(users::Entity)
         .filter(users::Column::Username.eq(owner))
-        .one(db)
-        .await?
-        .ok_or_else(not_found)?;
-    let repo = repos::Entity::find()
-        .filter(repos::Column::OwnerId.eq(owner_row.id))
         .filter(repos::Column::Name.eq(name))
         .one(db)
         .await?
+        .and_then(|(r, u)| Some((r, u?)))
         .ok_or_else(not_found)?;
+    // A read token remembered before one of this repo's tokens was revoked is checked again.
+    let rechecked;
+    let principal = match principal {
+        Principal::ReadToken(t)
+            if t.repo_id == repo.id && t.revision != repo.read_token_revision =>
+        {
+            rechecked = match crate::services::read_tokens::recheck(
+                db,
+                remembered,
+                t,
+                repo.read_token_revision,
+            )
+            .await?
+            {
+                Some(fresh) => Principal::ReadToken(fresh),
+                None => Principal::Anonymous,
+            };
+            &rechecked
+        }
+        p => p,
+    };
     let standing = standing_in(db, &repo, &owner_row, principal).await?;
     authorize_in_repo(principal, action, &standing, not_found)?;
     let role = standing.effective_role();

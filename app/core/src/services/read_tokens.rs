@@ -6,7 +6,8 @@
 
 use kiln_proto::{ReadToken, ReadTokenCreate, ReadTokenCreated};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::access::{authorize_repo, RepoCtx};
@@ -163,6 +164,7 @@ pub async fn revoke(
     let mut active: read_tokens::ActiveModel = token.into();
     active.revoked_at = Set(Some(crate::now()));
     let token = active.update(&txn).await?;
+    bump_revision(&txn, ctx.repo.id).await?;
     audit::record(
         &txn,
         Some(ctx.repo.id),
@@ -173,10 +175,67 @@ pub async fn revoke(
     )
     .await?;
     txn.commit().await?;
+    kiln.read_tokens.forget(id);
     Ok(())
 }
 
-/// The read token `token` is, as a principal. Unknown, revoked and expired tokens are all
+/// Read tokens this server has checked, by the SHA-256 of their secret, so that a download
+/// costs no query of its own: an entry holds the token's repo, expiry (checked at each use) and
+/// the repo's `read_token_revision` when it was checked. Revoking a token moves the repo's
+/// revision in the same transaction; the repo row, read by every download anyway, then tells
+/// every server (this one forgets the token at once) to check its remembered tokens again.
+#[derive(Default)]
+pub struct Remembered {
+    tokens: std::sync::Mutex<std::collections::HashMap<String, Checked>>,
+}
+
+#[derive(Clone)]
+struct Checked {
+    principal: ReadTokenPrincipal,
+    expires_at: Option<time::OffsetDateTime>,
+    /// When its use was last written to the database.
+    recorded: Option<time::OffsetDateTime>,
+}
+
+/// The most tokens remembered; past it the memory starts again (tokens are checked anew).
+const REMEMBER_AT_MOST: usize = 10_000;
+
+impl Remembered {
+    fn get(&self, hash: &str) -> Option<Checked> {
+        self.tokens.lock().ok()?.get(hash).cloned()
+    }
+
+    fn put(&self, hash: String, checked: Checked) {
+        if let Ok(mut m) = self.tokens.lock() {
+            if m.len() >= REMEMBER_AT_MOST {
+                m.clear();
+            }
+            m.insert(hash, checked);
+        }
+    }
+
+    fn forget(&self, id: i32) {
+        if let Ok(mut m) = self.tokens.lock() {
+            m.retain(|_, c| c.principal.id != id);
+        }
+    }
+
+    fn recorded(&self, hash: &str, at: time::OffsetDateTime) {
+        if let Some(c) = self
+            .tokens
+            .lock()
+            .ok()
+            .as_mut()
+            .and_then(|m| m.get_mut(hash))
+        {
+            c.recorded = Some(at);
+        }
+    }
+}
+
+/// The read token `token` is, as a principal: from this server's memory when it checked it
+/// before (its expiry checked again; `access` checks it again if a token of its repo has been
+/// revoked since), else from the database. Unknown, revoked and expired tokens are all
 /// `Unauthorized`, with a message saying which.
 pub async fn authenticate(kiln: &Kiln, token: &str) -> CoreResult<Principal> {
     if !token.starts_with(READ_TOKEN_PREFIX) || token.len() > 200 {
@@ -184,28 +243,112 @@ pub async fn authenticate(kiln: &Kiln, token: &str) -> CoreResult<Principal> {
             "the read token is malformed (it should start with kiln_rt_)".into(),
         ));
     }
-    let row = read_tokens::Entity::find()
-        .filter(read_tokens::Column::TokenHash.eq(hash_token(token)))
-        .one(&kiln.db)
-        .await?
-        .ok_or_else(|| CoreError::Unauthorized("the read token is not valid".into()))?;
+    let hash = hash_token(token);
     let now = crate::now();
-    super::tokens::still_valid("read token", row.revoked_at, row.expires_at, now)?;
-    let principal = Principal::ReadToken(ReadTokenPrincipal {
-        id: row.id,
-        repo_id: row.repo_id,
-    });
-    if super::tokens::use_to_record(row.last_used_at, now) {
-        read_tokens::Entity::update_many()
-            .col_expr(
-                read_tokens::Column::LastUsedAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
-            .filter(read_tokens::Column::Id.eq(row.id))
-            .exec(&kiln.db)
-            .await?;
+    let checked = match kiln.read_tokens.get(&hash) {
+        Some(c) => c,
+        None => {
+            let row = read_tokens::Entity::find()
+                .filter(read_tokens::Column::TokenHash.eq(&hash))
+                .one(&kiln.db)
+                .await?
+                .ok_or_else(|| CoreError::Unauthorized("the read token is not valid".into()))?;
+            super::tokens::still_valid("read token", row.revoked_at, row.expires_at, now)?;
+            let revision: i32 = crate::entities::repos::Entity::find_by_id(row.repo_id)
+                .select_only()
+                .column(crate::entities::repos::Column::ReadTokenRevision)
+                .into_tuple()
+                .one(&kiln.db)
+                .await?
+                .ok_or_else(|| CoreError::Unauthorized("the read token is not valid".into()))?;
+            let c = Checked {
+                principal: ReadTokenPrincipal {
+                    id: row.id,
+                    repo_id: row.repo_id,
+                    revision,
+                },
+                expires_at: row.expires_at,
+                recorded: row.last_used_at,
+            };
+            kiln.read_tokens.put(hash.clone(), c.clone());
+            c
+        }
+    };
+    super::tokens::still_valid("read token", None, checked.expires_at, now)?;
+    // Its use is written at most once a minute, beside the download, not before it.
+    if super::tokens::use_to_record(checked.recorded, now) {
+        kiln.read_tokens.recorded(&hash, now);
+        let db = kiln.db.clone();
+        let id = checked.principal.id;
+        tokio::spawn(async move {
+            let written = read_tokens::Entity::update_many()
+                .col_expr(
+                    read_tokens::Column::LastUsedAt,
+                    sea_orm::sea_query::Expr::value(now),
+                )
+                .filter(read_tokens::Column::Id.eq(id))
+                .exec(&db)
+                .await;
+            if let Err(e) = written {
+                tracing::warn!(error = %e, token = id, "recording a read token's use failed");
+            }
+        });
     }
-    Ok(principal)
+    Ok(Principal::ReadToken(checked.principal))
+}
+
+/// `principal` (a read token of `repo` remembered at an older revision of the repo's tokens)
+/// checked again in the database: the same principal at the new revision if it is still
+/// valid, else `None` (it was revoked or has expired).
+pub async fn recheck(
+    db: &impl ConnectionTrait,
+    remembered: Option<&Remembered>,
+    principal: &ReadTokenPrincipal,
+    revision: i32,
+) -> CoreResult<Option<ReadTokenPrincipal>> {
+    let row = read_tokens::Entity::find_by_id(principal.id)
+        .one(db)
+        .await?
+        .filter(|r| {
+            super::tokens::still_valid("read token", r.revoked_at, r.expires_at, crate::now())
+                .is_ok()
+        });
+    let Some(row) = row else {
+        if let Some(m) = remembered {
+            m.forget(principal.id);
+        }
+        return Ok(None);
+    };
+    let fresh = ReadTokenPrincipal {
+        revision,
+        ..principal.clone()
+    };
+    if let Some(m) = remembered {
+        m.put(
+            row.token_hash,
+            Checked {
+                principal: fresh.clone(),
+                expires_at: row.expires_at,
+                recorded: row.last_used_at,
+            },
+        );
+    }
+    Ok(Some(fresh))
+}
+
+/// Moves `repo_id`'s read token revision: every server checks the repo's remembered tokens
+/// again at their next use.
+async fn bump_revision(db: &impl ConnectionTrait, repo_id: i32) -> CoreResult<()> {
+    use crate::entities::repos;
+    repos::Entity::update_many()
+        .col_expr(
+            repos::Column::ReadTokenRevision,
+            sea_orm::sea_query::Expr::col(repos::Column::ReadTokenRevision).add(1),
+        )
+        .filter(repos::Column::Id.eq(repo_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// A token for the agent running `task_id` to read its private repo's published packages,
@@ -238,14 +381,17 @@ pub async fn for_task(
 
 /// Ends the tokens made for `task_id` (the task ended, or was claimed again).
 pub async fn revoke_for_task(db: &impl ConnectionTrait, task_id: i32) -> CoreResult<()> {
-    read_tokens::Entity::update_many()
+    let ended = read_tokens::Entity::update_many()
         .col_expr(
             read_tokens::Column::RevokedAt,
             sea_orm::sea_query::Expr::value(crate::now()),
         )
         .filter(read_tokens::Column::TaskId.eq(task_id))
         .filter(read_tokens::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
+    if let Some(t) = ended.first() {
+        bump_revision(db, t.repo_id).await?;
+    }
     Ok(())
 }
