@@ -17,6 +17,7 @@ pub mod services;
 pub mod signing;
 pub mod state;
 pub mod storage;
+pub mod token_memory;
 
 use std::sync::Arc;
 
@@ -50,7 +51,7 @@ pub struct Kiln {
     /// Prometheus metrics of this process.
     pub metrics: Arc<metrics::Metrics>,
     /// Read tokens this server has checked (see `services::read_tokens`).
-    pub read_tokens: Arc<services::read_tokens::Remembered>,
+    pub read_tokens: Arc<token_memory::Remembered>,
     /// Repo keys unlocked for signing `repomd.xml`, by fingerprint.
     pub signers: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<signing::Signer>>>>,
     /// SQLite has one writer; write transactions take turns here so that none has to upgrade

@@ -130,6 +130,35 @@ pub fn token_display_prefix(token: &str) -> String {
     token.chars().take(PAT_PREFIX.len() + 4).collect()
 }
 
+/// Refuses a token (`what`: "API token", "read token") that is revoked or expired, saying which.
+pub fn still_valid(
+    what: &str,
+    revoked_at: Option<time::OffsetDateTime>,
+    expires_at: Option<time::OffsetDateTime>,
+    now: time::OffsetDateTime,
+) -> crate::error::CoreResult<()> {
+    if revoked_at.is_some() {
+        return Err(crate::error::CoreError::Unauthorized(format!(
+            "the {what} has been revoked"
+        )));
+    }
+    if expires_at.is_some_and(|e| e <= now) {
+        return Err(crate::error::CoreError::Unauthorized(format!(
+            "the {what} has expired"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a token used `now` should have its last use written: at most once a minute, so
+/// that reads stay reads.
+pub fn use_to_record(
+    last_used_at: Option<time::OffsetDateTime>,
+    now: time::OffsetDateTime,
+) -> bool {
+    last_used_at.is_none_or(|t| now - t > time::Duration::minutes(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,7 +166,7 @@ pub async fn authorize_repo_in(
 /// memory of read tokens, brought up to date when a token is checked again.
 async fn lookup(
     db: &impl ConnectionTrait,
-    remembered: Option<&crate::services::read_tokens::Remembered>,
+    remembered: Option<&crate::token_memory::Remembered>,
     principal: &Principal,
     owner: &str,
     name: &str,
@@ -190,17 +190,13 @@ async fn lookup(
         Principal::ReadToken(t)
             if t.repo_id == repo.id && t.revision != repo.read_token_revision =>
         {
-            rechecked = match crate::services::read_tokens::recheck(
-                db,
-                remembered,
-                t,
-                repo.read_token_revision,
-            )
-            .await?
-            {
-                Some(fresh) => Principal::ReadToken(fresh),
-                None => Principal::Anonymous,
-            };
+            rechecked =
+                match crate::token_memory::recheck(db, remembered, t, repo.read_token_revision)
+                    .await?
+                {
+                    Some(fresh) => Principal::ReadToken(fresh),
+                    None => Principal::Anonymous,
+                };
             &rechecked
         }
         p => p,

@@ -179,60 +179,6 @@ pub async fn revoke(
     Ok(())
 }
 
-/// Read tokens this server has checked, by the SHA-256 of their secret, so that a download
-/// costs no query of its own: an entry holds the token's repo, expiry (checked at each use) and
-/// the repo's `read_token_revision` when it was checked. Revoking a token moves the repo's
-/// revision in the same transaction; the repo row, read by every download anyway, then tells
-/// every server (this one forgets the token at once) to check its remembered tokens again.
-#[derive(Default)]
-pub struct Remembered {
-    tokens: std::sync::Mutex<std::collections::HashMap<String, Checked>>,
-}
-
-#[derive(Clone)]
-struct Checked {
-    principal: ReadTokenPrincipal,
-    expires_at: Option<time::OffsetDateTime>,
-    /// When its use was last written to the database.
-    recorded: Option<time::OffsetDateTime>,
-}
-
-/// The most tokens remembered; past it the memory starts again (tokens are checked anew).
-const REMEMBER_AT_MOST: usize = 10_000;
-
-impl Remembered {
-    fn get(&self, hash: &str) -> Option<Checked> {
-        self.tokens.lock().ok()?.get(hash).cloned()
-    }
-
-    fn put(&self, hash: String, checked: Checked) {
-        if let Ok(mut m) = self.tokens.lock() {
-            if m.len() >= REMEMBER_AT_MOST {
-                m.clear();
-            }
-            m.insert(hash, checked);
-        }
-    }
-
-    fn forget(&self, id: i32) {
-        if let Ok(mut m) = self.tokens.lock() {
-            m.retain(|_, c| c.principal.id != id);
-        }
-    }
-
-    fn recorded(&self, hash: &str, at: time::OffsetDateTime) {
-        if let Some(c) = self
-            .tokens
-            .lock()
-            .ok()
-            .as_mut()
-            .and_then(|m| m.get_mut(hash))
-        {
-            c.recorded = Some(at);
-        }
-    }
-}
-
 /// The read token `token` is, as a principal: from this server's memory when it checked it
 /// before (its expiry checked again; `access` checks it again if a token of its repo has been
 /// revoked since), else from the database. Unknown, revoked and expired tokens are all
@@ -253,7 +199,7 @@ pub async fn authenticate(kiln: &Kiln, token: &str) -> CoreResult<Principal> {
                 .one(&kiln.db)
                 .await?
                 .ok_or_else(|| CoreError::Unauthorized("the read token is not valid".into()))?;
-            super::tokens::still_valid("read token", row.revoked_at, row.expires_at, now)?;
+            crate::secret::still_valid("read token", row.revoked_at, row.expires_at, now)?;
             let revision: i32 = crate::entities::repos::Entity::find_by_id(row.repo_id)
                 .select_only()
                 .column(crate::entities::repos::Column::ReadTokenRevision)
@@ -261,7 +207,7 @@ pub async fn authenticate(kiln: &Kiln, token: &str) -> CoreResult<Principal> {
                 .one(&kiln.db)
                 .await?
                 .ok_or_else(|| CoreError::Unauthorized("the read token is not valid".into()))?;
-            let c = Checked {
+            let c = crate::token_memory::Checked {
                 principal: ReadTokenPrincipal {
                     id: row.id,
                     repo_id: row.repo_id,
@@ -274,9 +220,9 @@ pub async fn authenticate(kiln: &Kiln, token: &str) -> CoreResult<Principal> {
             c
         }
     };
-    super::tokens::still_valid("read token", None, checked.expires_at, now)?;
+    crate::secret::still_valid("read token", None, checked.expires_at, now)?;
     // Its use is written at most once a minute, beside the download, not before it.
-    if super::tokens::use_to_record(checked.recorded, now) {
+    if crate::secret::use_to_record(checked.recorded, now) {
         kiln.read_tokens.recorded(&hash, now);
         let db = kiln.db.clone();
         let id = checked.principal.id;
@@ -295,45 +241,6 @@ pub async fn authenticate(kiln: &Kiln, token: &str) -> CoreResult<Principal> {
         });
     }
     Ok(Principal::ReadToken(checked.principal))
-}
-
-/// `principal` (a read token of `repo` remembered at an older revision of the repo's tokens)
-/// checked again in the database: the same principal at the new revision if it is still
-/// valid, else `None` (it was revoked or has expired).
-pub async fn recheck(
-    db: &impl ConnectionTrait,
-    remembered: Option<&Remembered>,
-    principal: &ReadTokenPrincipal,
-    revision: i32,
-) -> CoreResult<Option<ReadTokenPrincipal>> {
-    let row = read_tokens::Entity::find_by_id(principal.id)
-        .one(db)
-        .await?
-        .filter(|r| {
-            super::tokens::still_valid("read token", r.revoked_at, r.expires_at, crate::now())
-                .is_ok()
-        });
-    let Some(row) = row else {
-        if let Some(m) = remembered {
-            m.forget(principal.id);
-        }
-        return Ok(None);
-    };
-    let fresh = ReadTokenPrincipal {
-        revision,
-        ..principal.clone()
-    };
-    if let Some(m) = remembered {
-        m.put(
-            row.token_hash,
-            Checked {
-                principal: fresh.clone(),
-                expires_at: row.expires_at,
-                recorded: row.last_used_at,
-            },
-        );
-    }
-    Ok(Some(fresh))
 }
 
 /// Moves `repo_id`'s read token revision: every server checks the repo's remembered tokens

@@ -141,43 +141,16 @@ pub async fn authenticate(kiln: &Kiln, token: &str) -> CoreResult<users::Model> 
         .await?
         .ok_or_else(|| CoreError::Unauthorized("the API token is not valid".into()))?;
     let now = crate::now();
-    still_valid("API token", row.revoked_at, row.expires_at, now)?;
+    crate::secret::still_valid("API token", row.revoked_at, row.expires_at, now)?;
     let user = users::Entity::find_by_id(row.user_id)
         .one(&kiln.db)
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| CoreError::Unauthorized("the token's account is disabled".into()))?;
-    if use_to_record(row.last_used_at, now) {
+    if crate::secret::use_to_record(row.last_used_at, now) {
         let mut active: api_tokens::ActiveModel = row.into();
         active.last_used_at = Set(Some(now));
         active.update(&kiln.db).await?;
     }
     Ok(user)
-}
-
-/// Refuses a token (`what`: "API token", "read token") that is revoked or expired, saying which.
-pub(crate) fn still_valid(
-    what: &str,
-    revoked_at: Option<time::OffsetDateTime>,
-    expires_at: Option<time::OffsetDateTime>,
-    now: time::OffsetDateTime,
-) -> CoreResult<()> {
-    if revoked_at.is_some() {
-        return Err(CoreError::Unauthorized(format!(
-            "the {what} has been revoked"
-        )));
-    }
-    if expires_at.is_some_and(|e| e <= now) {
-        return Err(CoreError::Unauthorized(format!("the {what} has expired")));
-    }
-    Ok(())
-}
-
-/// Whether a token used `now` should have its last use written: at most once a minute, so
-/// that reads stay reads.
-pub(crate) fn use_to_record(
-    last_used_at: Option<time::OffsetDateTime>,
-    now: time::OffsetDateTime,
-) -> bool {
-    last_used_at.is_none_or(|t| now - t > time::Duration::minutes(1))
 }
