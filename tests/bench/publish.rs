@@ -595,6 +595,31 @@ pub async fn download(kind: DbKind, a: &DownloadArgs) {
         let i = ((v.len() as f64 - 1.0) * p).round() as usize;
         ms(v[i])
     };
+    // The same, mixed: every connection alternates a public and a private request, so both
+    // see the same load at the same moments (no run-to-run drift between the two).
+    let (mut mixed_pub, mut mixed_priv, mixed_errors) = interleaved(
+        &app.base,
+        &paths[0],
+        &paths[1],
+        &token,
+        a.connections,
+        secs * 2,
+    )
+    .await;
+    mixed_pub.sort();
+    mixed_priv.sort();
+    println!(
+        "{kind:?} downloads mixed on every connection ({} connections, {} s): public p50 {:.2} ms p99 {:.2} ms; private with a read token p50 {:.2} ms p99 {:.2} ms; p99 difference {:+.2} ms ({} + {} requests, {mixed_errors} errors)",
+        a.connections,
+        a.seconds * 2,
+        pct(&mixed_pub, 0.5),
+        pct(&mixed_pub, 0.99),
+        pct(&mixed_priv, 0.5),
+        pct(&mixed_priv, 0.99),
+        pct(&mixed_priv, 0.99) - pct(&mixed_pub, 0.99),
+        mixed_pub.len(),
+        mixed_priv.len(),
+    );
     println!(
         "{kind:?} downloads (repomd.xml + a package) at {} connections: public p50 {:.2} ms p99 {:.2} ms ({:.0} req/s); private with a read token p50 {:.2} ms p99 {:.2} ms ({:.0} req/s); p99 difference {:+.2} ms; {errors} errors",
         a.connections,
@@ -606,4 +631,65 @@ pub async fn download(kind: DbKind, a: &DownloadArgs) {
         n_priv as f64 / t_priv.as_secs_f64(),
         pct(&private, 0.99) - pct(&public, 0.99),
     );
+}
+
+/// `connections` keep-alive connections, each alternating a GET of `public` (anonymous) and of
+/// `private` (with `token` as the HTTP Basic password) for `duration`: the latencies of each
+/// kind and the failures.
+async fn interleaved(
+    base: &str,
+    public: &[String],
+    private: &[String],
+    token: &str,
+    connections: usize,
+    duration: Duration,
+) -> (Vec<Duration>, Vec<Duration>, usize) {
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .expect("client");
+        let urls: Vec<(String, bool)> = public
+            .iter()
+            .map(|p| (format!("{base}{p}"), false))
+            .zip(private.iter().map(|p| (format!("{base}{p}"), true)))
+            .flat_map(|(a, b)| [a, b])
+            .collect();
+        let token = token.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let (mut open, mut closed, mut errors) = (Vec::new(), Vec::new(), 0);
+            let mut i = c;
+            while Instant::now() < deadline {
+                let (url, private) = &urls[i % urls.len()];
+                let mut req = client.get(url);
+                if *private {
+                    req = req.basic_auth("dnf", Some(&token));
+                }
+                let t = Instant::now();
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        if *private {
+                            closed.push(t.elapsed());
+                        } else {
+                            open.push(t.elapsed());
+                        }
+                    }
+                    _ => errors += 1,
+                }
+                i += 1;
+            }
+            (open, closed, errors)
+        }));
+    }
+    let (mut open, mut closed, mut errors) = (Vec::new(), Vec::new(), 0);
+    for t in tasks {
+        let (o, c, e) = t.await.expect("task");
+        open.extend(o);
+        closed.extend(c);
+        errors += e;
+    }
+    (open, closed, errors)
 }
