@@ -4,6 +4,7 @@
 mod accounts;
 mod agents;
 mod chroots;
+mod copr;
 mod errors;
 mod members;
 mod mock_configs;

@@ -402,7 +402,7 @@ pub fn server_routes() -> Vec<(String, Vec<String>)> {
         let args = &call[..end];
         let path = args.split('"').nth(1).unwrap_or_default();
         let mut methods = Vec::new();
-        for m in ["get", "post", "put", "patch", "delete"] {
+        for m in ["get", "post", "put", "patch", "delete", "any"] {
             let called = args.match_indices(&format!("{m}(")).any(|(i, _)| {
                 i == 0 || !args[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
             });

@@ -5,7 +5,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::handlers::{
-    access, agent, audit, browse, builds, chroots, forge, forms, health, login, me, members,
+    access, agent, audit, browse, builds, chroots, copr, forge, forms, health, login, me, members,
     mock_configs, packages, publish, repos, webhooks,
 };
 use crate::AppState;
@@ -287,8 +287,15 @@ pub fn repos() -> Router<AppState> {
             "/coprs/{owner}/{repo}/repo/{chroot}/dnf.repo",
             get(publish::copr_dnf_repo),
         )
-        .route("/api_3/project/list", get(publish::copr_projects))
-        .route("/api_3/project/search", get(publish::copr_projects))
+        .route("/api_3", get(copr::root))
+        .route("/api_3/", get(copr::root))
+        .route("/api_3/auth-check", get(copr::auth_check))
+        .route("/api_3/project", get(copr::project_get))
+        .route("/api_3/project/", get(copr::project_get))
+        .route("/api_3/project/list", get(copr::project_list))
+        .route("/api_3/project/search", get(copr::project_list))
+        .route("/api_3/mock-chroots/list", get(copr::mock_chroots))
+        .route("/api_3/{*rest}", axum::routing::any(copr::unsupported))
 }
 
 /// Forge push hooks: signed by the repo's forge secret, outside sessions and CSRF (no

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod browse;
 pub mod builds;
 pub mod chroots;
+pub mod copr;
 pub mod forge;
 pub mod forms;
 pub mod health;

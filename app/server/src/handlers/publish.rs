@@ -436,47 +436,6 @@ pub async fn copr_dnf_repo(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ProjectListQuery {
-    pub ownername: Option<String>,
-    pub query: Option<String>,
-}
-
-/// `/api_3/project/list?ownername=O` and `/api_3/project/search?query=Q`: what `dnf copr
-/// list` and `dnf copr search` read (`{"items": [{"name", "full_name", "description", …}]}`).
-pub async fn copr_projects(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<ProjectListQuery>,
-) -> ApiResult<Response> {
-    let page = kiln_core::services::PageRequest::new(Some(1), Some(100));
-    let list = kiln_core::services::repos::list(
-        &state.kiln,
-        &caller.principal,
-        q.ownername.as_deref(),
-        q.query.as_deref(),
-        page,
-    )
-    .await?;
-    let items: Vec<serde_json::Value> = list
-        .items
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "id": r.id,
-                "name": r.name,
-                "ownername": r.owner,
-                "full_name": r.full_name,
-                "description": r.description,
-            })
-        })
-        .collect();
-    Ok(
-        axum::Json(serde_json::json!({"items": items, "meta": {"limit": 100, "offset": 0}}))
-            .into_response(),
-    )
-}
-
 /// `POST /api/v1/repos/OWNER/REPO/createrepo`: regenerate every chroot's metadata now.
 pub async fn createrepo(
     State(state): State<AppState>,

@@ -1,0 +1,214 @@
+//! Copr's API (`/api_3/…`) as Copr's own clients speak it (copr-cli, the `copr` library, the dnf
+//! copr plugins): the mapping between Copr's objects and Kiln's lives here, in one place. A Copr
+//! project is a Kiln repo, a chroot a mock config. Reads are anonymous (as the clients send
+//! them) or with HTTP Basic `login:token` (a Kiln API token); every failure is Copr's
+//! `{"error": "…"}` with a status, since the clients take a body without `error` for success.
+//! Authorization is the same policy as `/api/v1`'s.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kiln_core::services::{mock_configs, repos, PageRequest};
+use kiln_core::{CoreError, Principal};
+use kiln_proto::Repo;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::extract::Caller;
+use crate::AppState;
+
+/// A Copr error: `{"error": MESSAGE}` with the status Copr gives it.
+fn copr_error(e: CoreError) -> Response {
+    let status = match &e {
+        CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+        CoreError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
+        CoreError::Conflict(_) | CoreError::Validation { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = match e {
+        CoreError::Validation { field, detail } => format!("{field}: {detail}"),
+        CoreError::Internal(_) => "something went wrong on the server".to_owned(),
+        other => other.to_string(),
+    };
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// `GET /api_3/`.
+pub async fn root() -> impl IntoResponse {
+    axum::Json(json!({"version": 3}))
+}
+
+/// `GET /api_3/auth-check`: who the Basic credentials are (`{"id", "name"}`), or Copr's 401.
+pub async fn auth_check(caller: Caller) -> Response {
+    match caller.principal.user() {
+        Some(u) => axum::Json(json!({"id": u.id, "name": u.username})).into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({
+                "output": "notok",
+                "error": "Login invalid/expired: send your Kiln user name and one of your API tokens (see /account)",
+            })),
+        )
+            .into_response(),
+    }
+}
+
+/// A Kiln repo as a Copr project, with its chroots' published repos.
+async fn project(state: &AppState, principal: &Principal, r: &Repo) -> Result<Value, CoreError> {
+    let configs = mock_configs::list(&state.kiln, principal, &r.owner, &r.name).await?;
+    let base = format!(
+        "{}/repos/{}/{}",
+        state.kiln.config.public_url(),
+        r.owner,
+        r.name
+    );
+    let chroot_repos: serde_json::Map<String, Value> = configs
+        .iter()
+        .filter(|c| c.enabled)
+        .map(|c| (c.name.clone(), json!(format!("{base}/{}/", c.name))))
+        .collect();
+    let additional: Vec<&str> = configs
+        .iter()
+        .flat_map(|c| c.extra_repos.iter().map(|x| x.baseurl.as_str()))
+        .collect();
+    Ok(json!({
+        "id": r.id,
+        "name": r.name,
+        "projectname": r.name,
+        "ownername": r.owner,
+        "full_name": r.full_name,
+        "description": r.description,
+        "instructions": "",
+        "homepage": null,
+        "contact": null,
+        "devel_mode": false,
+        "persistent": false,
+        "unlisted_on_hp": r.visibility == kiln_proto::Visibility::Private,
+        "auto_prune": true,
+        "chroot_repos": chroot_repos,
+        "additional_repos": additional,
+        "enable_net": false,
+        "bootstrap": "default",
+        "isolation": "default",
+        "module_hotfixes": false,
+        "appstream": false,
+        "packit_forge_projects_allowed": [],
+        "follow_fedora_branching": false,
+        "repo_priority": null,
+        "storage": "kiln",
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProjectQuery {
+    pub ownername: Option<String>,
+    pub projectname: Option<String>,
+    pub query: Option<String>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// `GET /api_3/project?ownername=O&projectname=P`: one project, or Copr's 404.
+pub async fn project_get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ProjectQuery>,
+) -> Response {
+    let r = async {
+        let (Some(owner), Some(name)) = (q.ownername.as_deref(), q.projectname.as_deref()) else {
+            return Err(CoreError::validation(
+                "projectname",
+                "give ownername and projectname",
+            ));
+        };
+        let repo = repos::get(&state.kiln, &caller.principal, owner, name)
+            .await
+            .map_err(|e| match e {
+                CoreError::NotFound(_) => {
+                    CoreError::not_found(format!("Project {owner}/{name} does not exist."))
+                }
+                e => e,
+            })?;
+        project(&state, &caller.principal, &repo).await
+    }
+    .await;
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => copr_error(e),
+    }
+}
+
+/// `GET /api_3/project/list?ownername=O` and `/api_3/project/search?query=Q`: Copr's list
+/// (`{"items": […], "meta": {"limit", "offset", …}}`, an empty page past the end), of the
+/// repos the caller can see.
+pub async fn project_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ProjectQuery>,
+) -> Response {
+    let r = async {
+        let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+        let offset = q.offset.unwrap_or(0);
+        // Kiln pages by page number: fetch the pages that cover [offset, offset + limit).
+        let mut items = Vec::new();
+        let mut page = offset / limit + 1;
+        let skip = (offset % limit) as usize;
+        let mut seen = Vec::new();
+        while seen.len() < skip + limit as usize {
+            let list = repos::list(
+                &state.kiln,
+                &caller.principal,
+                q.ownername.as_deref(),
+                q.query.as_deref(),
+                PageRequest::new(Some(page), Some(limit)),
+            )
+            .await?;
+            let n = list.items.len();
+            seen.extend(list.items);
+            if (n as u64) < limit {
+                break;
+            }
+            page += 1;
+        }
+        for r in seen.iter().skip(skip).take(limit as usize) {
+            items.push(project(&state, &caller.principal, r).await?);
+        }
+        Ok::<_, CoreError>(json!({
+            "items": items,
+            "meta": {"limit": limit, "offset": offset, "order": "id", "order_type": "ASC"},
+        }))
+    }
+    .await;
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => copr_error(e),
+    }
+}
+
+/// `GET /api_3/mock-chroots/list`: the site's enabled chroots, `{"NAME": "comment"}`.
+pub async fn mock_chroots(State(state): State<AppState>, caller: Caller) -> Response {
+    match kiln_core::services::chroots::list(&state.kiln, &caller.principal).await {
+        Ok(list) => {
+            let map: serde_json::Map<String, Value> = list
+                .into_iter()
+                .filter(|c| c.enabled)
+                .map(|c| (c.name, json!("")))
+                .collect();
+            axum::Json(Value::Object(map)).into_response()
+        }
+        Err(e) => copr_error(e),
+    }
+}
+
+/// Anything else under `/api_3/`: Copr's error shape, so a client never mistakes it for a
+/// success.
+pub async fn unsupported(uri: axum::http::Uri) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({
+            "error": format!("Kiln does not support {} of Copr's API yet", uri.path()),
+        })),
+    )
+        .into_response()
+}
