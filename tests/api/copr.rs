@@ -133,6 +133,87 @@ async fn copr_cli_reads_projects_and_chroots_and_refuses_what_kiln_lacks() {
     assert!(!ok, "{out}");
     assert!(err.contains("Login invalid"), "{err}");
 
+    // Builds, read as copr-cli reads them: status, list-builds (paged until an empty page),
+    // watch-build ending 0 on success and 4 on failure; the web URLs it prints lead to pages.
+    let done = crate::policy_table::queued_task(&app, "alice", &alice, "tools").await;
+    let failed = crate::policy_table::queued_task(&app, "alice", &alice, "tools").await;
+    let pending = crate::policy_table::queued_task(&app, "alice", &alice, "tools").await;
+    {
+        use kiln_core::entities::tasks;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        for (id, state) in [(done, "succeeded"), (failed, "failed")] {
+            tasks::Entity::update_many()
+                .col_expr(tasks::Column::State, sea_orm::sea_query::Expr::value(state))
+                .col_expr(
+                    tasks::Column::FinishedAt,
+                    sea_orm::sea_query::Expr::value(Some(kiln_core::now())),
+                )
+                .filter(
+                    sea_orm::Condition::any()
+                        .add(tasks::Column::Id.eq(id))
+                        .add(tasks::Column::ParentId.eq(id)),
+                )
+                .exec(&app.kiln.db)
+                .await
+                .expect("state");
+        }
+    }
+    let (ok, out, err) = copr.cli(&["status", &done.to_string()]).await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.trim(), "succeeded");
+    let (ok, out, err) = copr.cli(&["status", &pending.to_string()]).await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.trim(), "pending");
+    let (ok, _, err) = copr.cli(&["status", "99999"]).await;
+    assert!(!ok && err.contains("Build 99999 does not exist."), "{err}");
+    let (ok, out, err) = copr.cli(&["list-builds", "alice/tools"]).await;
+    assert!(ok, "{out}{err}");
+    for (id, state) in [
+        (done, "succeeded"),
+        (failed, "failed"),
+        (pending, "pending"),
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("{id}\t")) && l.ends_with(state)),
+            "{id} {state}: {out}"
+        );
+    }
+    let (ok, out, err) = copr.cli(&["watch-build", &done.to_string()]).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(&format!("Build {done}: succeeded")), "{out}");
+    let (ok, out, err) = copr.cli(&["watch-build", &failed.to_string()]).await;
+    assert!(!ok, "{out}");
+    assert!(err.contains(&format!("Build(s) {failed} failed")), "{err}");
+    let page = |path: String| {
+        let b = kiln_tests::browser();
+        let url = app.url(&path);
+        async move {
+            let resp = b.get(url).send().await.expect("get");
+            (
+                resp.status(),
+                resp.headers()
+                    .get("location")
+                    .map(|l| l.to_str().unwrap_or_default().to_owned()),
+            )
+        }
+    };
+    assert_eq!(
+        page(format!("/coprs/build/{done}")).await,
+        (
+            StatusCode::SEE_OTHER,
+            Some(format!("/r/alice/tools/builds/{done}"))
+        )
+    );
+    assert_eq!(
+        page("/coprs/alice/tools/".into()).await,
+        (StatusCode::SEE_OTHER, Some("/r/alice/tools".into()))
+    );
+    assert_eq!(
+        page("/coprs/alice/secret/".into()).await.0,
+        StatusCode::NOT_FOUND
+    );
+
     // What Kiln does not do yet answers Copr's error shape: never a silent success.
     let (ok, out, err) = copr.cli(&["cancel", "12"]).await;
     assert!(!ok, "{out}");

@@ -295,6 +295,14 @@ pub fn repos() -> Router<AppState> {
         .route("/api_3/project/list", get(copr::project_list))
         .route("/api_3/project/search", get(copr::project_list))
         .route("/api_3/mock-chroots/list", get(copr::mock_chroots))
+        .route("/api_3/build/list", get(copr::build_list))
+        .route("/api_3/build/{id}", get(copr::build_get))
+        .route("/coprs/build/{id}", get(copr::web_build))
+        .route("/coprs/build/{id}/", get(copr::web_build))
+        .route("/coprs/g/{owner}/{repo}", get(copr::web_group_project))
+        .route("/coprs/g/{owner}/{repo}/", get(copr::web_group_project))
+        .route("/coprs/{owner}/{repo}", get(copr::web_project))
+        .route("/coprs/{owner}/{repo}/", get(copr::web_project))
         .route("/api_3/{*rest}", axum::routing::any(copr::unsupported))
 }
 

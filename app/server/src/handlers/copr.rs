@@ -212,3 +212,177 @@ pub async fn unsupported(uri: axum::http::Uri) -> Response {
     )
         .into_response()
 }
+
+/// A Kiln state as Copr names it.
+fn copr_state(s: kiln_proto::TaskState) -> &'static str {
+    use kiln_proto::TaskState as S;
+    match s {
+        S::Pending => "pending",
+        S::Running => "running",
+        S::Succeeded => "succeeded",
+        S::Failed => "failed",
+        S::Canceled => "canceled",
+        S::Skipped => "skipped",
+    }
+}
+
+/// A Kiln build (a parent task) as a Copr build.
+fn build(state: &AppState, t: &kiln_proto::Task) -> Value {
+    let (owner, name) = t.repo.split_once('/').unwrap_or((&t.repo, ""));
+    let epoch = |v: Option<time::OffsetDateTime>| v.map(|t| t.unix_timestamp());
+    let package = t.subtasks.iter().find_map(|s| s.package.as_ref());
+    let mut chroots: Vec<&str> = t
+        .subtasks
+        .iter()
+        .filter(|s| s.kind == kiln_proto::SubtaskKind::Build)
+        .map(|s| s.mock_config.as_str())
+        .collect();
+    chroots.dedup();
+    json!({
+        "id": t.id,
+        "state": copr_state(t.state),
+        "ownername": owner,
+        "projectname": name,
+        "project_dirname": name,
+        "repo_url": format!("{}/repos/{}/", state.kiln.config.public_url(), t.repo),
+        "source_package": {
+            "name": package.map(|p| p.name.clone()),
+            "version": package.map(|p| format!("{}-{}", p.version, p.release)),
+            "url": null,
+        },
+        "submitted_on": t.created_at.unix_timestamp(),
+        "started_on": epoch(t.started_at),
+        "ended_on": epoch(t.finished_at),
+        "submitter": t.submitter,
+        "chroots": chroots,
+        "is_background": false,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BuildPath {
+    pub id: i32,
+}
+
+/// `GET /api_3/build/ID`: the build (anonymous reads, as the clients send them).
+pub async fn build_get(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(p): axum::extract::Path<BuildPath>,
+) -> Response {
+    match kiln_core::services::tasks::get(&state.kiln, &caller.principal, p.id).await {
+        Ok(t) if t.id == p.id => axum::Json(build(&state, &t)).into_response(),
+        Ok(_) | Err(CoreError::NotFound(_)) => copr_error(CoreError::not_found(format!(
+            "Build {} does not exist.",
+            p.id
+        ))),
+        Err(e) => copr_error(e),
+    }
+}
+
+/// `GET /api_3/build/list?ownername=O&projectname=P&limit=N&offset=M`: the project's builds,
+/// newest first, in Copr's list shape (an empty page past the end, which ends copr-cli's loop).
+pub async fn build_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ProjectQuery>,
+) -> Response {
+    let r = async {
+        let (Some(owner), Some(name)) = (q.ownername.as_deref(), q.projectname.as_deref()) else {
+            return Err(CoreError::validation(
+                "projectname",
+                "give ownername and projectname",
+            ));
+        };
+        let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+        let offset = q.offset.unwrap_or(0);
+        let filter = kiln_core::services::tasks::TaskFilter::default();
+        let mut seen = Vec::new();
+        let mut page = offset / limit + 1;
+        let skip = (offset % limit) as usize;
+        while seen.len() < skip + limit as usize {
+            let list = kiln_core::services::tasks::list_for_repo(
+                &state.kiln,
+                &caller.principal,
+                owner,
+                name,
+                &filter,
+                PageRequest::new(Some(page), Some(limit)),
+            )
+            .await
+            .map_err(|e| match e {
+                CoreError::NotFound(_) => {
+                    CoreError::not_found(format!("Project {owner}/{name} does not exist."))
+                }
+                e => e,
+            })?;
+            let n = list.items.len();
+            seen.extend(list.items);
+            if (n as u64) < limit {
+                break;
+            }
+            page += 1;
+        }
+        let items: Vec<Value> = seen
+            .iter()
+            .skip(skip)
+            .take(limit as usize)
+            .map(|t| build(&state, t))
+            .collect();
+        Ok(json!({
+            "items": items,
+            "meta": {"limit": limit, "offset": offset, "order": "id", "order_type": "DESC"},
+        }))
+    }
+    .await;
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => copr_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WebProjectPath {
+    pub owner: String,
+    pub repo: String,
+}
+
+/// `/coprs/build/ID[/]`, the URL copr-cli prints: the build's page.
+pub async fn web_build(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(p): axum::extract::Path<BuildPath>,
+) -> Response {
+    match kiln_core::services::tasks::get(&state.kiln, &caller.principal, p.id).await {
+        Ok(t) => {
+            axum::response::Redirect::to(&format!("/r/{}/builds/{}", t.repo, t.id)).into_response()
+        }
+        Err(e) => crate::error::ApiError(e).into_response(),
+    }
+}
+
+/// `/coprs/OWNER/PROJECT[/]`, the URL copr-cli prints: the repo's page (a 404 for a repo the
+/// caller cannot see).
+pub async fn web_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(p): axum::extract::Path<WebProjectPath>,
+) -> Response {
+    to_repo_page(&state, &caller, &p.owner, &p.repo).await
+}
+
+/// `/coprs/g/GROUP/PROJECT[/]`: a group's project, `@GROUP/PROJECT` in Kiln.
+pub async fn web_group_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(p): axum::extract::Path<WebProjectPath>,
+) -> Response {
+    to_repo_page(&state, &caller, &format!("@{}", p.owner), &p.repo).await
+}
+
+async fn to_repo_page(state: &AppState, caller: &Caller, owner: &str, repo: &str) -> Response {
+    match repos::get(&state.kiln, &caller.principal, owner, repo).await {
+        Ok(r) => axum::response::Redirect::to(&format!("/r/{}", r.full_name)).into_response(),
+        Err(e) => crate::error::ApiError(e).into_response(),
+    }
+}
