@@ -592,6 +592,8 @@ pub struct AccountData {
     pub tokens: Vec<TokenInfo>,
     /// The groups the user is in (`@NAME`).
     pub groups: Vec<String>,
+    /// `~/.config/copr` for Copr's clients, with `TOKEN` where an API token goes.
+    pub copr_config: String,
     pub csrf: String,
     pub flash: Flash,
 }
@@ -614,11 +616,13 @@ pub async fn account_view() -> Result<AccountData, ServerFnError> {
         .filter(|g| g.members.iter().any(|m| m.username == row.username))
         .map(|g| g.owner)
         .collect();
+    let copr_config = kiln_core::services::accounts::copr_config(&kiln, &row.username, "TOKEN");
     Ok(AccountData {
         user: accounts::to_wire(&row),
         notify_builds: row.notify_builds,
         tokens,
         groups,
+        copr_config,
         csrf: ssr::csrf().unwrap_or_default(),
         flash: ssr::flash(),
     })

@@ -74,7 +74,7 @@ pub fn FlashBox(flash: Flash) -> impl IntoView {
                 <p><strong>"Copy it now; it will not be shown again:"</strong></p>
                 <CopyLine text=s label="secret"/>
                 {(!flash.secret_uses.is_empty()).then(|| view! {
-                    <p>"Ready to paste on the machine that downloads:"</p>
+                    <p>"Ready to paste, with it in place:"</p>
                     {flash.secret_uses.into_iter().map(|u| view! { <CopyLine text=u label="command"/> }).collect_view()}
                 })}
             </div>

@@ -128,7 +128,7 @@ async fn copr_cli_reads_projects_and_chroots_and_refuses_what_kiln_lacks() {
         .await;
     assert!(ok, "{out}{err}");
     assert_eq!(out.trim(), "alice");
-    let wrong = Client::new(venv, &app.base, "alice", "kiln_pat_wrong");
+    let wrong = Client::new(venv.clone(), &app.base, "alice", "kiln_pat_wrong");
     let (ok, out, err) = wrong.library("print(client.base_proxy.auth_check())").await;
     assert!(!ok, "{out}");
     assert!(err.contains("Login invalid"), "{err}");
@@ -213,6 +213,43 @@ async fn copr_cli_reads_projects_and_chroots_and_refuses_what_kiln_lacks() {
         page("/coprs/alice/secret/".into()).await.0,
         StatusCode::NOT_FOUND
     );
+
+    // `/account` shows the ready `~/.config/copr`, and makes a token for it on request: that
+    // block, pasted as it is, is a working client configuration.
+    let b = kiln_tests::browser();
+    let csrf = kiln_tests::sign_in(&app, &b, &bob).await;
+    let (_, html) = kiln_tests::page(&b, &app, "/account").await;
+    assert!(html.contains(&format!("copr_url = {}", app.base)), "{html}");
+    let resp = b
+        .post(app.url("/forms/tokens"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "copr-cli"),
+            ("expires_days", "0"),
+            ("purpose", "copr"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, html) = kiln_tests::page(&b, &app, "/account").await;
+    let block = html
+        .split("<code>[copr-cli]")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .map(|s| format!("[copr-cli]{s}"))
+        .expect("the config block with the new token");
+    assert!(
+        block.contains("token = kiln_pat_") && block.contains("encrypted = False"),
+        "{block}"
+    );
+    let pasted = Client::new(venv.clone(), &app.base, "x", "x");
+    std::fs::write(pasted.home.path().join(".config/copr"), block).expect("paste");
+    let (ok, out, err) = pasted
+        .library("print(client.base_proxy.auth_check()['name'])")
+        .await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.trim(), "bob");
 
     // What Kiln does not do yet answers Copr's error shape: never a silent success.
     let (ok, out, err) = copr.cli(&["cancel", "12"]).await;

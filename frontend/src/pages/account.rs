@@ -76,6 +76,16 @@ pub fn AccountPage() -> impl IntoView {
                                         </table>
                                     }.into_any()
                                 }}
+                                <h3 id="copr">"Copr's clients"</h3>
+                                <p class="note">"copr-cli and the copr Python library work with Kiln: put this in "<code>"~/.config/copr"</code>", with one of your API tokens in place of TOKEN (or make one for it here)."</p>
+                                <pre><code>{v.copr_config.clone()}</code></pre>
+                                <form method="post" action="/forms/tokens" class="inline">
+                                    <Csrf token=v.csrf.clone()/>
+                                    <input type="hidden" name="name" value="copr-cli"/>
+                                    <input type="hidden" name="expires_days" value="0"/>
+                                    <input type="hidden" name="purpose" value="copr"/>
+                                    <button type="submit" class="secondary">"Make a token for copr-cli"</button>
+                                </form>
                                 <h3>"New token"</h3>
                                 <form method="post" action="/forms/tokens" class="stack narrow-form">
                                     <Csrf token=v.csrf.clone()/>

@@ -309,6 +309,20 @@ pub async fn login_oidc(
     Ok(user)
 }
 
+/// The `~/.config/copr` block that points Copr's clients (copr-cli, the `copr` library) at this
+/// server as `username` with API token `token`.
+pub fn copr_config(kiln: &Kiln, username: &str, token: &str) -> String {
+    let url = kiln.config.public_url();
+    let mut out = format!(
+        "[copr-cli]\nlogin = {username}\nusername = {username}\ntoken = {token}\ncopr_url = {url}\n"
+    );
+    if url.starts_with("http://") {
+        // The clients refuse a plain-http server unless told.
+        out.push_str("encrypted = False\n");
+    }
+    out
+}
+
 /// The caller's own notification choice: an e-mail when a build they submitted ends.
 pub async fn set_notify_builds(
     kiln: &Kiln,

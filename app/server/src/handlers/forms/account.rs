@@ -24,6 +24,15 @@ pub async fn create_token(State(state): State<AppState>, f: UiForm) -> Response 
             expires_at: (days > 0).then(|| kiln_core::now() + time::Duration::days(days.into())),
         };
         let t = tokens::create(&state.kiln, f.principal(), input).await?;
+        // For Copr's clients: the whole `~/.config/copr` with the new token in it.
+        let secret_uses = match (f.text("purpose").as_str(), f.principal().user()) {
+            ("copr", Some(u)) => vec![kiln_core::services::accounts::copr_config(
+                &state.kiln,
+                &u.username,
+                &t.token,
+            )],
+            _ => Vec::new(),
+        };
         Ok((
             "/account".to_owned(),
             Flash {
@@ -32,6 +41,7 @@ pub async fn create_token(State(state): State<AppState>, f: UiForm) -> Response 
                     t.info.name
                 )),
                 secret: Some(t.token),
+                secret_uses,
                 ..Flash::default()
             },
         ))
