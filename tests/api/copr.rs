@@ -251,6 +251,17 @@ async fn copr_cli_reads_projects_and_chroots_and_refuses_what_kiln_lacks() {
     assert!(ok, "{out}{err}");
     assert_eq!(out.trim(), "bob");
 
+    // Malformed requests get Copr's error shape too.
+    for path in [
+        "/api_3/build/abc",
+        "/api_3/build/list?ownername=alice&projectname=tools&limit=x",
+        "/api_3/project",
+    ] {
+        let (s, body) = app.get(path, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+
     // What Kiln does not do yet answers Copr's error shape: never a silent success.
     let (ok, out, err) = copr.cli(&["cancel", "12"]).await;
     assert!(!ok, "{out}");

@@ -113,8 +113,12 @@ pub struct ProjectQuery {
 pub async fn project_get(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ProjectQuery>,
+    q: Result<Query<ProjectQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let q = match copr_query(q) {
+        Ok(q) => q,
+        Err(e) => return copr_error(e),
+    };
     let r = async {
         let (Some(owner), Some(name)) = (q.ownername.as_deref(), q.projectname.as_deref()) else {
             return Err(CoreError::validation(
@@ -145,33 +149,32 @@ pub async fn project_get(
 pub async fn project_list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ProjectQuery>,
+    q: Result<Query<ProjectQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let q = match copr_query(q) {
+        Ok(q) => q,
+        Err(e) => return copr_error(e),
+    };
     let r = async {
         let limit = q.limit.unwrap_or(100).clamp(1, 1000);
         let offset = q.offset.unwrap_or(0);
-        // Kiln pages by page number: fetch the pages that cover [offset, offset + limit).
-        let mut items = Vec::new();
-        let mut page = offset / limit + 1;
-        let skip = (offset % limit) as usize;
-        let mut seen = Vec::new();
-        while seen.len() < skip + limit as usize {
-            let list = repos::list(
-                &state.kiln,
-                &caller.principal,
-                q.ownername.as_deref(),
-                q.query.as_deref(),
-                PageRequest::new(Some(page), Some(limit)),
-            )
-            .await?;
-            let n = list.items.len();
-            seen.extend(list.items);
-            if (n as u64) < limit {
-                break;
+        let seen = window(limit, offset, |page| {
+            let (state, principal, q) = (&state, &caller.principal, &q);
+            async move {
+                Ok(repos::list(
+                    &state.kiln,
+                    principal,
+                    q.ownername.as_deref(),
+                    q.query.as_deref(),
+                    PageRequest::new(Some(page), Some(limit)),
+                )
+                .await?
+                .items)
             }
-            page += 1;
-        }
-        for r in seen.iter().skip(skip).take(limit as usize) {
+        })
+        .await?;
+        let mut items = Vec::new();
+        for r in &seen {
             items.push(project(&state, &caller.principal, r).await?);
         }
         Ok::<_, CoreError>(json!({
@@ -184,6 +187,36 @@ pub async fn project_list(
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => copr_error(e),
     }
+}
+
+/// Copr's `limit`/`offset` window over Kiln's numbered pages: `fetch(page, per_page)` until
+/// the window is full or a short page ends the list.
+async fn window<T, F, Fut>(limit: u64, offset: u64, mut fetch: F) -> Result<Vec<T>, CoreError>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, CoreError>>,
+{
+    let mut seen = Vec::new();
+    let mut page = offset / limit + 1;
+    let skip = (offset % limit) as usize;
+    while seen.len() < skip + limit as usize {
+        let items = fetch(page).await?;
+        let n = items.len();
+        seen.extend(items);
+        if (n as u64) < limit {
+            break;
+        }
+        page += 1;
+    }
+    Ok(seen.into_iter().skip(skip).take(limit as usize).collect())
+}
+
+/// A query string Copr's way: a malformed one is Copr's 400, not a framework's text.
+fn copr_query<T>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, CoreError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| CoreError::validation("query", e.body_text()))
 }
 
 /// `GET /api_3/mock-chroots/list`: the site's enabled chroots, `{"NAME": "comment"}`.
@@ -268,8 +301,11 @@ pub struct BuildPath {
 pub async fn build_get(
     State(state): State<AppState>,
     caller: Caller,
-    axum::extract::Path(p): axum::extract::Path<BuildPath>,
+    p: Result<axum::extract::Path<BuildPath>, axum::extract::rejection::PathRejection>,
 ) -> Response {
+    let Ok(axum::extract::Path(p)) = p else {
+        return copr_error(CoreError::validation("id", "a build id is a whole number"));
+    };
     match kiln_core::services::tasks::get(&state.kiln, &caller.principal, p.id).await {
         Ok(t) if t.id == p.id => axum::Json(build(&state, &t)).into_response(),
         Ok(_) | Err(CoreError::NotFound(_)) => copr_error(CoreError::not_found(format!(
@@ -285,8 +321,12 @@ pub async fn build_get(
 pub async fn build_list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ProjectQuery>,
+    q: Result<Query<ProjectQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let q = match copr_query(q) {
+        Ok(q) => q,
+        Err(e) => return copr_error(e),
+    };
     let r = async {
         let (Some(owner), Some(name)) = (q.ownername.as_deref(), q.projectname.as_deref()) else {
             return Err(CoreError::validation(
@@ -297,38 +337,29 @@ pub async fn build_list(
         let limit = q.limit.unwrap_or(100).clamp(1, 1000);
         let offset = q.offset.unwrap_or(0);
         let filter = kiln_core::services::tasks::TaskFilter::default();
-        let mut seen = Vec::new();
-        let mut page = offset / limit + 1;
-        let skip = (offset % limit) as usize;
-        while seen.len() < skip + limit as usize {
-            let list = kiln_core::services::tasks::list_for_repo(
-                &state.kiln,
-                &caller.principal,
-                owner,
-                name,
-                &filter,
-                PageRequest::new(Some(page), Some(limit)),
-            )
-            .await
-            .map_err(|e| match e {
-                CoreError::NotFound(_) => {
-                    CoreError::not_found(format!("Project {owner}/{name} does not exist."))
-                }
-                e => e,
-            })?;
-            let n = list.items.len();
-            seen.extend(list.items);
-            if (n as u64) < limit {
-                break;
+        let seen = window(limit, offset, |page| {
+            let (state, principal, filter) = (&state, &caller.principal, &filter);
+            async move {
+                Ok(kiln_core::services::tasks::list_for_repo(
+                    &state.kiln,
+                    principal,
+                    owner,
+                    name,
+                    filter,
+                    PageRequest::new(Some(page), Some(limit)),
+                )
+                .await
+                .map_err(|e| match e {
+                    CoreError::NotFound(_) => {
+                        CoreError::not_found(format!("Project {owner}/{name} does not exist."))
+                    }
+                    e => e,
+                })?
+                .items)
             }
-            page += 1;
-        }
-        let items: Vec<Value> = seen
-            .iter()
-            .skip(skip)
-            .take(limit as usize)
-            .map(|t| build(&state, t))
-            .collect();
+        })
+        .await?;
+        let items: Vec<Value> = seen.iter().map(|t| build(&state, t)).collect();
         Ok(json!({
             "items": items,
             "meta": {"limit": limit, "offset": offset, "order": "id", "order_type": "DESC"},
